@@ -1,0 +1,14 @@
+"""savsr: spatially adaptive losses for video super-resolution with GANs.
+
+Implements Wang, Lucas, Lopez-Tapia, Wu, Molina and Katsaggelos, "Spatially Adaptive Losses for
+Video Super-Resolution with GANs", ICASSP 2019. Equations are named by their number in that paper.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("savsr")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = ["__version__"]

@@ -1,0 +1,58 @@
+"""Figures: the spatial-activity maps of the paper's Fig. 1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # figures are files; never open a window
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from mpl_toolkits.axes_grid1 import make_axes_locatable  # noqa: E402
+
+from .data.color import rgb_to_y  # noqa: E402
+from .fileio import atomic_output  # noqa: E402
+from .losses.activity import activity_weights  # noqa: E402
+
+
+def luma(image: np.ndarray) -> np.ndarray:
+    """(H, W, C) float image to its (H, W) BT.601 Y in [0, 1] (grey images pass through)."""
+    if image.shape[2] == 1:
+        return image[..., 0]
+    x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None].double()
+    return rgb_to_y(x)[0, 0].numpy()
+
+
+def activity_map(image: np.ndarray, delta: float = 0.01, window: int = 3) -> np.ndarray:
+    """W of Eq. 3 on the Y channel of an (H, W, C) image in [0, 1]; returns (H, W) float64."""
+    y = torch.from_numpy(luma(image))[None, None]
+    return activity_weights(y, delta, window)[0, 0].numpy()
+
+
+def save_activity_figure(
+    image: np.ndarray, out: str | Path, delta: float = 0.01, window: int = 3, overwrite: bool = False
+) -> Path:
+    """Draw Fig. 1 for one image: the image, W (Eq. 3) and the noise visibility 1 − W, with colour bars."""
+    w = activity_map(image, delta, window)
+    h, wd = w.shape
+    fig, axes = plt.subplots(1, 3, figsize=(16, 16 * h / wd / 3 + 0.9))
+    shown = image[..., 0] if image.shape[2] == 1 else image
+    axes[0].imshow(np.clip(shown, 0, 1), cmap="gray" if shown.ndim == 2 else None, vmin=0, vmax=1)
+    axes[0].set_title("image")
+    # An empty bar slot keeps the three panels the same size.
+    make_axes_locatable(axes[0]).append_axes("right", size="3%", pad=0.08).set_axis_off()
+    for ax, data, title in ((axes[1], w, "W (Eq. 3)"), (axes[2], 1 - w, "noise visibility 1 − W")):
+        im = ax.imshow(data, cmap="viridis", vmin=0, vmax=1)
+        ax.set_title(title)
+        # A bar of the image's own height, not the figure's.
+        fig.colorbar(im, cax=make_axes_locatable(ax).append_axes("right", size="3%", pad=0.08))
+    for ax in axes:
+        ax.set_axis_off()
+    fig.suptitle(f"Spatial activity on Y, window {window}×{window}, δ = {delta:g}")
+    out = Path(out)
+    with atomic_output(out, overwrite) as tmp:
+        fig.savefig(tmp, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return out

@@ -1,0 +1,41 @@
+"""Safe output files: nothing half-written ever appears under its final name."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import SavsrError
+
+
+def check_writable(path: Path, overwrite: bool) -> None:
+    """Refuse to replace an existing file unless ``overwrite``; require its folder to exist."""
+    if path.exists() and not overwrite:
+        raise SavsrError(f"{path} exists; pass --overwrite to replace it")
+    if path.is_dir():
+        raise SavsrError(f"{path} is a folder, expected a file name")
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success fsync it and rename it to ``path``.
+
+    On any exception the temporary file is removed and ``path`` is left as it was.
+    The temporary name keeps the suffix, so writers that pick a format by extension still work.
+    """
+    final = Path(path)
+    check_writable(final, overwrite)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".part{final.suffix}", dir=final.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)

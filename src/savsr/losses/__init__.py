@@ -1,0 +1,18 @@
+"""Losses of the paper, Eq. 1 to 13. Each function names the equation it implements."""
+
+from .activity import activity_weights, fuse_channels, local_mean, local_variance
+from .adversarial import discriminator_loss, generator_adversarial_loss
+from .charbonnier import charbonnier
+from .spatially_adaptive import LossTerms, SpatiallyAdaptiveLoss
+
+__all__ = [
+    "LossTerms",
+    "SpatiallyAdaptiveLoss",
+    "activity_weights",
+    "charbonnier",
+    "discriminator_loss",
+    "fuse_channels",
+    "generator_adversarial_loss",
+    "local_mean",
+    "local_variance",
+]
