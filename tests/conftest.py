@@ -1,0 +1,35 @@
+"""Shared fixtures: paths to the real data in ../shared and small helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+DATA = SHARED / "data"
+
+
+def require(path: Path) -> Path:
+    """Skip (not pass) a test whose real data is absent, naming the missing path."""
+    if not path.exists():
+        pytest.skip(f"real data not available: {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def calendar_rgb() -> np.ndarray:
+    """Frame 0 of Vid4 calendar as (H, W, 3) float64 in [0, 1]."""
+    path = require(DATA / "vid4" / "GT" / "calendar" / "00000000.png")
+    return np.asarray(Image.open(path).convert("RGB"), dtype=np.float64) / 255.0
+
+
+@pytest.fixture(scope="session")
+def davis_rgb() -> np.ndarray:
+    """A JPEG training frame (DAVIS 2016) as (H, W, 3) float64 in [0, 1]."""
+    folder = require(DATA / "train" / "davis2016_blackswan_854x480")
+    first = sorted(folder.iterdir())[0]
+    return np.asarray(Image.open(first).convert("RGB"), dtype=np.float64) / 255.0

