@@ -35,5 +35,5 @@ def test_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(SavsrError, match="folder"):
         read_frame(tmp_path)
     Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "still.png")
-    with pytest.raises(SavsrError, match="only frame 0"):
+    with pytest.raises(SavsrError, match="no frame 2"):
         read_frame(tmp_path / "still.png", 2)

@@ -1,7 +1,24 @@
-"""Reading images and video frames into float arrays in [0, 1]."""
+"""Reading frames: still images, frame folders and videos, streamed one frame at a time.
+
+Frames are numpy arrays (H, W, C) of their native depth, uint8 or uint16, with C = 1 (grey) or
+3 (RGB). Alpha planes are dropped: super-resolution restores colour, and an alpha plane carries
+no detail a video model was trained on.
+
+Decoders, and why:
+- Videos, PNG, TIFF and every other format go through FFmpeg with PyAV. PyAV decodes frame by
+  frame from Python objects (no shell command strings, no pipe to parse), gives exact 16-bit
+  samples (Pillow silently truncates 16-bit colour PNG and TIFF to 8 bits), and reads each
+  video's colour matrix and range tags when converting to RGB.
+- JPEG goes through Pillow (libjpeg-turbo), the decoder that JPEG datasets are made and used with:
+  FFmpeg's JPEG path upsamples chroma differently and differs from it by up to 27 grey levels.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -9,75 +26,196 @@ from PIL import Image, UnidentifiedImageError
 
 from ..errors import SavsrError
 
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
+_JPEG_MAGIC = b"\xff\xd8\xff"
 
-def _image_to_float(img: Image.Image, path: Path) -> np.ndarray:
-    """Pillow image to (H, W, C) float32 in [0, 1], C = 1 or 3.
 
-    Grey stays one channel; palette and CMYK become RGB; alpha is dropped, because SR is
-    defined on colour and the alpha plane of a video frame carries no detail to restore.
-    """
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(img, dtype=np.float64)
-        peak = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
-        return (arr / peak).astype(np.float32)[..., None]
-    if img.mode in ("L", "1"):
-        return (np.asarray(img.convert("L"), dtype=np.float32) / 255.0)[..., None]
-    if img.mode == "LA":
-        return (np.asarray(img.getchannel("L"), dtype=np.float32) / 255.0)[..., None]
-    if img.mode == "F":
-        return np.asarray(img, dtype=np.float32)[..., None]
-    if img.mode != "RGB":
-        img = img.convert("RGB")
-    return np.asarray(img, dtype=np.float32) / 255.0
+@dataclass(frozen=True)
+class StreamInfo:
+    """What is known about a frame source before decoding all of it."""
+
+    width: int
+    height: int
+    channels: int
+    dtype: np.dtype
+    num_frames: int | None  # None when a video container does not say
+    fps: Fraction | None  # None for images and frame folders
+
+
+def to_float(frame: np.ndarray) -> np.ndarray:
+    """uint8 or uint16 frame to float32 in [0, 1]."""
+    if frame.dtype == np.uint8:
+        return frame.astype(np.float32) / 255.0
+    if frame.dtype == np.uint16:
+        return frame.astype(np.float32) / 65535.0
+    raise TypeError(f"expected uint8 or uint16 frames, got {frame.dtype}")
+
+
+def to_uint8(frame: np.ndarray) -> np.ndarray:
+    """Any frame to uint8: 16-bit samples are rounded to the nearest of 256 levels."""
+    if frame.dtype == np.uint8:
+        return frame
+    if frame.dtype == np.uint16:
+        return ((frame.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    raise TypeError(f"expected uint8 or uint16 frames, got {frame.dtype}")
+
+
+def _av_frame_to_array(frame) -> np.ndarray:  # frame: av.VideoFrame
+    """Decoded FFmpeg frame to (H, W, C) uint8/uint16, using the frame's colour tags."""
+    fmt = frame.format
+    grey = fmt.name.startswith(("gray", "ya", "mono"))
+    deep = max(c.bits for c in fmt.components) > 8
+    target = ("gray16le" if deep else "gray") if grey else ("rgb48le" if deep else "rgb24")
+    arr = frame.to_ndarray(format=target)
+    return arr[..., None] if arr.ndim == 2 else arr
+
+
+def _pillow_to_array(img: Image.Image) -> np.ndarray:
+    """Pillow image (JPEG and the like: 8-bit) to (H, W, C) uint8."""
+    if img.mode in ("L", "1", "LA", "I;16", "I"):
+        return np.asarray(img.convert("L"))[..., None]
+    return np.asarray(img.convert("RGB"))
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """Read a still image (PNG, JPEG, TIFF, …) as (H, W, C) float32 in [0, 1]."""
+    """Read one still image as (H, W, C) uint8 or uint16, C = 1 or 3."""
     path = Path(path)
+    _check_file(path)
+    with open(path, "rb") as fh:
+        head = fh.read(3)
+    if head == _JPEG_MAGIC:
+        try:
+            with Image.open(path) as img:
+                img.load()
+                return _pillow_to_array(img)
+        except (UnidentifiedImageError, OSError, ValueError) as exc:
+            raise SavsrError(f"{path}: corrupt or unreadable JPEG ({exc})") from None
+    frames = _decode_video(path)
     try:
-        with Image.open(path) as img:
-            img.load()
-            return _image_to_float(img, path)
-    except FileNotFoundError:
-        raise SavsrError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise SavsrError(f"{path}: is a folder, expected an image") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise SavsrError(f"{path}: cannot read image ({exc})") from None
+        first = next(frames)
+    except StopIteration:
+        raise SavsrError(f"{path}: holds no image") from None
+    finally:
+        frames.close()
+    return first
 
 
-def read_video_frame(path: str | Path, index: int = 0) -> np.ndarray:
-    """Decode frame ``index`` (0-based) of a video as (H, W, 3) float32 in [0, 1]."""
-    import av  # imported here: PyAV loads FFmpeg, which image-only uses do not need
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise SavsrError(f"{path}: no such file")
+    if path.is_dir():
+        raise SavsrError(f"{path}: is a folder, expected a file")
+    if path.stat().st_size == 0:
+        raise SavsrError(f"{path}: is empty")
 
-    path = Path(path)
-    if index < 0:
-        raise SavsrError(f"frame index must be >= 0, got {index}")
+
+def _decode_video(path: Path, start: int = 0) -> Iterator[np.ndarray]:
+    """Yield frames of any FFmpeg-readable file, from index ``start``, one at a time."""
+    import av  # loads FFmpeg; imported on first use
+
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise SavsrError(f"{path}: has no video stream")
-            for i, frame in enumerate(container.decode(video=0)):
-                if i == index:
-                    return frame.to_ndarray(format="rgb24").astype(np.float32) / 255.0
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for i, frame in enumerate(container.decode(stream)):
+                if i >= start:
+                    yield _av_frame_to_array(frame)
     except av.FFmpegError as exc:
         raise SavsrError(f"{path}: not a readable image or video ({exc.strerror or exc})") from None
-    raise SavsrError(f"{path}: has no frame {index}")
+
+
+def _natural_key(path: Path) -> list:
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.name)]
+
+
+def list_frames(folder: str | Path) -> list[Path]:
+    """Image files of a frame folder in natural order (frame2 before frame10); hidden files skipped."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SavsrError(f"{folder}: not a folder")
+    files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")]
+    if not files:
+        raise SavsrError(f"{folder}: holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return sorted(files, key=_natural_key)
+
+
+class FrameSource:
+    """A video file, a frame folder or a single image, read one frame at a time.
+
+    ``info`` comes from the first frame (and the container, for videos). Iterating checks that
+    every frame has the same size and layout, and names the first one that does not.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if self.path.is_dir():
+            self._files: list[Path] | None = list_frames(self.path)
+            first = read_image(self._files[0])
+            self.info = StreamInfo(first.shape[1], first.shape[0], first.shape[2], first.dtype, len(self._files), None)
+        else:
+            _check_file(self.path)
+            self._files = None
+            self.info = self._probe_file()
+
+    def _probe_file(self) -> StreamInfo:
+        with open(self.path, "rb") as fh:
+            if fh.read(3) == _JPEG_MAGIC:
+                self._files = [self.path]
+                first = read_image(self.path)
+                return StreamInfo(first.shape[1], first.shape[0], first.shape[2], first.dtype, 1, None)
+        import av
+
+        frames = _decode_video(self.path)
+        try:
+            first = next(frames)
+        except StopIteration:
+            raise SavsrError(f"{self.path}: holds no frames") from None
+        finally:
+            frames.close()
+        with av.open(str(self.path)) as container:
+            stream = container.streams.video[0]
+            is_still = container.format.name.endswith("_pipe") or container.format.name == "image2"
+            count = 1 if is_still else (stream.frames or None)
+            fps = None if is_still else (Fraction(stream.average_rate) if stream.average_rate else None)
+        return StreamInfo(first.shape[1], first.shape[0], first.shape[2], first.dtype, count, fps)
+
+    @property
+    def is_video(self) -> bool:
+        return self.info.fps is not None
+
+    def _check(self, frame: np.ndarray, where: str) -> np.ndarray:
+        i = self.info
+        if frame.shape != (i.height, i.width, i.channels) or frame.dtype != i.dtype:
+            raise SavsrError(
+                f"{where}: frame is {frame.shape[1]}×{frame.shape[0]}×{frame.shape[2]} {frame.dtype}, "
+                f"but the sequence is {i.width}×{i.height}×{i.channels} {i.dtype}"
+            )
+        return frame
+
+    def frames(self, start: int = 0) -> Iterator[np.ndarray]:
+        """Yield frames from index ``start`` on, as (H, W, C) uint8/uint16 arrays."""
+        if self._files is not None:
+            for f in self._files[start:]:
+                yield self._check(read_image(f), str(f))
+        else:
+            for i, frame in enumerate(_decode_video(self.path, start)):
+                yield self._check(frame, f"{self.path} frame {start + i}")
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return self.frames()
 
 
 def read_frame(path: str | Path, index: int = 0) -> np.ndarray:
-    """Read an image, or frame ``index`` of a video, as (H, W, C) float32 in [0, 1]."""
-    path = Path(path)
-    if not path.exists():
-        raise SavsrError(f"{path}: no such file")
-    if path.is_dir():
-        raise SavsrError(f"{path}: is a folder, expected an image or a video")
-    if path.stat().st_size == 0:
-        raise SavsrError(f"{path}: is empty")
+    """Frame ``index`` of an image, a frame folder or a video, as (H, W, C) float32 in [0, 1]."""
+    if index < 0:
+        raise SavsrError(f"frame index must be >= 0, got {index}")
+    source = FrameSource(path)
+    frames = source.frames(index)
     try:
-        with Image.open(path) as img:
-            if index != 0:
-                raise SavsrError(f"{path}: is a still image; it has only frame 0")
-    except (UnidentifiedImageError, OSError):
-        return read_video_frame(path, index)
-    return read_image(path)
+        return to_float(next(frames))
+    except StopIteration:
+        raise SavsrError(f"{path}: has no frame {index} (it has {source.info.num_frames or 'fewer'})") from None
+    finally:
+        frames.close()

@@ -1,0 +1,104 @@
+"""MATLAB-compatible bicubic ``imresize`` and the BI degradation of Sec. 3.1.
+
+Written here because the PyPI ports miss the reference (docs/evaluation.md): bicubic-pytorch
+computes float64 input in float32 (errors up to 1.7e-6) and resize-right has no symmetric
+border padding in torch (errors up to 0.5).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+
+def _cubic(x: Tensor) -> Tensor:
+    """Keys' cubic convolution kernel with a = −0.5, as MATLAB's ``imresize`` uses."""
+    ax = x.abs()
+    ax2, ax3 = ax * ax, ax * ax * ax
+    near = (1.5 * ax3 - 2.5 * ax2 + 1) * (ax <= 1)
+    far = (-0.5 * ax3 + 2.5 * ax2 - 4 * ax + 2) * ((ax > 1) & (ax <= 2))
+    return near + far
+
+
+def _contributions(in_len: int, out_len: int, scale: float, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Indices (out, P) into the input and their weights (out, P) in float64, MATLAB's way.
+
+    When shrinking, the kernel is stretched by 1/scale (antialiasing). Output pixel x (1-based)
+    maps to u = x/scale + 0.5·(1 − 1/scale). Borders are symmetric (mirror, edge repeated), and
+    each row of weights is normalised to sum to 1.
+    """
+    width = 4.0 / scale if scale < 1 else 4.0
+    x = torch.arange(1, out_len + 1, dtype=torch.float64, device=device)
+    u = x / scale + 0.5 * (1 - 1 / scale)
+    left = torch.floor(u - width / 2)
+    taps = math.ceil(width) + 2
+    idx = left[:, None] + torch.arange(taps, dtype=torch.float64, device=device)[None]
+    dist = u[:, None] - idx
+    weights = scale * _cubic(scale * dist) if scale < 1 else _cubic(dist)
+    weights = weights / weights.sum(dim=1, keepdim=True)
+    # Symmetric padding: fold 1-based positions outside [1, in_len] back inside.
+    period = torch.cat([torch.arange(in_len, device=device), torch.arange(in_len - 1, -1, -1, device=device)])
+    idx = period[(idx.long() - 1) % (2 * in_len)]
+    return idx, weights
+
+
+def _resize_dim(x: Tensor, dim: int, scale: float) -> Tensor:
+    in_len = x.shape[dim]
+    out_len = math.ceil(in_len * scale)
+    idx, weights = _contributions(in_len, out_len, scale, x.device)
+    gathered = x.index_select(dim, idx.flatten())
+    shape = list(x.shape)
+    shape[dim : dim + 1] = [out_len, idx.shape[1]]
+    gathered = gathered.reshape(shape)
+    w_shape = [1] * len(shape)
+    w_shape[dim : dim + 2] = [out_len, idx.shape[1]]
+    return (gathered * weights.to(x.dtype).view(w_shape)).sum(dim=dim + 1)
+
+
+def imresize(x: Tensor, scale: float) -> Tensor:
+    """Bicubic resize of (…, H, W) by ``scale``, equal to MATLAB's ``imresize(x, scale, 'bicubic')``.
+
+    - Output size is ceil(H·scale) × ceil(W·scale), as MATLAB computes it.
+    - Shrinking is antialiased (the kernel is widened by 1/scale); borders are symmetric.
+    - Float input is computed in its own dtype and returned unclipped, as MATLAB does.
+    - uint8 and uint16 input is computed in float32, then rounded half away from zero and
+      saturated once at the end. This is Octave's arithmetic, and reproduces Octave's uint8
+      results exactly; MATLAB instead rounds after each of the two passes, and
+      docs/evaluation.md gives the size of that difference.
+
+    Rows are resized before columns, MATLAB's order for equal scales.
+    """
+    if scale <= 0 or not math.isfinite(scale):
+        raise ValueError(f"scale must be a positive number, got {scale}")
+    if x.dim() < 2:
+        raise ValueError(f"expected a tensor of shape (..., H, W), got {tuple(x.shape)}")
+    integer = not x.is_floating_point()
+    if integer and x.dtype not in (torch.uint8, torch.int16, torch.int32, torch.int64):
+        raise TypeError(f"unsupported dtype {x.dtype}")
+    work = x.to(torch.float32) if integer else x
+    out = _resize_dim(_resize_dim(work, work.dim() - 2, scale), work.dim() - 1, scale)
+    if integer:
+        peak = 255 if x.dtype == torch.uint8 else 65535
+        out = torch.floor(out + 0.5).clamp_(0, peak).to(x.dtype)
+    return out
+
+
+def crop_to_multiple(x: Tensor, scale: int) -> Tensor:
+    """Crop (…, H, W) at the bottom and right so that H and W are multiples of ``scale``."""
+    h, w = x.shape[-2:]
+    return x[..., : h - h % scale, : w - w % scale]
+
+
+def bi_degrade(hr: Tensor, scale: int) -> tuple[Tensor, Tensor, Tensor]:
+    """BI degradation of Sec. 3.1: crop HR to a multiple of s, LR = imresize(HR, 1/s), up = imresize(LR, s).
+
+    Returns (cropped HR, LR, LR bicubic-upsampled to the HR size), each in the dtype of ``hr``
+    (uint8 stays uint8 at every step, as in the MATLAB pipelines the literature uses).
+    """
+    if scale not in (2, 3, 4):
+        raise ValueError(f"scale must be 2, 3 or 4, got {scale}")
+    hr = crop_to_multiple(hr, scale)
+    lr = imresize(hr, 1 / scale)
+    return hr, lr, imresize(lr, scale)
