@@ -1,0 +1,149 @@
+"""Training samples: 2M+1 BI-degraded LR frames (upsampled to HR size) and the HR centre patch."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from ..errors import SavsrError
+from .color import rgb_to_y
+from .prepare import SceneEntry, load_manifest
+from .resize import imresize
+
+log = logging.getLogger(__name__)
+
+
+def augment(x: Tensor, code: int) -> Tensor:
+    """One of the 8 flips/transposes of the square (…, P, P) patch, chosen by ``code`` in 0..7."""
+    if code & 1:
+        x = x.flip(-1)
+    if code & 2:
+        x = x.flip(-2)
+    if code & 4:
+        x = x.transpose(-1, -2)
+    return x
+
+
+class VideoPatchDataset(Dataset):
+    """Random patches from datasets made by ``savsr prepare``, for scale s.
+
+    Sample i is ``(lr, hr)``:
+    - ``lr``: (2M+1)·C × P × P float32 in [0, 1], the frames t−M … t+M after the BI degradation
+      of Sec. 3.1 (uint8 LR = imresize(HR, 1/s), then imresize(LR, s), as uint8), stacked in time
+      order;
+    - ``hr``: C × P × P float32, the HR patch of frame t.
+    C is 1 for ``color="y"`` (BT.601 Y of the RGB frames) and 3 for ``"rgb"``.
+
+    The degradation runs on the fly on an HR region around the patch that is aligned to the LR
+    grid and wide enough (6s pixels) for the bicubic kernels, so each sample equals the same crop
+    of the degraded whole frame exactly (a test checks it); no per-scale cache is needed.
+
+    Sampling is a pure function of (seed, epoch, i): a scene with probability proportional to its
+    number of possible patches, a centre frame, a position, and one of the 8 flips/transposes. So
+    any sampler, any number of DataLoader workers and DDP ranks see the same samples for a seed.
+    Call :meth:`set_epoch` each epoch.
+    """
+
+    def __init__(
+        self,
+        roots: str | Path | Sequence[str | Path],
+        scale: int,
+        patch_size: int = 36,
+        frames: int = 5,
+        color: str = "y",
+        augment: bool = True,
+        samples_per_epoch: int = 64_000,
+        seed: int = 0,
+    ) -> None:
+        if scale not in (2, 3, 4):
+            raise ValueError(f"scale must be 2, 3 or 4, got {scale}")
+        if frames < 1 or frames % 2 == 0:
+            raise ValueError(f"frames must be odd (2M+1), got {frames}")
+        if color not in ("y", "rgb"):
+            raise ValueError(f"color must be 'y' or 'rgb', got {color!r}")
+        if patch_size < 1 or samples_per_epoch < 1:
+            raise ValueError("patch_size and samples_per_epoch must be >= 1")
+        roots = [roots] if isinstance(roots, (str, Path)) else list(roots)
+        self.scale, self.patch_size, self.frames, self.color = scale, patch_size, frames, color
+        self.augment, self.samples_per_epoch, self.seed, self.epoch = augment, samples_per_epoch, seed, 0
+        self.scenes: list[tuple[Path, SceneEntry]] = []
+        refused: list[str] = []
+        for root in roots:
+            for entry in load_manifest(root):
+                h, w = entry.height - entry.height % scale, entry.width - entry.width % scale
+                if entry.frames < frames:
+                    refused.append(f"{entry.name} ({entry.frames} frames < {frames})")
+                elif min(h, w) < patch_size:
+                    refused.append(f"{entry.name} ({entry.width}×{entry.height} smaller than a {patch_size}-pixel patch)")
+                else:
+                    self.scenes.append((Path(root), entry))
+        if refused:
+            log.warning("skipping %d scene(s): %s", len(refused), "; ".join(refused))
+        if not self.scenes:
+            raise SavsrError(f"no usable scene in {', '.join(map(str, roots))}: " + "; ".join(refused))
+        counts = np.array(
+            [
+                (e.frames - frames + 1) * (e.height - e.height % scale - patch_size + 1) * (e.width - e.width % scale - patch_size + 1)
+                for _, e in self.scenes
+            ],
+            dtype=np.float64,
+        )
+        self._cumulative = np.cumsum(counts / counts.sum())
+        self._arrays: dict[int, np.ndarray] = {}
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the samples of ``epoch`` (each epoch draws new patches)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.samples_per_epoch
+
+    def _array(self, k: int) -> np.ndarray:
+        # Opened lazily so that each DataLoader worker maps the files itself.
+        if k not in self._arrays:
+            root, entry = self.scenes[k]
+            self._arrays[k] = np.load(root / entry.file, mmap_mode="r")
+        return self._arrays[k]
+
+    def locate(self, index: int) -> tuple[int, int, int, int, int]:
+        """(scene, centre frame, top, left, augmentation code) of sample ``index``."""
+        rng = np.random.default_rng((self.seed, self.epoch, index))
+        k = int(np.searchsorted(self._cumulative, rng.random(), side="right"))
+        k = min(k, len(self.scenes) - 1)
+        e = self.scenes[k][1]
+        m, s, p = self.frames // 2, self.scale, self.patch_size
+        t = int(rng.integers(m, e.frames - m))
+        top = int(rng.integers(0, e.height - e.height % s - p + 1))
+        left = int(rng.integers(0, e.width - e.width % s - p + 1))
+        code = int(rng.integers(0, 8)) if self.augment else 0
+        return k, t, top, left, code
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        if not 0 <= index < self.samples_per_epoch:
+            raise IndexError(index)
+        k, t, top, left, code = self.locate(index)
+        e = self.scenes[k][1]
+        s, p, m = self.scale, self.patch_size, self.frames // 2
+        h, w = e.height - e.height % s, e.width - e.width % s
+        margin = 6 * s
+        y0, x0 = max(0, (top - margin) // s * s), max(0, (left - margin) // s * s)
+        y1, x1 = min(h, math.ceil((top + p + margin) / s) * s), min(w, math.ceil((left + p + margin) / s) * s)
+        region = np.array(self._array(k)[t - m : t + m + 1, y0:y1, x0:x1])  # a writable copy
+        stack = torch.from_numpy(region).permute(0, 3, 1, 2)  # (T, C, h, w) uint8
+        if stack.shape[1] == 1:
+            stack = stack.expand(-1, 3, -1, -1)
+        up = imresize(imresize(stack, 1 / s), s)
+        ty, tx = top - y0, left - x0
+        lr = up[:, :, ty : ty + p, tx : tx + p].float() / 255.0
+        hr = stack[m : m + 1, :, ty : ty + p, tx : tx + p].float() / 255.0
+        if self.color == "y":
+            lr, hr = rgb_to_y(lr), rgb_to_y(hr)
+        lr, hr = augment(lr, code), augment(hr, code)
+        return lr.reshape(-1, p, p).contiguous(), hr[0].contiguous()
