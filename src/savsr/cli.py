@@ -49,6 +49,61 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from .data.prepare import prepare_dataset
+
+    scenes = prepare_dataset(
+        args.sources, args.output, downscale=args.downscale, scene_threshold=args.scene_threshold,
+        overwrite=args.overwrite, progress=sys.stderr.isatty(),
+    )
+    frames = sum(s.frames for s in scenes)
+    print(f"wrote {args.output}: {len(scenes)} scene(s), {frames} frame(s)")
+    return 0
+
+
+# Where `savsr evaluate` looks for Vid4 when --data is not given, in order.
+VID4_CANDIDATES = ("data/vid4/GT", "../shared/data/vid4/GT")
+
+
+def _default_vid4() -> Path:
+    for candidate in VID4_CANDIDATES:
+        if Path(candidate).is_dir():
+            return Path(candidate)
+    raise SavsrError(
+        f"Vid4 not found in {' or '.join(VID4_CANDIDATES)}; pass --data DIR "
+        "(one folder of ground-truth frames per sequence)"
+    )
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .metrics.evaluate import EvalConfig, evaluate, render_markdown, write_reports
+
+    model_name = "bicubic" if args.model == "bicubic" else Path(args.model).stem
+    outdir = Path(args.output_dir or f"eval_output/{model_name}_x{args.scale}")
+    for name in ("results.md", "results.json", "results.csv"):
+        if (outdir / name).exists() and not args.overwrite:
+            raise SavsrError(f"{outdir / name} exists; pass --overwrite to replace it")
+    cfg = EvalConfig(
+        data=Path(args.data) if args.data else _default_vid4(), scale=args.scale, model=args.model,
+        frames=args.frames, lpips=args.lpips, lpips_on=args.lpips_on, device=_device(args.device),
+    )
+    results = evaluate(cfg, progress=sys.stderr.isatty())
+    table = write_reports(results, cfg, outdir, args.overwrite)
+    print(render_markdown(table, cfg), end="")
+    print(f"wrote {outdir}/results.md, results.json, results.csv")
+    return 0
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SavsrError("--device cuda: no CUDA device is available")
+    return name
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="savsr",
@@ -65,6 +120,29 @@ def build_parser() -> argparse.ArgumentParser:
     maps.add_argument("--frame", type=int, default=0, help="frame index when IMAGE is a video (default 0)")
     maps.add_argument("--overwrite", action="store_true", help="replace OUT.png if it exists")
     maps.set_defaults(func=_cmd_maps)
+
+    prep = sub.add_parser("prepare", help="decode videos and frame folders into a training dataset")
+    prep.add_argument("sources", nargs="+", metavar="SOURCE", help="videos, frame folders or images")
+    prep.add_argument("-o", "--output", required=True, metavar="DATASET", help="dataset folder to create")
+    prep.add_argument("--downscale", type=int, default=1, choices=(1, 2, 3, 4),
+                      help="shrink HR frames by this factor first (for compressed sources; default 1)")
+    prep.add_argument("--scene-threshold", type=float, default=0.12,
+                      help="cut detection threshold, mean abs. thumbnail difference in [0,1]; 0 = off")
+    prep.add_argument("--overwrite", action="store_true", help="replace DATASET if it exists")
+    prep.set_defaults(func=_cmd_prepare)
+
+    ev = sub.add_parser("evaluate", help="score a model on Vid4 (or any folder of sequences) with PSNR/SSIM/LPIPS")
+    ev.add_argument("--data", metavar="DIR", help=f"one folder of GT frames per sequence (default: Vid4 in {VID4_CANDIDATES[0]})")
+    ev.add_argument("--scale", type=int, required=True, choices=(2, 3, 4))
+    ev.add_argument("--model", default="bicubic", metavar="bicubic|CHECKPOINT", help="'bicubic' or a generator .safetensors")
+    ev.add_argument("--frames", choices=("all", "inner"), default="all",
+                    help="'inner' skips the M frames at each end that lack real neighbours")
+    ev.add_argument("--lpips", choices=("alex", "vgg", "none"), default="alex", help="LPIPS network (default alex)")
+    ev.add_argument("--lpips-on", choices=("rgb", "y"), default="rgb", help="LPIPS on RGB (default) or on Y replicated")
+    ev.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    ev.add_argument("-o", "--output-dir", metavar="OUTDIR", help="where to write results.{md,json,csv}")
+    ev.add_argument("--overwrite", action="store_true", help="replace existing result files")
+    ev.set_defaults(func=_cmd_evaluate)
 
     demo = sub.add_parser("demo", help="run the demo on the bundled sample (what `make demo` runs)")
     demo.add_argument("-o", "--output-dir", default="demo_output", help="folder for the results")

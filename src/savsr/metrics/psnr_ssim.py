@@ -75,23 +75,31 @@ def psnr(sr: ImageLike, hr: ImageLike, crop_border: int = 0, y_only: bool = True
     return _output(values, batched)
 
 
-def gaussian_window(size: int = _WIN_SIZE, sigma: float = _WIN_SIGMA) -> Tensor:
-    """Normalised 2-D Gaussian window, float64 (size, size), as cv2.getGaussianKernel's outer product."""
+def gaussian_1d(size: int = _WIN_SIZE, sigma: float = _WIN_SIGMA) -> Tensor:
+    """Normalised 1-D Gaussian, float64, as cv2.getGaussianKernel."""
     x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-(x**2) / (2 * sigma**2))
-    g = g / g.sum()
+    return g / g.sum()
+
+
+def gaussian_window(size: int = _WIN_SIZE, sigma: float = _WIN_SIGMA) -> Tensor:
+    """Normalised 2-D Gaussian window, float64 (size, size): the outer product of two 1-D ones."""
+    g = gaussian_1d(size, sigma)
     return torch.outer(g, g)
 
 
 def _ssim_map(a: Tensor, b: Tensor) -> Tensor:
     """Wang et al.'s SSIM map over the valid region of (M, 1, H, W) float64 images (0-255)."""
-    w = gaussian_window().to(a.device)[None, None]
-    # 'valid' filtering: no padding, so border windows never see invented pixels.
-    filt = lambda t: F.conv2d(t, w)  # noqa: E731
-    mu_a, mu_b = filt(a), filt(b)
-    var_a = filt(a * a) - mu_a**2
-    var_b = filt(b * b) - mu_b**2
-    cov = filt(a * b) - mu_a * mu_b
+    g = gaussian_1d().to(a.device)
+    m, _, h, w = a.shape
+    # The five local moments in one batch. The window is separable, so two 1-D passes do the
+    # 11×11 filtering at 2/11 of the cost; 'valid' (no padding): no invented border pixels.
+    stack = torch.cat([a, b, a * a, b * b, a * b])
+    filt = F.conv2d(F.conv2d(stack, g.view(1, 1, 1, -1)), g.view(1, 1, -1, 1))
+    mu_a, mu_b, e_aa, e_bb, e_ab = filt.reshape(5, m, 1, h - _WIN_SIZE + 1, w - _WIN_SIZE + 1)
+    var_a = e_aa - mu_a**2
+    var_b = e_bb - mu_b**2
+    cov = e_ab - mu_a * mu_b
     c1, c2 = (_K1 * _L) ** 2, (_K2 * _L) ** 2
     return ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
 
@@ -107,5 +115,5 @@ def ssim(sr: ImageLike, hr: ImageLike, crop_border: int = 0, y_only: bool = True
     return _output(values, batched)
 
 
-__all__ = ["psnr", "ssim", "gaussian_window"]
+__all__ = ["gaussian_1d", "gaussian_window", "psnr", "ssim"]
 

@@ -1,0 +1,191 @@
+"""The Vid4 evaluation protocol of the literature (docs/evaluation.md) and its result tables."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..data.io import FrameSource, to_uint8
+from ..data.resize import bi_degrade
+from ..errors import SavsrError
+from ..fileio import atomic_output
+from ..infer.sequence import assemble_rgb, sliding_windows, super_resolve
+from ..models.checkpoint import load_generator
+from .lpips import LPIPS
+from .psnr_ssim import psnr, ssim
+
+VID4 = ("calendar", "city", "foliage", "walk")
+
+
+@dataclass
+class SequenceResult:
+    """Per-frame metrics of one sequence."""
+
+    name: str
+    frames: list[int] = field(default_factory=list)
+    psnr: list[float] = field(default_factory=list)
+    ssim: list[float] = field(default_factory=list)
+    lpips: list[float] = field(default_factory=list)
+
+    def mean(self, metric: str) -> float:
+        values = getattr(self, metric)
+        return float(np.mean(values)) if values else math.nan
+
+
+@dataclass
+class EvalConfig:
+    data: Path
+    scale: int
+    model: str = "bicubic"
+    frames: str = "all"  # "all" or "inner" (drops the M frames at each end)
+    lpips: str = "alex"  # "alex", "vgg" or "none"
+    lpips_on: str = "rgb"  # "rgb" (SR Y joined to bicubic Cb/Cr) or "y" (Y replicated)
+    device: str = "cpu"
+
+
+def _sequences(data: Path) -> list[Path]:
+    if not data.is_dir():
+        raise SavsrError(f"{data}: no such folder (expected one sub-folder of frames per sequence)")
+    seqs = sorted(p for p in data.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not seqs:
+        raise SavsrError(f"{data}: holds no sequence folders")
+    return seqs
+
+
+def _to_tensor(frame: np.ndarray) -> Tensor:
+    rgb = frame if frame.shape[2] == 3 else np.repeat(frame, 3, axis=2)
+    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)
+
+
+def evaluate(cfg: EvalConfig, progress: bool = True) -> list[SequenceResult]:
+    """Run the protocol: BI-degrade each GT frame, super-resolve, score on Y and with LPIPS."""
+    from tqdm.auto import tqdm
+
+    if cfg.scale not in (2, 3, 4):
+        raise SavsrError(f"--scale must be 2, 3 or 4, got {cfg.scale}")
+    model = spec = None
+    radius = 2
+    if cfg.model != "bicubic":
+        model, spec = load_generator(cfg.model, cfg.device)
+        if spec.scale != cfg.scale:
+            raise SavsrError(f"{cfg.model} is a ×{spec.scale} model, but --scale is {cfg.scale}")
+        radius = spec.frames // 2
+    lpips_net = LPIPS(cfg.lpips).to(cfg.device) if cfg.lpips != "none" else None
+    sources = [(seq, FrameSource(seq)) for seq in _sequences(cfg.data)]
+    total = sum(src.info.num_frames or 0 for _, src in sources)
+    bar = tqdm(total=total, desc="evaluate", unit="frame", disable=not progress)
+    results = []
+    for seq, source in sources:
+        res = SequenceResult(seq.name)
+        n = source.info.num_frames or 0
+        if cfg.frames == "inner" and n <= 2 * radius:
+            raise SavsrError(f"{seq}: {n} frames, too few for --frames inner")
+
+        def degraded():
+            for frame in source:
+                hr, _, up = bi_degrade(_to_tensor(to_uint8(frame)), cfg.scale)
+                yield hr, up
+
+        for index, window in enumerate(sliding_windows(degraded(), radius)):
+            bar.update(1)
+            if cfg.frames == "inner" and not radius <= index < n - radius:
+                continue
+            hr, up = window[radius]
+            if model is None:
+                sr_rgb = up.float() / 255.0
+                sr_y = None
+            else:
+                out = super_resolve(model, spec, torch.stack([u for _, u in window]))
+                # The output a user saves is 8-bit: score that, not the unrounded float.
+                out = torch.round(out.cpu() * 255.0) / 255.0
+                sr_rgb = torch.round(assemble_rgb(out, up) * 255.0) / 255.0
+                sr_y = out if out.shape[0] == 1 else None
+            hr_f = hr.float() / 255.0
+            if sr_y is not None:  # Y model: score its Y directly
+                from ..data.color import rgb_to_y
+
+                hr_y = rgb_to_y(hr_f.double()[None])[0]
+                res.psnr.append(psnr(sr_y.double(), hr_y, cfg.scale))
+                res.ssim.append(ssim(sr_y.double(), hr_y, cfg.scale))
+            else:
+                res.psnr.append(psnr(sr_rgb.double(), hr_f.double(), cfg.scale))
+                res.ssim.append(ssim(sr_rgb.double(), hr_f.double(), cfg.scale))
+            if lpips_net is not None:
+                a, b = sr_rgb[None], hr_f[None]
+                if cfg.lpips_on == "y":
+                    from ..data.color import rgb_to_y
+
+                    a, b = rgb_to_y(a), rgb_to_y(b)
+                with torch.no_grad():
+                    res.lpips.append(float(lpips_net(a.to(cfg.device), b.to(cfg.device))[0]))
+            res.frames.append(index)
+        results.append(res)
+    bar.close()
+    return results
+
+
+METRICS = ("psnr", "ssim", "lpips")
+
+
+def summary(results: list[SequenceResult]) -> dict[str, dict[str, float]]:
+    """Per-sequence means, their mean (the headline) and the mean over all frames."""
+    table = {r.name: {m: r.mean(m) for m in METRICS} | {"frames": len(r.frames)} for r in results}
+    table["mean"] = {m: float(np.mean([r.mean(m) for r in results])) for m in METRICS} | {
+        "frames": sum(len(r.frames) for r in results)
+    }
+    table["mean over frames"] = {
+        m: float(np.mean([v for r in results for v in getattr(r, m)])) if results[0].__dict__[m] else math.nan
+        for m in METRICS
+    } | {"frames": table["mean"]["frames"]}
+    return table
+
+
+def render_markdown(table: dict[str, dict[str, float]], cfg: EvalConfig) -> str:
+    lpips_label = "—" if cfg.lpips == "none" else f"LPIPS-{cfg.lpips} ({cfg.lpips_on.upper()})"
+    lines = [
+        f"Model: `{cfg.model}`, ×{cfg.scale}, frames: {cfg.frames}. PSNR/SSIM on Y (BT.601), "
+        f"{cfg.scale} border pixels cropped; LPIPS: {lpips_label}.",
+        "",
+        "| sequence | frames | PSNR (dB) | SSIM | LPIPS |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, row in table.items():
+        label = f"**{name}**" if name == "mean" else name
+        lp = "—" if math.isnan(row["lpips"]) else f"{row['lpips']:.4f}"
+        lines.append(f"| {label} | {row['frames']} | {row['psnr']:.2f} | {row['ssim']:.4f} | {lp} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(results: list[SequenceResult], cfg: EvalConfig, outdir: Path, overwrite: bool) -> dict:
+    """Write results.md, results.json (with per-frame values) and results.csv into ``outdir``."""
+    table = summary(results)
+    payload = {
+        "config": {k: str(v) for k, v in cfg.__dict__.items()},
+        "table": table,
+        "per_frame": {r.name: {"frames": r.frames, "psnr": r.psnr, "ssim": r.ssim, "lpips": r.lpips} for r in results},
+    }
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["sequence", "frames", *METRICS])
+    for name, row in table.items():
+        writer.writerow([name, row["frames"], *(f"{row[m]:.6f}" for m in METRICS)])
+    outputs = {
+        "results.md": render_markdown(table, cfg),
+        "results.json": json.dumps(payload, indent=2, default=float),
+        "results.csv": buf.getvalue(),
+    }
+    for name in outputs:  # check all before writing any
+        if (outdir / name).exists() and not overwrite:
+            raise SavsrError(f"{outdir / name} exists; pass --overwrite to replace it")
+    for name, text in outputs.items():
+        with atomic_output(outdir / name, overwrite=True) as tmp:
+            tmp.write_text(text)
+    return table

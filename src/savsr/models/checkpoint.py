@@ -1,0 +1,86 @@
+"""Generator weights on disk: safetensors with the architecture in its metadata.
+
+safetensors holds only tensors, so loading a file can never run code, unlike a pickle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+
+from ..errors import SavsrError
+from ..fileio import atomic_output
+from .vsrresnet import VSRResNet
+
+FORMAT = "savsr-generator"
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    """What a generator file says about its network and how it was trained to be used."""
+
+    scale: int
+    color: str = "y"  # "y": super-resolves BT.601 Y; "rgb": all three channels
+    frames: int = 5
+    blocks: int = 15
+    features: int = 64
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.color == "y" else 3
+
+    def build(self) -> VSRResNet:
+        return VSRResNet(frames=self.frames, channels=self.channels, blocks=self.blocks, features=self.features)
+
+
+def save_generator(
+    model: VSRResNet, spec: GeneratorSpec, path: str | Path, overwrite: bool = False, half: bool = False,
+    extra: dict[str, str] | None = None,
+) -> Path:
+    """Write ``model``'s weights and ``spec`` atomically to ``path`` (.safetensors)."""
+    tensors = {k: (v.half() if half else v).detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    metadata = {"format": FORMAT, **{k: str(v) for k, v in asdict(spec).items()}, **(extra or {})}
+    path = Path(path)
+    with atomic_output(path, overwrite) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+    return path
+
+
+def read_spec(path: str | Path) -> tuple[GeneratorSpec, dict[str, str]]:
+    """The spec and full metadata of a generator file, without loading its weights."""
+    path = Path(path)
+    if not path.is_file():
+        raise SavsrError(f"{path}: no such model file")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise SavsrError(f"{path}: not a readable safetensors file ({exc})") from None
+    if meta.get("format") != FORMAT:
+        raise SavsrError(f"{path}: not a savsr generator (metadata format={meta.get('format')!r})")
+    try:
+        spec = GeneratorSpec(
+            scale=int(meta["scale"]), color=meta["color"], frames=int(meta["frames"]),
+            blocks=int(meta["blocks"]), features=int(meta["features"]),
+        )
+    except (KeyError, ValueError) as exc:
+        raise SavsrError(f"{path}: incomplete generator metadata ({exc})") from None
+    if spec.color not in ("y", "rgb") or spec.scale not in (2, 3, 4):
+        raise SavsrError(f"{path}: unsupported generator (scale={spec.scale}, color={spec.color})")
+    return spec, meta
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tuple[VSRResNet, GeneratorSpec]:
+    """Build the generator described by ``path`` and load its weights (as float32), in eval mode."""
+    spec, _ = read_spec(path)
+    model = spec.build()
+    try:
+        state = load_file(str(path), device="cpu")
+        model.load_state_dict({k: v.float() for k, v in state.items()})
+    except (SafetensorError, RuntimeError, OSError) as exc:
+        raise SavsrError(f"{path}: weights do not load ({str(exc).splitlines()[0]})") from None
+    return model.to(device).eval(), spec
