@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..data.color import rgb_to_y
 from ..data.io import FrameSource, to_uint8
 from ..data.resize import bi_degrade
 from ..errors import SavsrError
@@ -99,30 +100,22 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> list[SequenceResult]:
             if cfg.frames == "inner" and not radius <= index < n - radius:
                 continue
             hr, up = window[radius]
+            hr_rgb = hr.double() / 255.0
             if model is None:
-                sr_rgb = up.float() / 255.0
-                sr_y = None
+                sr_rgb = up.double() / 255.0
+                sr_scored, hr_scored = sr_rgb, hr_rgb  # psnr/ssim take Y of RGB themselves
             else:
-                out = super_resolve(model, spec, torch.stack([u for _, u in window]))
-                # The output a user saves is 8-bit: score that, not the unrounded float.
-                out = torch.round(out.cpu() * 255.0) / 255.0
+                out = super_resolve(model, spec, torch.stack([u for _, u in window])).cpu().double()
+                # Score the 8-bit output a user would save, not the unrounded float.
+                out = torch.round(out * 255.0) / 255.0
                 sr_rgb = torch.round(assemble_rgb(out, up) * 255.0) / 255.0
-                sr_y = out if out.shape[0] == 1 else None
-            hr_f = hr.float() / 255.0
-            if sr_y is not None:  # Y model: score its Y directly
-                from ..data.color import rgb_to_y
-
-                hr_y = rgb_to_y(hr_f.double()[None])[0]
-                res.psnr.append(psnr(sr_y.double(), hr_y, cfg.scale))
-                res.ssim.append(ssim(sr_y.double(), hr_y, cfg.scale))
-            else:
-                res.psnr.append(psnr(sr_rgb.double(), hr_f.double(), cfg.scale))
-                res.ssim.append(ssim(sr_rgb.double(), hr_f.double(), cfg.scale))
+                sr_scored = out
+                hr_scored = rgb_to_y(hr_rgb[None])[0] if out.shape[0] == 1 else hr_rgb
+            res.psnr.append(psnr(sr_scored, hr_scored, cfg.scale))
+            res.ssim.append(ssim(sr_scored, hr_scored, cfg.scale))
             if lpips_net is not None:
-                a, b = sr_rgb[None], hr_f[None]
+                a, b = sr_rgb[None].float(), hr_rgb[None].float()
                 if cfg.lpips_on == "y":
-                    from ..data.color import rgb_to_y
-
                     a, b = rgb_to_y(a), rgb_to_y(b)
                 with torch.no_grad():
                     res.lpips.append(float(lpips_net(a.to(cfg.device), b.to(cfg.device))[0]))
@@ -142,7 +135,7 @@ def summary(results: list[SequenceResult]) -> dict[str, dict[str, float]]:
         "frames": sum(len(r.frames) for r in results)
     }
     table["mean over frames"] = {
-        m: float(np.mean([v for r in results for v in getattr(r, m)])) if results[0].__dict__[m] else math.nan
+        m: float(np.mean(values)) if (values := [v for r in results for v in getattr(r, m)]) else math.nan
         for m in METRICS
     } | {"frames": table["mean"]["frames"]}
     return table
