@@ -24,7 +24,8 @@ OCTAVE = Path(__file__).parent / "fixtures" / "vid4_bicubic" / "vid4_bicubic_oct
 def test_bicubic_vid4_matches_octave(scale: int) -> None:
     data = require(DATA / "vid4" / "GT")
     ref = json.loads(OCTAVE.read_text())["scales"][str(scale)]
-    results = evaluate(EvalConfig(data, scale, lpips="none"), progress=False)
+    results, baseline = evaluate(EvalConfig(data, scale, lpips="none"), progress=False)
+    assert baseline is results  # bicubic is its own baseline: no second row
     assert [r.name for r in results] == ["calendar", "city", "foliage", "walk"]
     for r in results:
         # imresize follows Octave's arithmetic, so per frame the metrics agree to a few pixels
@@ -73,6 +74,8 @@ def test_model_path_and_reports(tmp_path: Path, tiny_model: Path) -> None:
         assert table[seq]["psnr"] == pytest.approx(base[seq]["psnr"], abs=0.05)
         assert table[seq]["lpips"] == pytest.approx(base[seq]["lpips"], abs=0.01)
     assert table["mean"]["frames"] == 11
+    # The bicubic baseline is part of every model's table.
+    assert table["bicubic (mean)"] == base["mean"]
     md = (out / "results.md").read_text()
     assert "| **mean** | 11 |" in md and "LPIPS-alex (RGB)" in md
     assert (out / "results.csv").read_text().splitlines()[0] == "sequence,frames,psnr,ssim,lpips"
@@ -84,8 +87,9 @@ def test_model_path_and_reports(tmp_path: Path, tiny_model: Path) -> None:
 
 def test_inner_frames(tmp_path: Path) -> None:
     data = _sequences(tmp_path / "seqs")
-    results = evaluate(EvalConfig(data, 2, frames="inner", lpips="none"), progress=False)
+    results, _ = evaluate(EvalConfig(data, 2, frames="inner", lpips="none"), progress=False)
     assert [r.frames for r in results] == [[2, 3], [2]]
+    assert "bicubic (mean)" not in summary(results, _)
 
 
 def test_bad_inputs(tmp_path: Path, tiny_model: Path, capsys: pytest.CaptureFixture) -> None:

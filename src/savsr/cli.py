@@ -87,8 +87,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         data=Path(args.data) if args.data else _default_vid4(), scale=args.scale, model=args.model,
         frames=args.frames, lpips=args.lpips, lpips_on=args.lpips_on, device=_device(args.device),
     )
-    results = evaluate(cfg, progress=sys.stderr.isatty())
-    table = write_reports(results, cfg, outdir, args.overwrite)
+    results, baseline = evaluate(cfg, progress=sys.stderr.isatty())
+    table = write_reports(results, baseline, cfg, outdir, args.overwrite)
     print(render_markdown(table, cfg), end="")
     print(f"wrote {outdir}/results.md, results.json, results.csv")
     return 0

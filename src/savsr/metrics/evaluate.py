@@ -66,8 +66,33 @@ def _to_tensor(frame: np.ndarray) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)
 
 
-def evaluate(cfg: EvalConfig, progress: bool = True) -> list[SequenceResult]:
-    """Run the protocol: BI-degrade each GT frame, super-resolve, score on Y and with LPIPS."""
+class _Scorer:
+    """Scores one SR frame against its ground truth into a SequenceResult."""
+
+    def __init__(self, cfg: EvalConfig) -> None:
+        self.cfg = cfg
+        self.lpips = LPIPS(cfg.lpips).to(cfg.device) if cfg.lpips != "none" else None
+
+    def __call__(self, res: SequenceResult, index: int, sr: Tensor, sr_rgb: Tensor, hr_rgb: Tensor) -> None:
+        """``sr``: what PSNR/SSIM score (Y, or RGB whose Y they take); ``sr_rgb``: what LPIPS sees."""
+        hr = rgb_to_y(hr_rgb[None])[0] if sr.shape[0] == 1 else hr_rgb
+        res.frames.append(index)
+        res.psnr.append(psnr(sr, hr, self.cfg.scale))
+        res.ssim.append(ssim(sr, hr, self.cfg.scale))
+        if self.lpips is not None:
+            a, b = sr_rgb[None].float(), hr_rgb[None].float()
+            if self.cfg.lpips_on == "y":
+                a, b = rgb_to_y(a), rgb_to_y(b)
+            with torch.no_grad():
+                res.lpips.append(float(self.lpips(a.to(self.cfg.device), b.to(self.cfg.device))[0]))
+
+
+def evaluate(cfg: EvalConfig, progress: bool = True) -> tuple[list[SequenceResult], list[SequenceResult]]:
+    """Run the protocol: BI-degrade each GT frame, super-resolve, score on Y and with LPIPS.
+
+    Returns per-sequence results of the model and of bicubic upsampling, the baseline of every
+    table (the same list twice when the model is bicubic).
+    """
     from tqdm.auto import tqdm
 
     if cfg.scale not in (2, 3, 4):
@@ -79,13 +104,13 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> list[SequenceResult]:
         if spec.scale != cfg.scale:
             raise SavsrError(f"{cfg.model} is a ×{spec.scale} model, but --scale is {cfg.scale}")
         radius = spec.frames // 2
-    lpips_net = LPIPS(cfg.lpips).to(cfg.device) if cfg.lpips != "none" else None
+    score = _Scorer(cfg)
     sources = [(seq, FrameSource(seq)) for seq in _sequences(cfg.data)]
     total = sum(src.info.num_frames or 0 for _, src in sources)
     bar = tqdm(total=total, desc="evaluate", unit="frame", disable=not progress)
-    results = []
+    results, baseline = [], []
     for seq, source in sources:
-        res = SequenceResult(seq.name)
+        res, base = SequenceResult(seq.name), SequenceResult(seq.name)
         n = source.info.num_frames or 0
         if cfg.frames == "inner" and n <= 2 * radius:
             raise SavsrError(f"{seq}: {n} frames, too few for --frames inner")
@@ -100,44 +125,39 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> list[SequenceResult]:
             if cfg.frames == "inner" and not radius <= index < n - radius:
                 continue
             hr, up = window[radius]
-            hr_rgb = hr.double() / 255.0
-            if model is None:
-                sr_rgb = up.double() / 255.0
-                sr_scored, hr_scored = sr_rgb, hr_rgb  # psnr/ssim take Y of RGB themselves
-            else:
+            hr_rgb, up_rgb = hr.double() / 255.0, up.double() / 255.0
+            score(base, index, up_rgb, up_rgb, hr_rgb)
+            if model is not None:
                 out = super_resolve(model, spec, torch.stack([u for _, u in window])).cpu().double()
                 # Score the 8-bit output a user would save, not the unrounded float.
                 out = torch.round(out * 255.0) / 255.0
-                sr_rgb = torch.round(assemble_rgb(out, up) * 255.0) / 255.0
-                sr_scored = out
-                hr_scored = rgb_to_y(hr_rgb[None])[0] if out.shape[0] == 1 else hr_rgb
-            res.psnr.append(psnr(sr_scored, hr_scored, cfg.scale))
-            res.ssim.append(ssim(sr_scored, hr_scored, cfg.scale))
-            if lpips_net is not None:
-                a, b = sr_rgb[None].float(), hr_rgb[None].float()
-                if cfg.lpips_on == "y":
-                    a, b = rgb_to_y(a), rgb_to_y(b)
-                with torch.no_grad():
-                    res.lpips.append(float(lpips_net(a.to(cfg.device), b.to(cfg.device))[0]))
-            res.frames.append(index)
+                score(res, index, out, torch.round(assemble_rgb(out, up) * 255.0) / 255.0, hr_rgb)
         results.append(res)
+        baseline.append(base)
     bar.close()
-    return results
+    return (results if model is not None else baseline), baseline
 
 
 METRICS = ("psnr", "ssim", "lpips")
 
 
-def summary(results: list[SequenceResult]) -> dict[str, dict[str, float]]:
-    """Per-sequence means, their mean (the headline) and the mean over all frames."""
+def summary(results: list[SequenceResult], baseline: list[SequenceResult] | None = None) -> dict[str, dict[str, float]]:
+    """Per-sequence means, their mean (the headline), the mean over all frames and, for a model,
+    the bicubic baseline's mean."""
+
+    def overall(rows: list[SequenceResult]) -> dict[str, float]:
+        return {m: float(np.mean([r.mean(m) for r in rows])) for m in METRICS} | {
+            "frames": sum(len(r.frames) for r in rows)
+        }
+
     table = {r.name: {m: r.mean(m) for m in METRICS} | {"frames": len(r.frames)} for r in results}
-    table["mean"] = {m: float(np.mean([r.mean(m) for r in results])) for m in METRICS} | {
-        "frames": sum(len(r.frames) for r in results)
-    }
+    table["mean"] = overall(results)
     table["mean over frames"] = {
         m: float(np.mean(values)) if (values := [v for r in results for v in getattr(r, m)]) else math.nan
         for m in METRICS
     } | {"frames": table["mean"]["frames"]}
+    if baseline is not None and baseline is not results:
+        table["bicubic (mean)"] = overall(baseline)
     return table
 
 
@@ -151,15 +171,17 @@ def render_markdown(table: dict[str, dict[str, float]], cfg: EvalConfig) -> str:
         "|---|---:|---:|---:|---:|",
     ]
     for name, row in table.items():
-        label = f"**{name}**" if name == "mean" else name
+        label = f"**{name}**" if name == "mean" else f"*{name}*" if name == "bicubic (mean)" else name
         lp = "—" if math.isnan(row["lpips"]) else f"{row['lpips']:.4f}"
         lines.append(f"| {label} | {row['frames']} | {row['psnr']:.2f} | {row['ssim']:.4f} | {lp} |")
     return "\n".join(lines) + "\n"
 
 
-def write_reports(results: list[SequenceResult], cfg: EvalConfig, outdir: Path, overwrite: bool) -> dict:
+def write_reports(
+    results: list[SequenceResult], baseline: list[SequenceResult], cfg: EvalConfig, outdir: Path, overwrite: bool
+) -> dict:
     """Write results.md, results.json (with per-frame values) and results.csv into ``outdir``."""
-    table = summary(results)
+    table = summary(results, baseline)
     payload = {
         "config": {k: str(v) for k, v in cfg.__dict__.items()},
         "table": table,
