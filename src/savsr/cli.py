@@ -104,6 +104,31 @@ def _device(name: str) -> str:
     return name
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    import logging
+    import os
+
+    from .train import Trainer, TrainingInterrupted, load_config
+
+    cfg = load_config(args.config, args.set)
+    out = Path(args.out or Path("runs") / Path(args.config).stem)
+    if args.resume is None and (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir()):
+        raise SavsrError(f"{out} already holds checkpoints; pass --resume auto to continue, or choose another --out")
+    main_rank = os.environ.get("RANK", "0") == "0"
+    logging.basicConfig(level=logging.INFO if main_rank else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    trainer = Trainer(cfg, out)
+    trainer.resume(args.resume)
+    try:
+        final = trainer.fit()
+    except TrainingInterrupted as exc:
+        print(f"savsr: {exc}", file=sys.stderr)
+        return 128 + exc.signum
+    if main_rank:
+        print(f"done: {trainer.step} steps; final checkpoint {final} (generator: {final}/generator.safetensors)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="savsr",
@@ -143,6 +168,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("-o", "--output-dir", metavar="OUTDIR", help="where to write results.{md,json,csv}")
     ev.add_argument("--overwrite", action="store_true", help="replace existing result files")
     ev.set_defaults(func=_cmd_evaluate)
+
+    tr = sub.add_parser("train", help="run one training stage (pretrain or gan) from a YAML config")
+    tr.add_argument("config", metavar="CONFIG.yaml")
+    tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config value, e.g. --set run.epochs=2 (repeatable)")
+    tr.add_argument("--resume", metavar="auto|PATH", help="continue from the newest valid checkpoint, or from PATH")
+    tr.add_argument("--out", metavar="DIR", help="run folder for checkpoints and logs (default runs/CONFIG)")
+    tr.set_defaults(func=_cmd_train)
 
     demo = sub.add_parser("demo", help="run the demo on the bundled sample (what `make demo` runs)")
     demo.add_argument("-o", "--output-dir", default="demo_output", help="folder for the results")

@@ -1,0 +1,159 @@
+"""Training checkpoints that survive crashes: atomic, checksummed, rotated.
+
+A checkpoint is a folder ``checkpoints/step_00001234/`` holding:
+
+- ``generator.safetensors``: the generator, loadable by ``savsr evaluate``/``upscale``;
+- ``discriminator.safetensors`` (GAN stage);
+- ``state.pt``: optimizers, schedulers, step, RNG states, sampler position, AMP scaler;
+- ``checksums.json``: the sha256 of each file, written last.
+
+The folder is assembled under a temporary name, each file fsynced, and renamed into place, so a
+checkpoint either exists whole or not at all. ``latest()`` skips (and reports) any checkpoint
+whose checksums do not match, so a truncated file never ends a run. Loading uses safetensors and
+``torch.load(weights_only=True)``: no pickled code is ever run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..errors import SavsrError
+
+log = logging.getLogger(__name__)
+_NAME = re.compile(r"^step_(\d{8,})$")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _tensors(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+
+
+def verify(folder: Path) -> str | None:
+    """None if ``folder`` is a complete checkpoint whose files match their checksums, else why not."""
+    sums_path = folder / "checksums.json"
+    if not sums_path.is_file():
+        return "no checksums.json"
+    try:
+        sums = json.loads(sums_path.read_text())
+    except json.JSONDecodeError:
+        return "corrupt checksums.json"
+    for name, digest in sums.items():
+        path = folder / name
+        if not path.is_file():
+            return f"{name} missing"
+        if _sha256(path) != digest:
+            return f"{name} does not match its checksum"
+    return None
+
+
+class CheckpointManager:
+    """Writes, rotates and finds checkpoints under ``root/checkpoints`` (call on rank 0 only)."""
+
+    def __init__(self, root: str | Path, keep_last: int = 3) -> None:
+        self.dir = Path(root) / "checkpoints"
+        self.keep_last = keep_last
+
+    def _folders(self) -> list[tuple[int, Path]]:
+        if not self.dir.is_dir():
+            return []
+        found = [(int(m.group(1)), p) for p in self.dir.iterdir() if (m := _NAME.match(p.name)) and p.is_dir()]
+        return sorted(found)
+
+    def save(
+        self,
+        step: int,
+        modules: dict[str, torch.nn.Module],
+        state: dict[str, Any],
+        metadata: dict[str, str] | None = None,
+        best_metric: float | None = None,
+    ) -> Path:
+        """Write checkpoint ``step``; then keep the newest ``keep_last`` and the best by ``best_metric``."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        final = self.dir / f"step_{step:08d}"
+        tmp = self.dir / f".step_{step:08d}.part"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        names = []
+        for name, module in modules.items():
+            save_file(_tensors(module), str(tmp / f"{name}.safetensors"), metadata=metadata)
+            names.append(f"{name}.safetensors")
+        torch.save(state, tmp / "state.pt")
+        names.append("state.pt")
+        sums = {}
+        for name in names:
+            _fsync(tmp / name)
+            sums[name] = _sha256(tmp / name)
+        (tmp / "checksums.json").write_text(json.dumps(sums, indent=2))
+        _fsync(tmp / "checksums.json")
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        _fsync(self.dir)
+        if best_metric is not None:
+            self._update_best(final, step, best_metric)
+        self._rotate()
+        return final
+
+    def _update_best(self, folder: Path, step: int, metric: float) -> None:
+        record = self.dir / "best.json"
+        best = json.loads(record.read_text()) if record.is_file() else None
+        if best is not None and best["metric"] >= metric:
+            return
+        tmp = self.dir / ".best.part"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(folder, tmp)
+        shutil.rmtree(self.dir / "best", ignore_errors=True)
+        os.replace(tmp, self.dir / "best")
+        part = self.dir / ".best.json.part"
+        part.write_text(json.dumps({"step": step, "metric": metric}))
+        os.replace(part, record)
+
+    def _rotate(self) -> None:
+        folders = self._folders()
+        for _, path in folders[: -self.keep_last]:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def latest(self) -> Path | None:
+        """The newest checkpoint that verifies; corrupt ones are reported and skipped."""
+        for step, path in reversed(self._folders()):
+            problem = verify(path)
+            if problem is None:
+                return path
+            log.warning("skipping corrupt checkpoint %s: %s", path, problem)
+        return None
+
+
+def load_checkpoint(folder: str | Path) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, Any]]:
+    """Module state dicts (by file stem) and the training state of a verified checkpoint."""
+    folder = Path(folder)
+    problem = verify(folder)
+    if problem is not None:
+        raise SavsrError(f"{folder}: not a usable checkpoint ({problem})")
+    modules = {p.stem: load_file(str(p)) for p in sorted(folder.glob("*.safetensors"))}
+    state = torch.load(folder / "state.pt", map_location="cpu", weights_only=True)
+    return modules, state

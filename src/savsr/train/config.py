@@ -1,0 +1,227 @@
+"""Typed training configuration: YAML into dataclasses, validated, with dotted overrides.
+
+An unknown key or a value of the wrong type is an error that names the dotted key, e.g.
+``train.epochs: expected int, got 'ten'``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from ..errors import SavsrError
+
+
+@dataclass
+class DataConfig:
+    """Training data (datasets made by ``savsr prepare``) and held-out validation frames."""
+
+    roots: list[str] = field(default_factory=list)
+    scale: int = 4
+    patch_size: int = 36
+    frames: int = 5
+    color: Literal["y", "rgb"] = "y"
+    samples_per_epoch: int = 64_000  # the "length of an epoch": our data is not Myanmar
+    workers: int = 2
+    val: list[str] = field(default_factory=list)  # videos or frame folders never trained on
+    val_frames: int = 4  # centre frames scored per validation source
+    val_crop: int = 256  # validation scores a centred crop of this side (0 = whole frame)
+
+
+@dataclass
+class ModelConfig:
+    """VSRResNet size (Sec. 2.3: 15 blocks of 64 features)."""
+
+    blocks: int = 15
+    features: int = 64
+
+
+@dataclass
+class DiscriminatorConfig:
+    features: list[int] = field(default_factory=lambda: [64, 128, 256])
+
+
+@dataclass
+class LossConfig:
+    """Eq. 13's weights and the knobs of Eq. 1-9; β2 = β3 = 0 is the VSRResFeatGAN baseline."""
+
+    alpha1: float = 0.001
+    alpha2: float = 0.001
+    beta2: float = 0.1
+    alpha3: float = 0.798
+    beta3: float = 0.1
+    eps: float = 0.001
+    delta: float = 0.01
+    weight_scale: float = 10.0
+    window: int = 3
+    fusion: Literal["mean", "max"] = "mean"
+    feature_layers: list[str] = field(default_factory=lambda: ["relu2_1", "relu2_2"])
+    reduction: Literal["mean", "sum"] = "mean"
+
+
+@dataclass
+class OptimConfig:
+    """Adam for G (and D in the GAN stage), lr divided by ``gamma`` at each milestone."""
+
+    lr_g: float = 1e-3
+    lr_d: float = 1e-4
+    weight_decay_g: float = 0.0
+    weight_decay_d: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    milestones: list[float] = field(default_factory=lambda: [0.5, 0.75])  # fractions of the run
+    gamma: float = 0.1
+
+
+@dataclass
+class RunConfig:
+    """How the run goes: length, precision, logging, checkpoints, guards."""
+
+    epochs: int = 100
+    batch_size: int = 64  # global, split over DDP ranks
+    seed: int = 0
+    init: str | None = None  # generator .safetensors to start from (the GAN stage's pretrain)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: Literal["none", "bf16", "fp16"] = "none"
+    channels_last: bool = False
+    log_every: int = 50  # steps
+    image_every: int = 1000
+    val_every: int = 1000
+    checkpoint_every: int = 500
+    keep_last: int = 3
+    nan_tolerance: int = 5  # non-finite losses in a row before restoring the last checkpoint
+    nan_restores: int = 2  # restores (each with lr / 10) before giving up
+
+
+@dataclass
+class Config:
+    stage: Literal["pretrain", "gan"] = "pretrain"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; ints are accepted where floats are expected."""
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise SavsrError(f"{key}: expected one of {list(typing.get_args(tp))}, got {value!r}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(value, inner, key)
+    if origin is list:
+        if not isinstance(value, list):
+            raise SavsrError(f"{key}: expected a list, got {value!r}")
+        (inner,) = typing.get_args(tp)
+        return [_coerce(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float, str, bool) and (type(value) is not tp):
+        raise SavsrError(f"{key}: expected {tp.__name__}, got {value!r}")
+    return value
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise SavsrError(f"{prefix or 'config'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in names:
+            where = f"{prefix}.{key}" if prefix else key
+            raise SavsrError(f"{where}: unknown key (known: {', '.join(sorted(names))})")
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        key = f"{prefix}.{f.name}" if prefix else f.name
+        tp = hints[f.name]
+        kwargs[f.name] = _build(tp, data[f.name], key) if dataclasses.is_dataclass(tp) else _coerce(data[f.name], tp, key)
+    return cls(**kwargs)
+
+
+def _validate(cfg: Config) -> None:
+    checks = [
+        (cfg.data.scale in (2, 3, 4), "data.scale", "must be 2, 3 or 4"),
+        (cfg.data.frames >= 1 and cfg.data.frames % 2 == 1, "data.frames", "must be odd (2M+1)"),
+        (cfg.data.patch_size >= 8, "data.patch_size", "must be >= 8"),
+        (cfg.data.samples_per_epoch >= cfg.run.batch_size, "data.samples_per_epoch", "must be >= run.batch_size"),
+        (cfg.data.workers >= 0, "data.workers", "must be >= 0"),
+        (bool(cfg.data.roots), "data.roots", "needs at least one dataset made by `savsr prepare`"),
+        (cfg.model.blocks >= 0 and cfg.model.features >= 1, "model", "blocks >= 0 and features >= 1"),
+        (len(cfg.discriminator.features) == 3, "discriminator.features", "needs exactly three widths"),
+        (all(getattr(cfg.loss, k) >= 0 for k in ("alpha1", "alpha2", "beta2", "alpha3", "beta3")), "loss", "weights must be >= 0"),
+        (cfg.loss.delta > 0 and cfg.loss.eps > 0, "loss", "delta and eps must be > 0"),
+        (cfg.loss.window % 2 == 1, "loss.window", "must be odd"),
+        (cfg.optim.lr_g > 0 and cfg.optim.lr_d > 0, "optim", "learning rates must be > 0"),
+        (len(cfg.optim.betas) == 2, "optim.betas", "needs two values"),
+        (all(0 < m < 1 for m in cfg.optim.milestones), "optim.milestones", "are fractions of the run, in (0, 1)"),
+        (cfg.run.epochs >= 1 and cfg.run.batch_size >= 1, "run", "epochs and batch_size must be >= 1"),
+        (cfg.run.keep_last >= 1, "run.keep_last", "must be >= 1"),
+        (min(cfg.run.log_every, cfg.run.image_every, cfg.run.val_every, cfg.run.checkpoint_every) >= 1,
+         "run", "*_every must be >= 1"),
+        (cfg.stage == "pretrain" or cfg.run.init is not None, "run.init", "the gan stage starts from a pretrained generator"),
+    ]
+    from ..models.vgg import LAYER_NAMES
+
+    bad = [name for name in cfg.loss.feature_layers if name not in LAYER_NAMES]
+    checks.append((not bad, "loss.feature_layers", f"unknown VGG16 layer(s) {bad}"))
+    for ok, key, message in checks:
+        if not ok:
+            raise SavsrError(f"{key}: {message}")
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``a.b.c=value`` into (["a", "b", "c"], value), the value read as YAML (so 1e-4, [1, 2], null work)."""
+    if "=" not in text:
+        raise SavsrError(f"--set {text!r}: expected KEY=VALUE, e.g. run.epochs=2")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read a YAML config, apply ``key=value`` overrides, build and validate the dataclasses."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise SavsrError(f"{path}: no such config file")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise SavsrError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        if not isinstance(data, dict):
+            raise SavsrError(f"{path}: expected a mapping at the top level")
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = data
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise SavsrError(f"--set {text}: {k} is not a section")
+        node[keys[-1]] = value
+    cfg = _build(Config, data, "")
+    _validate(cfg)
+    return cfg
+
+
+def dump_config(cfg: Config) -> str:
+    """The resolved configuration as YAML (saved next to the checkpoints)."""
+    return yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False)

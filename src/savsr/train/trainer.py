@@ -1,0 +1,463 @@
+"""One training stage: MSE pretraining (Sec. 3.1) or the GAN of Eq. 13, resumable, DDP-ready."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import random
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler, Sampler
+
+from ..data.color import rgb_to_y
+from ..data.dataset import VideoPatchDataset
+from ..data.io import FrameSource, to_uint8
+from ..data.resize import bi_degrade
+from ..errors import SavsrError
+from ..fileio import atomic_output
+from ..infer.sequence import assemble_rgb
+from ..losses import SpatiallyAdaptiveLoss, activity_weights, discriminator_loss
+from ..metrics import LPIPS, psnr
+from ..models import Discriminator, VSRResNet
+from ..models.checkpoint import GeneratorSpec, load_generator
+from .checkpoint import CheckpointManager, load_checkpoint
+from .config import Config, dump_config
+from .distributed import DistInfo, all_reduce_mean, all_true, barrier, cleanup, init_distributed
+
+log = logging.getLogger("savsr.train")
+
+
+class TrainingInterrupted(Exception):
+    """SIGINT/SIGTERM arrived; a checkpoint was written before stopping."""
+
+    def __init__(self, signum: int, checkpoint: Path | None) -> None:
+        super().__init__(f"stopped by {signal.Signals(signum).name}; checkpoint: {checkpoint}")
+        self.signum, self.checkpoint = signum, checkpoint
+
+
+class _Skip(Sampler[int]):
+    """Yields a sampler's indices from position ``start`` on (resuming mid-epoch)."""
+
+    def __init__(self, sampler: Sampler[int], start: int) -> None:
+        self.sampler, self.start = sampler, start
+
+    def __iter__(self) -> Iterator[int]:
+        return itertools.islice(iter(self.sampler), self.start, None)
+
+    def __len__(self) -> int:
+        return max(len(self.sampler) - self.start, 0)  # type: ignore[arg-type]
+
+
+def _unwrap(module: nn.Module) -> nn.Module:
+    return module.module if isinstance(module, DistributedDataParallel) else module
+
+
+def _rng_state() -> dict[str, Any]:
+    np_state = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(tuple(tuple(x) if isinstance(x, list) else x for x in state["python"]))
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Trainer:
+    """Runs ``cfg.stage`` and writes logs and checkpoints under ``out``.
+
+    One optimisation step consumes ``run.batch_size`` patches over all ranks. An epoch is
+    ``data.samples_per_epoch`` patches. The learning rate is divided by ``optim.gamma`` at each
+    of ``optim.milestones`` (fractions of all steps), which for the paper's pretraining is 50 %
+    and 75 % of 100 epochs.
+    """
+
+    def __init__(self, cfg: Config, out: str | Path, progress: bool | None = None) -> None:
+        self.cfg, self.out = cfg, Path(out)
+        run = cfg.run
+        self.device = torch.device(
+            ("cuda" if torch.cuda.is_available() else "cpu") if run.device == "auto" else run.device
+        )
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise SavsrError("run.device=cuda but no CUDA device is available")
+        self.dist = init_distributed(self.device.type)
+        if self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+        if run.batch_size % self.dist.world:
+            raise SavsrError(f"run.batch_size={run.batch_size} is not divisible by {self.dist.world} ranks")
+        self.batch = run.batch_size // self.dist.world
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        torch.manual_seed(run.seed)
+        random.seed(run.seed)
+        np.random.seed(run.seed)
+
+        d = cfg.data
+        self.dataset = VideoPatchDataset(
+            d.roots, d.scale, d.patch_size, d.frames, d.color, augment=True,
+            samples_per_epoch=d.samples_per_epoch, seed=run.seed,
+        )
+        self.channels = 1 if d.color == "y" else 3
+        self.spec = GeneratorSpec(d.scale, d.color, d.frames, cfg.model.blocks, cfg.model.features)
+        self.steps_per_epoch = d.samples_per_epoch // run.batch_size
+        self.total_steps = run.epochs * self.steps_per_epoch
+
+        generator = self.spec.build()
+        if run.init:
+            init, init_spec = load_generator(run.init)
+            if (init_spec.color, init_spec.frames, init_spec.blocks, init_spec.features) != (
+                d.color, d.frames, cfg.model.blocks, cfg.model.features
+            ):
+                raise SavsrError(f"run.init {run.init} is a different network ({init_spec}) from this config's")
+            generator.load_state_dict(init.state_dict())
+        self.memory_format = torch.channels_last if run.channels_last else torch.contiguous_format
+        self.g = self._wrap(generator)
+        o = cfg.optim
+        self.opt_g = torch.optim.Adam(generator.parameters(), o.lr_g, tuple(o.betas), weight_decay=o.weight_decay_g)
+        self.lr_scale = 1.0
+        self.optimizers = {"g": self.opt_g}
+        if cfg.stage == "gan":
+            disc = Discriminator(self.channels, cfg.discriminator.features, d.patch_size)
+            self.d = self._wrap(disc)
+            self.opt_d = torch.optim.Adam(disc.parameters(), o.lr_d, tuple(o.betas), weight_decay=o.weight_decay_d)
+            self.optimizers["d"] = self.opt_d
+            lc = asdict(cfg.loss)
+            self.loss = SpatiallyAdaptiveLoss(**lc).to(self.device)
+        self.schedulers = {
+            k: torch.optim.lr_scheduler.LambdaLR(opt, self._lr_factor) for k, opt in self.optimizers.items()
+        }
+        self.amp_dtype = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[run.amp]
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=run.amp == "fp16")
+        self.ckpt = CheckpointManager(self.out, run.keep_last)
+        self.step = 0
+        self.best: float | None = None
+        self._stop_signal: int | None = None
+        self._writer = None
+        self._val: list[tuple[Tensor, Tensor, Tensor]] | None = None
+        self._lpips: LPIPS | None = None
+
+    # ---------------------------------------------------------------- set-up helpers
+    def _wrap(self, module: nn.Module) -> nn.Module:
+        module = module.to(self.device, memory_format=torch.channels_last) if self.cfg.run.channels_last else module.to(self.device)
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            module = DistributedDataParallel(module, device_ids=ids)
+        return module
+
+    def _lr_factor(self, step: int) -> float:
+        passed = sum(step >= m * self.total_steps for m in self.cfg.optim.milestones)
+        return self.lr_scale * self.cfg.optim.gamma**passed
+
+    def _apply_lr(self) -> None:
+        """Set every learning rate for the current step now (after a change of ``lr_scale``)."""
+        for opt, sched in zip(self.optimizers.values(), self.schedulers.values()):
+            for group, base in zip(opt.param_groups, sched.base_lrs):
+                group["lr"] = base * self._lr_factor(self.step)
+
+    def _loader(self, epoch: int, start_batch: int) -> DataLoader:
+        self.dataset.set_epoch(epoch)
+        sampler = DistributedSampler(
+            self.dataset, num_replicas=self.dist.world, rank=self.dist.rank, shuffle=False, drop_last=True
+        )
+        return DataLoader(
+            self.dataset, batch_size=self.batch, sampler=_Skip(sampler, start_batch * self.batch),
+            num_workers=self.cfg.data.workers, drop_last=True, pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+        )
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
+
+    # ---------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "sampler": {"epoch": self.step // self.steps_per_epoch, "batch": self.step % self.steps_per_epoch},
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
+            "scaler": self.scaler.state_dict(),
+            "rng": _rng_state(),
+            "lr_scale": self.lr_scale,
+            "best": self.best,
+            "config": dump_config(self.cfg),
+        }
+
+    def save(self, metric: float | None = None) -> Path | None:
+        """Checkpoint on rank 0 (all ranks wait for it)."""
+        path = None
+        if self.dist.is_main:
+            modules = {"generator": _unwrap(self.g)}
+            if self.cfg.stage == "gan":
+                modules["discriminator"] = _unwrap(self.d)
+            meta = {"format": "savsr-generator", **{k: str(v) for k, v in asdict(self.spec).items()},
+                    "stage": self.cfg.stage, "step": str(self.step)}
+            path = self.ckpt.save(self.step, modules, self.state_dict(), meta, best_metric=metric)
+            log.info("checkpoint %s", path)
+        barrier(self.dist)
+        return path
+
+    def restore(self, folder: str | Path) -> None:
+        modules, state = load_checkpoint(folder)
+        _unwrap(self.g).load_state_dict(modules["generator"])
+        if self.cfg.stage == "gan":
+            if "discriminator" not in modules:
+                raise SavsrError(f"{folder}: has no discriminator; is it a pretrain checkpoint? (use run.init)")
+            _unwrap(self.d).load_state_dict(modules["discriminator"])
+        for k, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][k])
+        self.lr_scale = state["lr_scale"]
+        for k, sched in self.schedulers.items():
+            sched.load_state_dict(state["schedulers"][k])
+        self.scaler.load_state_dict(state["scaler"])
+        _set_rng_state(state["rng"])
+        self.step, self.best = state["step"], state["best"]
+        log.info("resumed from %s at step %d", folder, self.step)
+
+    def resume(self, how: str | None) -> None:
+        """``auto``: the newest valid checkpoint under ``out`` (fresh start if none); else a path."""
+        if how is None:
+            return
+        if how == "auto":
+            latest = self.ckpt.latest()
+            if latest is None:
+                log.info("no checkpoint in %s: starting fresh", self.ckpt.dir)
+                return
+            self.restore(latest)
+        else:
+            self.restore(how)
+
+    # ---------------------------------------------------------------- steps
+    def _pretrain_step(self, lr: Tensor, hr: Tensor) -> dict[str, Tensor] | None:
+        with self._autocast():
+            sr = self.g(lr)
+        loss = F.mse_loss(sr.float(), hr)
+        if not all_true(bool(torch.isfinite(loss)), self.dist, self.device):
+            return None
+        self.opt_g.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.opt_g)
+        self.scaler.update()
+        return {"loss/mse": loss.detach()}
+
+    def _gan_step(self, lr: Tensor, hr: Tensor) -> dict[str, Tensor] | None:
+        n = hr.shape[0]
+        with self._autocast():
+            sr = self.g(lr)
+        # Discriminator (Eq. 12): real and generated patches in one forward pass.
+        self.d.requires_grad_(True)
+        with self._autocast():
+            logits = self.d(torch.cat([hr, sr.detach()])).float()
+        real, fake = logits[:n], logits[n:]
+        d_loss = discriminator_loss(real, fake)
+        if not all_true(bool(torch.isfinite(d_loss)), self.dist, self.device):
+            return None
+        self.opt_d.zero_grad(set_to_none=True)
+        self.scaler.scale(d_loss).backward()
+        self.scaler.step(self.opt_d)
+        # Generator (Eq. 13) against the updated discriminator, whose weights stay fixed here.
+        d_raw = _unwrap(self.d)
+        d_raw.requires_grad_(False)
+        with self._autocast():
+            fake_logits = d_raw(sr).float()
+        terms = self.loss(sr.float(), hr, fake_logits)
+        if not all_true(bool(torch.isfinite(terms.total)), self.dist, self.device):
+            self.scaler.update()
+            return None
+        self.opt_g.zero_grad(set_to_none=True)
+        self.scaler.scale(terms.total).backward()
+        self.scaler.step(self.opt_g)
+        self.scaler.update()
+        return {
+            "loss/total": terms.total.detach(), "loss/pixel_eq8": terms.pixel.detach(),
+            "loss/feature_eq9": terms.feature.detach(), "loss/adversarial_eq11": terms.adversarial.detach(),
+            "loss/discriminator_eq12": d_loss.detach(),
+            "d/real_prob": torch.sigmoid(real).mean().detach(), "d/fake_prob": torch.sigmoid(fake).mean().detach(),
+        }
+
+    # ---------------------------------------------------------------- validation and logging
+    def _validation_set(self) -> list[tuple[Tensor, Tensor, Tensor]]:
+        """(window of upsampled frames, HR, bicubic centre) for a few frames of each val source."""
+        if self._val is None:
+            self._val = []
+            s, m, c = self.cfg.data.scale, self.cfg.data.frames // 2, self.cfg.data.val_crop
+            for src in self.cfg.data.val:
+                frames = [torch.from_numpy(to_uint8(f)).permute(2, 0, 1) for f in FrameSource(src)]
+                frames = [f.expand(3, -1, -1) if f.shape[0] == 1 else f for f in frames]
+                n = len(frames)
+                centres = np.linspace(m, n - 1 - m, self.cfg.data.val_frames).round().astype(int) if n > 2 * m else [n // 2]
+                for t in sorted(set(int(x) for x in centres)):
+                    idx = [min(max(i, 0), n - 1) for i in range(t - m, t + m + 1)]
+                    stack = torch.stack([frames[i] for i in idx])
+                    if c:
+                        h, w = stack.shape[-2:]
+                        top, left = max((h - c) // 2, 0), max((w - c) // 2, 0)
+                        stack = stack[..., top : top + c, left : left + c]
+                    hr, _, up = bi_degrade(stack, s)
+                    self._val.append((up, hr[m], up[m]))
+        return self._val
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """PSNR (Y, border = scale) and LPIPS-alex of the generator on the held-out frames."""
+        if not self.cfg.data.val:
+            return {}
+        if self._lpips is None:
+            self._lpips = LPIPS("alex").to(self.device)
+        g = _unwrap(self.g)
+        g.eval()
+        ps, lp = [], []
+        for window, hr, up in self._validation_set():
+            x = window.float().to(self.device) / 255.0
+            x = rgb_to_y(x) if self.channels == 1 else x
+            sr = g(x.reshape(1, -1, *x.shape[-2:]))[0].clamp(0, 1).float().cpu()
+            hr_rgb = hr.float() / 255.0
+            hr_scored = rgb_to_y(hr_rgb[None])[0] if self.channels == 1 else hr_rgb
+            ps.append(psnr(sr.double(), hr_scored.double(), self.cfg.data.scale))
+            rgb = assemble_rgb(sr, up)
+            lp.append(float(self._lpips(rgb[None].to(self.device), hr_rgb[None].to(self.device))[0]))
+        g.train()
+        return {"val/psnr_y": float(np.mean(ps)), "val/lpips_alex": float(np.mean(lp))}
+
+    @property
+    def writer(self):
+        if self._writer is None and self.dist.is_main:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(str(self.out / "tensorboard"))
+        return self._writer
+
+    def _log_images(self, lr: Tensor, hr: Tensor) -> None:
+        g = _unwrap(self.g)
+        with torch.no_grad():
+            sr = g(lr[:4]).clamp(0, 1).float()
+        c, m = self.channels, self.cfg.data.frames // 2
+        centre = lr[:4, m * c : (m + 1) * c].float()
+        w = activity_weights(hr[:4].float(), self.cfg.loss.delta, self.cfg.loss.window).mean(1, keepdim=True)
+        for name, img in (("lr_bicubic", centre), ("sr", sr), ("hr", hr[:4].float()), ("w_map", w)):
+            self.writer.add_images(f"images/{name}", img.cpu(), self.step)
+
+    # ---------------------------------------------------------------- the loop
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        self._stop_signal = signum
+
+    def fit(self) -> Path | None:
+        """Train to ``run.epochs``; returns the final checkpoint. Stops cleanly on SIGINT/SIGTERM."""
+        from tqdm.auto import tqdm
+
+        run = self.cfg.run
+        if self.dist.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            with atomic_output(self.out / "config.yaml", overwrite=True) as tmp:
+                tmp.write_text(dump_config(self.cfg))
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        step_fn = self._pretrain_step if self.cfg.stage == "pretrain" else self._gan_step
+        bar = tqdm(total=self.total_steps, initial=self.step, desc=self.cfg.stage, unit="step",
+                   disable=not (self.progress and self.dist.is_main))
+        bad, restores, last_ckpt = 0, 0, None
+        sums: dict[str, float] = {}
+        count, t0, seen = 0, time.perf_counter(), 0
+        try:
+            while self.step < self.total_steps:
+                epoch, start = divmod(self.step, self.steps_per_epoch)
+                for lr, hr in self._loader(epoch, start):
+                    lr = lr.to(self.device, non_blocking=True, memory_format=self.memory_format)
+                    hr = hr.to(self.device, non_blocking=True, memory_format=self.memory_format)
+                    values = step_fn(lr, hr)
+                    if values is None:
+                        bad += 1
+                        log.warning("step %d: non-finite loss, step skipped (%d in a row)", self.step, bad)
+                        if bad >= run.nan_tolerance:
+                            restores += 1
+                            latest = self.ckpt.latest()  # every rank reads it: the run folder is shared
+                            if restores > run.nan_restores or latest is None:
+                                raise SavsrError(
+                                    f"training diverged: {bad} non-finite losses in a row at step {self.step}"
+                                    + ("" if latest else " and no checkpoint to restore")
+                                    + "; lower optim.lr_g/lr_d or use run.amp=none"
+                                )
+                            self.restore(latest)
+                            self.lr_scale *= 0.1
+                            self._apply_lr()
+                            log.warning("restored %s with learning rates × %g", latest, self.lr_scale)
+                            bad = 0
+                            break
+                        continue
+                    bad = 0
+                    self.step += 1
+                    for sched in self.schedulers.values():
+                        sched.step()
+                    seen += lr.shape[0] * self.dist.world
+                    reduced = all_reduce_mean(torch.stack(list(values.values())).float(), self.dist)
+                    for k, v in zip(values, reduced.tolist()):
+                        sums[k] = sums.get(k, 0.0) + v
+                    count += 1
+                    bar.update(1)
+                    if self.step % run.log_every == 0 or self.step == self.total_steps:
+                        self._log_scalars(sums, count, seen, t0)
+                        sums, count, seen, t0 = {}, 0, 0, time.perf_counter()
+                    if self.dist.is_main and self.step % run.image_every == 0:
+                        self._log_images(lr, hr)
+                    metric = None
+                    if self.step % run.val_every == 0 and self.cfg.data.val:
+                        metric = self._validate_and_log()
+                    if self.step % run.checkpoint_every == 0 or metric is not None:
+                        last_ckpt = self.save(metric)
+                    if not all_true(self._stop_signal is None, self.dist, self.device):
+                        raise TrainingInterrupted(self._stop_signal or signal.SIGTERM, self.save())
+                    if self.step >= self.total_steps:
+                        break
+            if last_ckpt is None or not last_ckpt.name.endswith(f"{self.step:08d}"):
+                metric = self._validate_and_log() if self.cfg.data.val else None
+                last_ckpt = self.save(metric)
+            return last_ckpt
+        finally:
+            bar.close()
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+            if self._writer is not None:
+                self._writer.close()
+            cleanup(self.dist)
+
+    def _validate_and_log(self) -> float | None:
+        metrics = self.validate() if self.dist.is_main else {}
+        if self.dist.is_main and metrics:
+            for k, v in metrics.items():
+                self.writer.add_scalar(k, v, self.step)
+            log.info("step %d: %s", self.step, ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+        return metrics.get("val/psnr_y")
+
+    def _log_scalars(self, sums: dict[str, float], count: int, seen: int, t0: float) -> None:
+        if not self.dist.is_main or count == 0:
+            return
+        elapsed = time.perf_counter() - t0
+        scalars = {k: v / count for k, v in sums.items()}
+        scalars["lr/g"] = self.opt_g.param_groups[0]["lr"]
+        if self.cfg.stage == "gan":
+            scalars["lr/d"] = self.opt_d.param_groups[0]["lr"]
+        scalars["throughput/patches_per_s"] = seen / elapsed if elapsed > 0 else math.nan
+        for k, v in scalars.items():
+            self.writer.add_scalar(k, v, self.step)
+        if not self.progress:
+            log.info("step %d/%d %s", self.step, self.total_steps,
+                     " ".join(f"{k.split('/')[-1]}={v:.4g}" for k, v in scalars.items()))
