@@ -11,4 +11,13 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__"]
+__all__ = ["Upscaler", "__version__", "available_models", "load_model"]
+
+
+def __getattr__(name: str):
+    # The API is imported on first use, so that `savsr --version` does not load torch.
+    if name in ("load_model", "available_models", "Upscaler"):
+        from .infer import upscaler
+
+        return getattr(upscaler, name)
+    raise AttributeError(f"module 'savsr' has no attribute {name!r}")

@@ -5,13 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from importlib.resources import files
 from pathlib import Path
 
 from . import __version__
 from .errors import SavsrError
-
-DEMO_FRAME = "bedroom_0000.png"
 
 
 def _positive_float(text: str) -> float:
@@ -39,13 +36,11 @@ def _cmd_maps(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .data.io import read_frame
-    from .figures import save_activity_figure
+    from .demo import run_demo
 
-    sample = files("savsr") / "assets" / DEMO_FRAME
-    out = Path(args.output_dir) / "fig1_activity_maps.png"
-    save_activity_figure(read_frame(Path(str(sample))), out, overwrite=True)
-    print(f"wrote {out} (Fig. 1: the bundled frame, W and 1 − W)")
+    for kind, path in run_demo(args.output_dir, args.model, args.device).items():
+        print(f"{kind}: {path}")
+    print(f"metrics:\n{(Path(args.output_dir) / 'metrics.md').read_text()}", end="")
     return 0
 
 
@@ -129,6 +124,31 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_upscale(args: argparse.Namespace) -> int:
+    from .infer.upscaler import load_model
+
+    model = load_model(args.model, args.device, args.precision, args.tile, args.tile_overlap)
+    if args.scale is not None and args.scale != model.scale:
+        raise SavsrError(f"model {args.model} super-resolves ×{model.scale}, not ×{args.scale}")
+    out = model.upscale_video(
+        args.input, args.output, frames=args.frames, overwrite=args.overwrite, codec=args.codec,
+        crf=args.crf, preset=args.preset, fps=args.fps, progress=sys.stderr.isatty(),
+    )
+    print(f"wrote {out}")
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .infer.upscaler import available_models
+
+    models = available_models()
+    if not models:
+        print("no bundled models")
+    for m in models:
+        print(f"{m.name:<20} ×{m.spec.scale} {m.spec.color.upper():<3} {m.spec.blocks} blocks × {m.spec.features}  card: {m.card}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="savsr",
@@ -177,8 +197,33 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", metavar="DIR", help="run folder for checkpoints and logs (default runs/CONFIG)")
     tr.set_defaults(func=_cmd_train)
 
+    up = sub.add_parser("upscale", help="super-resolve a video, a frame folder or an image")
+    up.add_argument("input", metavar="INPUT", help="video file, folder of frames, or image")
+    up.add_argument("-o", "--output", required=True, metavar="OUTPUT",
+                    help="video (.mp4/.mkv/.mov/.webm), image (.png/.tif) or folder of PNG frames")
+    up.add_argument("--model", default="sa-vsrgan-x4", metavar="NAME|CHECKPOINT",
+                    help="bundled model (see `savsr models`) or generator .safetensors (default sa-vsrgan-x4)")
+    up.add_argument("--scale", type=int, choices=(2, 3, 4), help="expected scale; must match the model")
+    up.add_argument("--tile", type=int, help="tile side in HR pixels (default: from free memory; 0 = whole frame)")
+    up.add_argument("--tile-overlap", type=int, help="context around each tile (default: the receptive radius, 32)")
+    up.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    up.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"),
+                    help="fp32 (default), bf16 (CPU or GPU), fp16 (GPU only)")
+    up.add_argument("--frames", metavar="A:B", help="only frames A (inclusive) to B (exclusive)")
+    up.add_argument("--codec", help="video encoder (default libx264; libvpx-vp9 for .webm)")
+    up.add_argument("--crf", type=int, default=18, help="quality for x264/x265, lower is better (default 18)")
+    up.add_argument("--preset", default="medium", help="x264/x265 speed preset (default medium)")
+    up.add_argument("--fps", type=float, help="frame rate for frame-folder input (default 25) or to override")
+    up.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    up.set_defaults(func=_cmd_upscale)
+
+    models = sub.add_parser("models", help="list the bundled models")
+    models.set_defaults(func=_cmd_models)
+
     demo = sub.add_parser("demo", help="run the demo on the bundled sample (what `make demo` runs)")
     demo.add_argument("-o", "--output-dir", default="demo_output", help="folder for the results")
+    demo.add_argument("--model", default="sa-vsrgan-x4", help="bundled model or .safetensors (default sa-vsrgan-x4)")
+    demo.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     demo.set_defaults(func=_cmd_demo)
     return parser
 

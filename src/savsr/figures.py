@@ -56,3 +56,38 @@ def save_activity_figure(
         fig.savefig(tmp, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return out
+
+
+def save_comparison_figure(
+    panels: dict[str, np.ndarray], out: str | Path, box: tuple[int, int, int, int], overwrite: bool = False,
+    title: str = "",
+) -> Path:
+    """Fig. 4/5-style comparison: each (H, W, 3) image in [0, 1] with a zoomed inset of ``box``.
+
+    ``box`` is (top, left, height, width) in pixels; it is outlined on the full image and shown
+    enlarged (nearest neighbour, so no detail is invented) below it.
+    """
+    from matplotlib.patches import Rectangle
+
+    top, left, bh, bw = box
+    n = len(panels)
+    first = next(iter(panels.values()))
+    h, w = first.shape[:2]
+    fig, axes = plt.subplots(2, n, figsize=(4.2 * n, 4.2 * (h / w + bh / bw) + 0.6), squeeze=False,
+                             gridspec_kw={"height_ratios": [h / w, bh / bw]})
+    for col, (name, img) in enumerate(panels.items()):
+        img = np.clip(img, 0, 1)
+        axes[0, col].imshow(img)
+        axes[0, col].add_patch(Rectangle((left - 0.5, top - 0.5), bw, bh, fill=False, edgecolor="yellow", linewidth=1.5))
+        axes[0, col].set_title(name)
+        axes[1, col].imshow(img[top : top + bh, left : left + bw], interpolation="nearest")
+        for ax in axes[:, col]:
+            ax.set_axis_off()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    out = Path(out)
+    with atomic_output(out, overwrite) as tmp:
+        fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    return out

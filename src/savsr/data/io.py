@@ -109,8 +109,9 @@ def _check_file(path: Path) -> None:
         raise SavsrError(f"{path}: is empty")
 
 
-def _decode_video(path: Path, start: int = 0) -> Iterator[np.ndarray]:
-    """Yield frames of any FFmpeg-readable file, from index ``start``, one at a time."""
+def _decode_video(path: Path, start: int = 0, with_pts: bool = False) -> Iterator:
+    """Yield frames of any FFmpeg-readable file, from index ``start``, one at a time
+    (as ``(frame, pts)`` pairs when ``with_pts``)."""
     import av  # loads FFmpeg; imported on first use
 
     try:
@@ -121,7 +122,8 @@ def _decode_video(path: Path, start: int = 0) -> Iterator[np.ndarray]:
             stream.thread_type = "AUTO"
             for i, frame in enumerate(container.decode(stream)):
                 if i >= start:
-                    yield _av_frame_to_array(frame)
+                    arr = _av_frame_to_array(frame)
+                    yield (arr, frame.pts) if with_pts else arr
     except av.FFmpegError as exc:
         raise SavsrError(f"{path}: not a readable image or video ({exc.strerror or exc})") from None
 
@@ -205,6 +207,15 @@ class FrameSource:
 
     def __iter__(self) -> Iterator[np.ndarray]:
         return self.frames()
+
+    def timed_frames(self, start: int = 0) -> Iterator[tuple[np.ndarray, int | None]]:
+        """Like :meth:`frames`, with each video frame's presentation timestamp (None for images)."""
+        if self._files is not None:
+            for frame in self.frames(start):
+                yield frame, None
+        else:
+            for i, (frame, pts) in enumerate(_decode_video(self.path, start, with_pts=True)):
+                yield self._check(frame, f"{self.path} frame {start + i}"), pts
 
 
 def read_frame(path: str | Path, index: int = 0) -> np.ndarray:

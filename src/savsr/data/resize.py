@@ -48,13 +48,21 @@ def _resize_dim(x: Tensor, dim: int, scale: float) -> Tensor:
     in_len = x.shape[dim]
     out_len = math.ceil(in_len * scale)
     idx, weights = _contributions(in_len, out_len, scale, x.device)
-    gathered = x.index_select(dim, idx.flatten())
-    shape = list(x.shape)
-    shape[dim : dim + 1] = [out_len, idx.shape[1]]
-    gathered = gathered.reshape(shape)
-    w_shape = [1] * len(shape)
-    w_shape[dim : dim + 2] = [out_len, idx.shape[1]]
-    return (gathered * weights.to(x.dtype).view(w_shape)).sum(dim=dim + 1)
+    weights = weights.to(x.dtype)
+    w_shape = [1] * x.dim()
+    w_shape[dim] = out_len
+    # One tap at a time, accumulated in place: memory stays at twice the output, where
+    # gathering all taps at once would hold (taps × output) values (1 GB for a 4K frame).
+    out = x.index_select(dim, idx[:, 0]) * weights[:, 0].view(w_shape)
+    if x.requires_grad and torch.is_grad_enabled():  # autograd cannot see through out=
+        for p in range(1, idx.shape[1]):
+            out = out + x.index_select(dim, idx[:, p]) * weights[:, p].view(w_shape)
+        return out
+    buf = torch.empty_like(out)
+    for p in range(1, idx.shape[1]):
+        torch.index_select(x, dim, idx[:, p], out=buf)
+        out.addcmul_(buf, weights[:, p].view(w_shape))
+    return out
 
 
 def imresize(x: Tensor, scale: float) -> Tensor:
@@ -78,7 +86,10 @@ def imresize(x: Tensor, scale: float) -> Tensor:
     if integer and x.dtype not in (torch.uint8, torch.int16, torch.int32, torch.int64):
         raise TypeError(f"unsupported dtype {x.dtype}")
     work = x.to(torch.float32) if integer else x
-    out = _resize_dim(_resize_dim(work, work.dim() - 2, scale), work.dim() - 1, scale)
+    rows = _resize_dim(work, work.dim() - 2, scale)
+    # Columns are resized as rows of the transpose: selecting whole rows is a contiguous copy,
+    # selecting single elements along the last dimension is a slow gather.
+    out = _resize_dim(rows.transpose(-1, -2).contiguous(), work.dim() - 2, scale).transpose(-1, -2).contiguous()
     if integer:
         peak = 255 if x.dtype == torch.uint8 else 65535
         out = torch.floor(out + 0.5).clamp_(0, peak).to(x.dtype)

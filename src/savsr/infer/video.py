@@ -1,0 +1,170 @@
+"""Writing super-resolved frames: videos (with the source's audio and timing) and image files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image
+
+from ..errors import SavsrError
+
+VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".m4v", ".avi", ".webm"}
+IMAGE_OUT_SUFFIXES = {".png", ".tif", ".tiff"}
+_DEFAULT_CODEC = {".webm": "libvpx-vp9", ".avi": "mpeg4"}
+
+
+@dataclass
+class VideoProps:
+    """Timing and colour tags of a source video stream, carried over to the output."""
+
+    rate: Fraction
+    time_base: Fraction | None
+    colorspace: int | None = None
+    color_range: int | None = None
+    color_primaries: int | None = None
+    color_trc: int | None = None
+    has_audio: bool = False
+
+
+def probe_video(path: Path, fallback_rate: Fraction) -> VideoProps:
+    """The rate, time base, colour tags and audio presence of ``path``'s first video stream."""
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        cc = v.codec_context
+        rate = Fraction(v.average_rate) if v.average_rate else fallback_rate
+        return VideoProps(
+            rate=rate, time_base=Fraction(v.time_base) if v.time_base else None,
+            colorspace=int(cc.colorspace), color_range=int(cc.color_range),
+            color_primaries=int(cc.color_primaries), color_trc=int(cc.color_trc),
+            has_audio=bool(c.streams.audio),
+        )
+
+
+class VideoWriter:
+    """Encodes RGB uint8 frames into ``path``, copying the audio streams of ``audio_from``.
+
+    Frame timestamps are kept (so variable frame rates survive); audio packets are copied, not
+    re-encoded, and interleaved with the video by time. The output is tagged with the source's
+    colour matrix, range, primaries and transfer (BT.709 for sources without tags), and the RGB
+    frames are converted with that same matrix.
+    """
+
+    def __init__(
+        self, path: Path, width: int, height: int, props: VideoProps, codec: str | None = None,
+        crf: int = 18, preset: str = "medium", audio_from: Path | None = None,
+    ) -> None:
+        self.path = path
+        suffix = path.suffix.lower()
+        self.out = av.open(str(path), "w", format={".m4v": "mp4"}.get(suffix))
+        codec = codec or _DEFAULT_CODEC.get(suffix, "libx264")
+        try:
+            self.stream = self.out.add_stream(codec, rate=props.rate)
+        except (av.FFmpegError, ValueError) as exc:
+            self.out.close()
+            raise SavsrError(f"{path}: cannot encode with codec {codec!r} ({exc})") from None
+        self.stream.width, self.stream.height = width, height
+        odd = width % 2 or height % 2
+        self.stream.pix_fmt = "yuv444p" if odd and codec.startswith("libx26") else "yuv420p"
+        if codec.startswith("libx26"):
+            self.stream.options = {"crf": str(crf), "preset": preset}
+        self.time_base = props.time_base or 1 / props.rate
+        self.stream.codec_context.time_base = self.time_base
+        cc = self.stream.codec_context
+        # Untagged sources (image folders) are tagged BT.709, the HD standard.
+        self.colorspace = props.colorspace if props.colorspace not in (None, 2) else 1
+        self.color_range = props.color_range if props.color_range not in (None, 0) else 1
+        cc.colorspace, cc.color_range = self.colorspace, self.color_range
+        cc.color_primaries = props.color_primaries if props.color_primaries not in (None, 2) else 1
+        cc.color_trc = props.color_trc if props.color_trc not in (None, 2) else 1
+        self._audio_in = None
+        self._audio: Iterator | None = None
+        self._pending = None
+        if audio_from is not None and props.has_audio:
+            self._audio_in = av.open(str(audio_from))
+            in_audio = self._audio_in.streams.audio
+            self._map = {s.index: self.out.add_stream_from_template(s) for s in in_audio}
+            self._audio = self._audio_in.demux(*in_audio)
+        self._index = 0
+        self._first: float | None = None  # time of the first video frame, seconds
+        self._last = 0.0
+
+    def _mux_audio_until(self, seconds: float) -> None:
+        """Copy audio packets up to ``seconds``; those before the first video frame are dropped,
+        so a clip cut with --frames keeps only its own sound."""
+        while self._audio is not None:
+            if self._pending is None:
+                try:
+                    self._pending = next(self._audio)
+                except StopIteration:
+                    self._audio = None
+                    return
+                if self._pending.dts is None:  # demuxer flush packet
+                    self._pending = None
+                    continue
+            packet = self._pending
+            t = float(packet.pts * packet.time_base) if packet.pts is not None else self._last
+            if t > seconds:
+                return
+            if self._first is None or t >= self._first - 1e-6:
+                packet.stream = self._map[packet.stream.index]
+                self.out.mux(packet)
+            self._pending = None
+
+    def write(self, rgb: np.ndarray, pts: int | None = None) -> None:
+        """Encode one (H, W, 3) uint8 frame; ``pts`` in the source's time base (None: frame index)."""
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        frame = frame.reformat(format=self.stream.pix_fmt, dst_colorspace=self.colorspace,
+                               dst_color_range=self.color_range)
+        frame.pts = self._index if pts is None else pts
+        frame.time_base = self.time_base
+        self._index += 1
+        for packet in self.stream.encode(frame):
+            self.out.mux(packet)
+        self._last = float(frame.pts * self.time_base)
+        if self._first is None:
+            self._first = self._last
+        self._mux_audio_until(self._last)
+
+    def close(self) -> None:
+        """Flush the encoder and the remaining audio, and close the file."""
+        for packet in self.stream.encode():
+            self.out.mux(packet)
+        self._mux_audio_until(self._last + float(1 / self.stream.average_rate if self.stream.average_rate else 0))
+        self.out.close()
+        if self._audio_in is not None:
+            self._audio_in.close()
+
+    def abort(self) -> None:
+        try:
+            self.out.close()
+        finally:
+            if self._audio_in is not None:
+                self._audio_in.close()
+
+
+def write_image(path: Path, frame: np.ndarray) -> None:
+    """Write an (H, W, C) uint8 or uint16 frame losslessly (16-bit stays 16-bit)."""
+    if frame.dtype == np.uint8:
+        Image.fromarray(frame[..., 0] if frame.shape[2] == 1 else frame).save(path, format=_pil_format(path))
+        return
+    grey = frame.shape[2] == 1
+    src = "gray16le" if grey else "rgb48le"
+    dst = {".png": "gray16be" if grey else "rgb48be"}.get(path.suffix.lower(), src)
+    codec = "png" if path.suffix.lower() == ".png" else "tiff"
+    vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[..., 0] if grey else frame), format=src).reformat(format=dst)
+    with av.open(str(path), "w", format="image2") as out:
+        stream = out.add_stream(codec)
+        stream.width, stream.height, stream.pix_fmt = frame.shape[1], frame.shape[0], dst
+        for packet in stream.encode(vf):
+            out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+def _pil_format(path: Path) -> str:
+    return {".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF"}.get(path.suffix.lower(), "PNG")
