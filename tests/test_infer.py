@@ -1,0 +1,205 @@
+"""Inference: sliding windows, tiling, the Python API and `savsr upscale` on real and odd inputs."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import DATA, require
+from savsr.cli import main
+from savsr.errors import SavsrError
+from savsr.infer.sequence import sliding_windows
+from savsr.infer.tiling import tiled_apply
+from savsr.infer.upscaler import Upscaler, load_model, parse_frames
+from savsr.infer.video import VideoWriter, probe_video
+from savsr.models import VSRResNet
+from savsr.models.checkpoint import GeneratorSpec, save_generator
+from test_io import write_ffmpeg_image
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    spec = GeneratorSpec(scale=2, blocks=2, features=8)
+    return save_generator(spec.build(), spec, tmp_path_factory.mktemp("m") / "tiny_x2.safetensors")
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 7])
+def test_sliding_windows_replicate_the_ends(n: int) -> None:
+    windows = list(sliding_windows(range(n), 2))
+    assert len(windows) == n
+    for t, w in enumerate(windows):
+        assert w == [min(max(i, 0), n - 1) for i in range(t - 2, t + 3)]
+
+
+def test_tiles_equal_whole_frame() -> None:
+    torch.manual_seed(0)
+    net = VSRResNet(blocks=3, features=8).double().eval()
+    x = torch.rand(1, 5, 75, 61, dtype=torch.float64)
+    with torch.no_grad():
+        whole = net(x)
+        for tile in (16, 20, 33):
+            tiled = tiled_apply(net, x, tile, net.receptive_radius, 1)
+            torch.testing.assert_close(tiled, whole, rtol=0, atol=1e-12)
+        # Too little overlap shows seams: the test would catch a tiling bug.
+        assert (tiled_apply(net, x, 16, 2, 1) - whole).abs().max() > 1e-6
+
+
+def test_upscaler_rejects_seamy_overlap(model_file: Path) -> None:
+    with pytest.raises(SavsrError, match="receptive radius"):
+        load_model(model_file, device="cpu", tile_overlap=3)
+    with pytest.raises(SavsrError, match="fp16 needs a GPU"):
+        load_model(model_file, device="cpu", precision="fp16")
+
+
+def test_call_on_tensors(model_file: Path) -> None:
+    model = load_model(model_file, device="cpu")
+    clip = torch.rand(4, 3, 10, 12)
+    out = model(clip)
+    assert out.shape == (4, 3, 20, 24) and 0 <= float(out.min()) and float(out.max()) <= 1
+    assert model(clip[0]).shape == (3, 20, 24)
+    assert model(clip[:, :1]).shape == (4, 1, 20, 24)  # grey stays grey
+    # Tiling changes nothing.
+    model.tile = 8
+    torch.testing.assert_close(model(clip), out, rtol=0, atol=1e-5)
+
+
+def test_frames_argument() -> None:
+    assert parse_frames("3:10") == (3, 10) and parse_frames(":5") == (0, 5) and parse_frames("4:") == (4, None)
+    for bad in ("5", "a:b", "5:5", "-1:3"):
+        with pytest.raises(SavsrError):
+            parse_frames(bad)
+
+
+def _streams(path: Path) -> dict:
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        frames = sum(1 for _ in c.decode(video=0))
+    with av.open(str(path)) as c:
+        return {"frames": frames, "size": (v.codec_context.width, v.codec_context.height), "rate": v.average_rate,
+                "audio": len(c.streams.audio), "colorspace": int(v.codec_context.colorspace)}
+
+
+def test_upscale_real_mp4_keeps_timing_audio_and_colour(model_file: Path, tmp_path: Path) -> None:
+    src = require(DATA / "videos" / "sam2gallery_01_dog.mp4")
+    # A short, small clip of it with its audio and BT.601 tags, so the test stays fast.
+    clip = tmp_path / "clip.mp4"
+    props = probe_video(src, Fraction(25))
+    props.colorspace, props.color_primaries, props.color_trc = 5, 5, 6
+    writer = VideoWriter(clip, 160, 90, props, audio_from=src)
+    with av.open(str(src)) as inp:
+        for i, f in enumerate(inp.decode(video=0)):
+            if i == 12:
+                break
+            writer.write(f.reformat(width=160, height=90, format="rgb24").to_ndarray(), f.pts)
+    writer.close()
+    dst = tmp_path / "up.mp4"
+    assert main(["upscale", str(clip), "-o", str(dst), "--model", str(model_file), "--device", "cpu"]) == 0
+    got, want = _streams(dst), _streams(clip)
+    assert got["frames"] == want["frames"] == 12
+    assert got["size"] == (320, 180) and got["rate"] == want["rate"]
+    assert want["audio"] == got["audio"] == 1 and want["colorspace"] == got["colorspace"] == 5
+    assert not list(tmp_path.glob(".*part*"))
+    # An existing output is refused without --overwrite, and left as it was.
+    stamp = dst.read_bytes()
+    assert main(["upscale", str(clip), "-o", str(dst), "--model", str(model_file)]) == 2
+    assert dst.read_bytes() == stamp
+    # A frame range.
+    part = tmp_path / "part.mkv"
+    assert main(["upscale", str(clip), "-o", str(part), "--model", str(model_file), "--frames", "3:8"]) == 0
+    assert _streams(part)["frames"] == 5
+
+
+def test_folder_and_image_inputs_of_every_layout(model_file: Path, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray((rng.random((9, 11, 3)) * 255).astype(np.uint8)).save(folder / f"{i}.png")
+    out = tmp_path / "sr_frames"
+    assert main(["upscale", str(folder), "-o", str(out), "--model", str(model_file)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["00000000.png", "00000001.png", "00000002.png"]
+    assert Image.open(out / "00000000.png").size == (22, 18)
+    video = tmp_path / "from_folder.mp4"
+    assert main(["upscale", str(folder), "-o", str(video), "--model", str(model_file), "--fps", "12"]) == 0
+    assert _streams(video)["frames"] == 3
+
+    rgb16 = (rng.random((9, 11, 3)) * 65535).astype(np.uint16)
+    write_ffmpeg_image(tmp_path / "deep.png", rgb16, "rgb48le", "png", "rgb48be")
+    Image.fromarray(np.dstack([(rgb16 >> 8).astype(np.uint8), np.full((9, 11), 200, np.uint8)])).save(tmp_path / "alpha.png")
+    Image.fromarray((rgb16[..., 0] >> 8).astype(np.uint8)).save(tmp_path / "grey.png")
+    for name, mode in (("deep.png", "RGB"), ("alpha.png", "RGB"), ("grey.png", "L")):
+        dst = tmp_path / f"sr_{name}"
+        assert main(["upscale", str(tmp_path / name), "-o", str(dst), "--model", str(model_file)]) == 0
+        with av.open(str(dst)) as c:
+            fmt = next(c.decode(video=0)).format.name
+        assert Image.open(dst).size == (22, 18)
+        if name == "deep.png":
+            assert fmt == "rgb48be"  # 16-bit in, 16-bit out
+        elif name == "grey.png":
+            assert Image.open(dst).mode == mode
+
+
+def test_bad_inputs_get_one_line_errors(model_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    empty_video = tmp_path / "empty.mp4"
+    with av.open(str(empty_video), "w") as out:
+        s = out.add_stream("libx264", rate=25)
+        s.width, s.height = 16, 16
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video" * 10)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "ok.png")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    cases = [
+        ([str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "o.mp4")], "no such file"),
+        ([str(junk), "-o", str(tmp_path / "o.mp4")], "junk.mp4"),
+        ([str(empty_video), "-o", str(tmp_path / "o.mp4")], "empty.mp4"),
+        ([str(tmp_path / "ok.png"), "-o", str(tmp_path / "o.xyz")], "unsupported output"),
+        ([str(tmp_path / "ok.png"), "-o", str(tmp_path / "o.png"), "--scale", "4"], "not ×4"),
+        ([str(tmp_path / "ok.png"), "-o", str(tmp_path / "o.png"), "--model", "no-such-model"], "unknown model"),
+    ]
+    if Path("/proc/self").exists() and __import__("os").geteuid() != 0:  # root ignores permissions
+        cases.append(([str(tmp_path / "ok.png"), "-o", str(locked / "o.png")], "cannot write"))
+    for args, needle in cases:
+        if "--model" not in args:
+            args = [*args, "--model", str(model_file)]
+        assert main(["upscale", *args]) == 2, args
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and needle in err[0], (args, err)
+    assert not list(tmp_path.glob("o.*")) and not list(tmp_path.glob(".o*"))
+
+
+def test_unwritable_output_folder(model_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "ok.png")
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a folder should be")
+    assert main(["upscale", str(tmp_path / "ok.png"), "-o", str(blocker / "sub" / "o.png"), "--model", str(model_file)]) == 2
+    assert "cannot write" in capsys.readouterr().err
+
+
+def test_interrupted_run_leaves_no_output(model_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(4):
+        Image.fromarray(np.full((8, 8, 3), i * 40, np.uint8)).save(folder / f"{i}.png")
+    model = load_model(model_file, device="cpu")
+    calls = {"n": 0}
+    real = Upscaler._forward
+
+    def failing(self, x):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(self, x)
+
+    monkeypatch.setattr(Upscaler, "_forward", failing)
+    with pytest.raises(KeyboardInterrupt):
+        model.upscale_video(folder, tmp_path / "out.mp4", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
