@@ -60,6 +60,13 @@ class _Skip(Sampler[int]):
         return max(len(self.sampler) - self.start, 0)  # type: ignore[arg-type]
 
 
+def _ignore_signals(_worker_id: int) -> None:
+    """DataLoader workers leave SIGINT/SIGTERM to the main process, which checkpoints and stops
+    them; otherwise Ctrl-C or a `kill` of the process group kills a worker mid-batch first."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def _unwrap(module: nn.Module) -> nn.Module:
     return module.module if isinstance(module, DistributedDataParallel) else module
 
@@ -184,7 +191,7 @@ class Trainer:
         return DataLoader(
             self.dataset, batch_size=self.batch, sampler=_Skip(sampler, start_batch * self.batch),
             num_workers=self.cfg.data.workers, drop_last=True, pin_memory=self.device.type == "cuda",
-            persistent_workers=False,
+            persistent_workers=False, worker_init_fn=_ignore_signals,
         )
 
     def _autocast(self):
