@@ -89,10 +89,21 @@ def test_maps_rejects_bad_parameters(tmp_path: Path) -> None:
         assert res.returncode == 2 and "Traceback" not in res.stderr
 
 
-def test_demo_writes_fig1(tmp_path: Path) -> None:
+def test_demo_writes_every_output(tmp_path: Path) -> None:
+    import torch
+
+    from savsr.models.checkpoint import GeneratorSpec, save_generator
+
+    torch.manual_seed(0)
+    spec = GeneratorSpec(scale=4, blocks=1, features=8)
+    tiny = save_generator(spec.build(), spec, tmp_path / "tiny_x4.safetensors")
     # The installed console script, not `python -m`, so the entry point itself is tested.
     script = Path(sys.executable).parent / "savsr"
-    res = subprocess.run([str(script), "demo", "-o", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    res = subprocess.run([str(script), "demo", "-o", str(tmp_path / "out"), "--model", str(tiny), "--device", "cpu"],
+                         capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
-    with Image.open(tmp_path / "fig1_activity_maps.png") as fig:
-        assert fig.size[0] > 1000
+    for name in ("sr_x4.mp4", "fig_comparison.png", "fig1_activity_maps.png", "metrics.md", "metrics.json"):
+        assert (tmp_path / "out" / name).is_file(), name
+        assert str(tmp_path / "out" / name) in res.stdout or name.endswith(".json")
+    table = (tmp_path / "out" / "metrics.md").read_text()
+    assert "| bicubic |" in table and "| tiny_x4 |" in table

@@ -179,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="score a model on Vid4 (or any folder of sequences) with PSNR/SSIM/LPIPS")
     ev.add_argument("--data", metavar="DIR", help=f"one folder of GT frames per sequence (default: Vid4 in {VID4_CANDIDATES[0]})")
     ev.add_argument("--scale", type=int, required=True, choices=(2, 3, 4))
-    ev.add_argument("--model", default="bicubic", metavar="bicubic|CHECKPOINT", help="'bicubic' or a generator .safetensors")
+    ev.add_argument("--model", default="bicubic", metavar="bicubic|NAME|CHECKPOINT",
+                    help="'bicubic', a bundled model, or a generator .safetensors")
     ev.add_argument("--frames", choices=("all", "inner"), default="all",
                     help="'inner' skips the M frames at each end that lack real neighbours")
     ev.add_argument("--lpips", choices=("alex", "vgg", "none"), default="alex", help="LPIPS network (default alex)")

@@ -337,20 +337,24 @@ def _open_writer(path: Path, frame: np.ndarray, src: Path, source: FrameSource, 
     return VideoWriter(path, frame.shape[1], frame.shape[0], props, codec, crf, preset, audio)
 
 
+def model_path(name_or_path: str | os.PathLike) -> Path:
+    """The file of a bundled model's name, or the path itself if it is a file path."""
+    text = str(name_or_path)
+    bundled = {m.name: m for m in available_models()}
+    if text in bundled:
+        return bundled[text].path
+    if Path(text).suffix == ".safetensors" or Path(text).exists():
+        return Path(text)
+    names = ", ".join(sorted(bundled)) or "none bundled"
+    raise SavsrError(f"unknown model {text!r}: not a bundled model ({names}) nor a file")
+
+
 def load_model(
     name_or_path: str | os.PathLike = "sa-vsrgan-x4", device: str = "auto", precision: str = "fp32",
     tile: int | None = None, tile_overlap: int | None = None,
 ) -> Upscaler:
     """A bundled model by name (see ``savsr models``) or a generator .safetensors file, ready to use."""
-    text = str(name_or_path)
-    bundled = {m.name: m for m in available_models()}
-    if text in bundled:
-        path = bundled[text].path
-    elif Path(text).suffix == ".safetensors" or Path(text).exists():
-        path = Path(text)
-    else:
-        names = ", ".join(sorted(bundled)) or "none bundled"
-        raise SavsrError(f"unknown model {text!r}: not a bundled model ({names}) nor a file")
+    path = model_path(name_or_path)
     dev = resolve_device(device)
     model, spec = load_generator(path, dev)
     return Upscaler(model, spec, dev, precision, tile, tile_overlap, name=path.stem)

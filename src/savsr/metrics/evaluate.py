@@ -100,7 +100,9 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> tuple[list[SequenceResul
     model = spec = None
     radius = 2
     if cfg.model != "bicubic":
-        model, spec = load_generator(cfg.model, cfg.device)
+        from ..infer.upscaler import model_path
+
+        model, spec = load_generator(model_path(cfg.model), cfg.device)
         if spec.scale != cfg.scale:
             raise SavsrError(f"{cfg.model} is a ×{spec.scale} model, but --scale is {cfg.scale}")
         radius = spec.frames // 2
