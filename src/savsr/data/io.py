@@ -90,14 +90,7 @@ def read_image(path: str | Path) -> np.ndarray:
                 return _pillow_to_array(img)
         except (UnidentifiedImageError, OSError, ValueError) as exc:
             raise SavsrError(f"{path}: corrupt or unreadable JPEG ({exc})") from None
-    frames = _decode_video(path)
-    try:
-        first = next(frames)
-    except StopIteration:
-        raise SavsrError(f"{path}: holds no image") from None
-    finally:
-        frames.close()
-    return first
+    return _first_decoded(path)
 
 
 def _check_file(path: Path) -> None:
@@ -126,6 +119,17 @@ def _decode_video(path: Path, start: int = 0, with_pts: bool = False) -> Iterato
                     yield (arr, frame.pts) if with_pts else arr
     except av.FFmpegError as exc:
         raise SavsrError(f"{path}: not a readable image or video ({exc.strerror or exc})") from None
+
+
+def _first_decoded(path: Path) -> np.ndarray:
+    """The first frame FFmpeg decodes from ``path``; an error naming the file if there is none."""
+    frames = _decode_video(path)
+    try:
+        return next(frames)
+    except StopIteration:
+        raise SavsrError(f"{path}: holds no frames") from None
+    finally:
+        frames.close()
 
 
 def _natural_key(path: Path) -> list:
@@ -169,13 +173,7 @@ class FrameSource:
                 return StreamInfo(first.shape[1], first.shape[0], first.shape[2], first.dtype, 1, None)
         import av
 
-        frames = _decode_video(self.path)
-        try:
-            first = next(frames)
-        except StopIteration:
-            raise SavsrError(f"{self.path}: holds no frames") from None
-        finally:
-            frames.close()
+        first = _first_decoded(self.path)
         with av.open(str(self.path)) as container:
             stream = container.streams.video[0]
             is_still = container.format.name.endswith("_pipe") or container.format.name == "image2"
