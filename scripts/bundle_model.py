@@ -24,15 +24,16 @@ from savsr.models.checkpoint import load_generator, save_generator
 WEIGHTS = Path(__file__).resolve().parents[1] / "src" / "savsr" / "weights"
 
 
-def stage_summary(run: Path) -> str:
+def stage_summary(run: Path, used: str = "best") -> str:
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     best = json.loads((run / "checkpoints" / "best.json").read_text())
+    used_step = best["step"] if used == "best" else int(used.split("_")[1])
     r, d, o = cfg["run"], cfg["data"], cfg["optim"]
     steps = r["epochs"] * (d["samples_per_epoch"] // r["batch_size"])
     text = (f"- **{cfg['stage']}** (`{run}`): {steps} steps of {r['batch_size']} patches "
             f"({d['patch_size']}×{d['patch_size']}, ×{d['scale']}, {d['color'].upper()}), Adam lr {o['lr_g']}"
             f"{' / D ' + str(o['lr_d']) if cfg['stage'] == 'gan' else ''}, amp {r['amp']}; "
-            f"best validation PSNR-Y {best['metric']:.2f} dB at step {best['step']}.")
+            f"best validation PSNR-Y {best['metric']:.2f} dB at step {best['step']}; bundled: step {used_step}.")
     if cfg["stage"] == "gan":
         loss = cfg["loss"]
         text += (f" Loss Eq. 13 with α1 = {loss['alpha1']}, α2 = {loss['alpha2']}, β2 = {loss['beta2']}, "
@@ -47,8 +48,9 @@ def main() -> None:
     p.add_argument("name")
     p.add_argument("--pretrain", type=Path, help="the run folder of the pretraining stage")
     p.add_argument("--budget", required=True, help="the compute the training took, in words")
+    p.add_argument("--checkpoint", default="best", help="checkpoint folder name under RUN/checkpoints (default best)")
     args = p.parse_args()
-    best = args.run / "checkpoints" / "best" / "generator.safetensors"
+    best = args.run / "checkpoints" / args.checkpoint / "generator.safetensors"
     model, spec = load_generator(best)
     cfg = yaml.safe_load((args.run / "config.yaml").read_text())
     target = WEIGHTS / f"{args.name}.safetensors"
@@ -60,7 +62,7 @@ def main() -> None:
     run_demo(demo_dir, args.name, device="cpu")
     metrics = json.loads((demo_dir / "metrics.json").read_text())
     stages = [stage_summary(args.pretrain)] if args.pretrain else []
-    stages.append(stage_summary(args.run))
+    stages.append(stage_summary(args.run, args.checkpoint))
     rows = "\n".join(f"| {k} | {v['psnr_y']:.2f} | {v['ssim_y']:.4f} | {v['lpips_alex']:.4f} |" for k, v in metrics.items())
     card = f"""# {args.name}
 

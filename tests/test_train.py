@@ -68,12 +68,14 @@ def test_pretrain_end_to_end(pretrained: Path) -> None:
 
 def test_gan_end_to_end_logs_every_term(pretrained: Path, dataset: Path, tmp_path: Path) -> None:
     init = pretrained / "checkpoints" / "best" / "generator.safetensors"
-    cfg = write_config(tmp_path / "gan.yaml", dataset, stage="gan", init=str(init), epochs=1)
+    cfg = write_config(tmp_path / "gan.yaml", dataset, stage="gan", init=str(init), epochs=1, best_metric="lpips_alex")
     assert main(["train", str(cfg), "--out", str(tmp_path / "gan")]) == 0
     tags = scalars(tmp_path / "gan")
     for tag in ("loss/total", "loss/pixel_eq8", "loss/feature_eq9", "loss/adversarial_eq11",
                 "loss/discriminator_eq12", "d/real_prob", "d/fake_prob", "lr/g", "lr/d", "val/psnr_y"):
         assert tag in tags, tag
+    best = json.loads((tmp_path / "gan" / "checkpoints" / "best.json").read_text())
+    assert -best["metric"] == pytest.approx(min(v for _, v in tags["val/lpips_alex"]), abs=1e-5)  # lowest LPIPS
     last = tmp_path / "gan" / "checkpoints" / "step_00000008"
     assert (last / "discriminator.safetensors").is_file()
     # The exported generator is what `savsr evaluate` takes.

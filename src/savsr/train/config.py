@@ -94,6 +94,7 @@ class RunConfig:
     val_every: int = 1000
     checkpoint_every: int = 500
     keep_last: int = 3
+    best_metric: Literal["psnr_y", "lpips_alex"] = "psnr_y"  # what `checkpoints/best` maximises (LPIPS: minimises)
     nan_tolerance: int = 5  # non-finite losses in a row before restoring the last checkpoint
     nan_restores: int = 2  # restores (each with lr / 10) before giving up
 

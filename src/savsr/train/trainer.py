@@ -454,7 +454,11 @@ class Trainer:
             for k, v in metrics.items():
                 self.writer.add_scalar(k, v, self.step)
             log.info("step %d: %s", self.step, ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-        return metrics.get("val/psnr_y")
+        if not metrics:
+            return None
+        # best.json keeps "higher is better": LPIPS enters negated.
+        name = self.cfg.run.best_metric
+        return metrics[f"val/{name}"] if name == "psnr_y" else -metrics[f"val/{name}"]
 
     def _log_scalars(self, sums: dict[str, float], count: int, seen: int, t0: float) -> None:
         if not self.dist.is_main or count == 0:
