@@ -33,7 +33,7 @@ def stage_summary(run: Path, used: str = "best") -> str:
     text = (f"- **{cfg['stage']}** (`{run}`): {steps} steps of {r['batch_size']} patches "
             f"({d['patch_size']}×{d['patch_size']}, ×{d['scale']}, {d['color'].upper()}), Adam lr {o['lr_g']}"
             f"{' / D ' + str(o['lr_d']) if cfg['stage'] == 'gan' else ''}, amp {r['amp']}; "
-            f"best validation PSNR-Y {best['metric']:.2f} dB at step {best['step']}; bundled: step {used_step}.")
+            f"best validation PSNR-Y {best['metric']:.2f} dB at step {best['step']}; this model uses step {used_step}.")
     if cfg["stage"] == "gan":
         loss = cfg["loss"]
         text += (f" Loss Eq. 13 with α1 = {loss['alpha1']}, α2 = {loss['alpha2']}, β2 = {loss['beta2']}, "

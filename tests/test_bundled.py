@@ -1,0 +1,36 @@
+"""The bundled model: listed, documented, loadable, and better than bicubic on held-out video."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from safetensors import safe_open
+
+import savsr
+from savsr.cli import main
+from savsr.demo import run_demo
+
+
+def test_listed_with_a_card(capsys: pytest.CaptureFixture) -> None:
+    models = {m.name: m for m in savsr.available_models()}
+    assert "sa-vsrgan-x4" in models
+    m = models["sa-vsrgan-x4"]
+    assert m.spec.scale == 4 and m.spec.color == "y" and (m.spec.blocks, m.spec.features) == (15, 64)
+    card = m.card.read_text()
+    for needle in ("Training data", "steps", "budget", "Metrics", "bicubic"):
+        assert needle in card, needle
+    with safe_open(str(m.path), framework="pt") as fh:
+        assert fh.get_tensor("tail.weight").dtype.itemsize == 2  # fp16 on disk
+    assert main(["models"]) == 0
+    assert "sa-vsrgan-x4" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_beats_bicubic_on_the_held_out_demo_clip(tmp_path: Path) -> None:
+    paths = run_demo(tmp_path, device="cpu")
+    assert all(p.exists() for p in paths.values())
+    rows = json.loads((tmp_path / "metrics.json").read_text())
+    assert rows["sa-vsrgan-x4"]["psnr_y"] > rows["bicubic"]["psnr_y"] + 0.1
+    assert rows["sa-vsrgan-x4"]["lpips_alex"] < rows["bicubic"]["lpips_alex"]
