@@ -78,6 +78,11 @@ def test_gan_end_to_end_logs_every_term(pretrained: Path, dataset: Path, tmp_pat
     assert -best["metric"] == pytest.approx(min(v for _, v in tags["val/lpips_alex"]), abs=1e-5)  # lowest LPIPS
     last = tmp_path / "gan" / "checkpoints" / "step_00000008"
     assert (last / "discriminator.safetensors").is_file()
+    # A GAN run carried to another machine: G via run.init, D via run.init_discriminator.
+    again = Trainer(load_config(cfg, [f"run.init={last / 'generator.safetensors'}",
+                                      f"run.init_discriminator={last / 'discriminator.safetensors'}"]), tmp_path / "g2")
+    assert same_weights(weights(last / "discriminator.safetensors"),
+                        {k: v for k, v in again.d.state_dict().items()})
     # The exported generator is what `savsr evaluate` takes.
     assert main(["evaluate", "--data", str(dataset.parent / "src"), "--scale", "2", "--lpips", "none",
                  "--model", str(last / "generator.safetensors"), "-o", str(tmp_path / "ev")]) == 0

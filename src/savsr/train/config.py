@@ -86,6 +86,7 @@ class RunConfig:
     batch_size: int = 64  # global, split over DDP ranks
     seed: int = 0
     init: str | None = None  # generator .safetensors to start from (the GAN stage's pretrain)
+    init_discriminator: str | None = None  # discriminator .safetensors, to carry a GAN run across machines
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: Literal["none", "bf16", "fp16"] = "none"
     channels_last: bool = False

@@ -21,6 +21,9 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
 from ..data.color import rgb_to_y
 from ..data.dataset import VideoPatchDataset
 from ..data.io import FrameSource, to_uint8
@@ -146,6 +149,11 @@ class Trainer:
         self.optimizers = {"g": self.opt_g}
         if cfg.stage == "gan":
             disc = Discriminator(self.channels, cfg.discriminator.features, d.patch_size)
+            if run.init_discriminator:
+                try:
+                    disc.load_state_dict({k: v.float() for k, v in load_file(run.init_discriminator).items()})
+                except (OSError, RuntimeError, SafetensorError) as exc:
+                    raise SavsrError(f"run.init_discriminator {run.init_discriminator}: {str(exc).splitlines()[0]}") from None
             self.d = self._wrap(disc)
             self.opt_d = torch.optim.Adam(disc.parameters(), o.lr_d, tuple(o.betas), weight_decay=o.weight_decay_d)
             self.optimizers["d"] = self.opt_d
