@@ -1,4 +1,4 @@
-"""Sliding-window video super-resolution with a VSRResNet generator."""
+"""Sequence helpers: sliding temporal windows, and joining an SR Y to bicubic chroma."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ from typing import TypeVar
 import torch
 from torch import Tensor
 
-from ..data.color import rgb_to_y, rgb_to_ycbcr, ycbcr_to_rgb
-from ..models.checkpoint import GeneratorSpec
-from ..models.vsrresnet import VSRResNet
+from ..data.color import rgb_to_ycbcr, ycbcr_to_rgb
 
 T = TypeVar("T")
 
@@ -35,25 +33,6 @@ def sliding_windows(items: Iterable[T], radius: int) -> Iterator[list[T]]:
         if len(window) == window.maxlen:
             done += 1
             yield list(window)
-
-
-@torch.no_grad()
-def super_resolve(model: VSRResNet, spec: GeneratorSpec, window: Tensor) -> Tensor:
-    """Centre frame of a window of bicubic-upsampled frames, super-resolved.
-
-    Args:
-        window: (2M+1, 3, H, W) RGB frames in [0, 1] (uint8 is scaled), already upsampled to HR.
-
-    Returns:
-        (C, H, W) in [0, 1]: Y for a Y model, RGB for an RGB model, clamped.
-    """
-    if window.dtype == torch.uint8:
-        window = window.float() / 255.0
-    param = next(model.parameters())
-    x = window.to(device=param.device, dtype=param.dtype)
-    x = rgb_to_y(x) if spec.color == "y" else x
-    out = model(x.reshape(1, -1, *x.shape[-2:]))[0]
-    return out.clamp_(0.0, 1.0).float()
 
 
 def assemble_rgb(sr: Tensor, bicubic: Tensor) -> Tensor:

@@ -34,6 +34,15 @@ from .video import IMAGE_OUT_SUFFIXES, VIDEO_SUFFIXES, VideoWriter, probe_video,
 
 
 @dataclass(frozen=True)
+class SRFrame:
+    """One super-resolved frame: the network's output, the RGB result, and the bicubic frame."""
+
+    output: Tensor  # (C, H, W) in [0, 1]: Y for a Y model, RGB for an RGB model
+    rgb: Tensor  # (3, H, W) in [0, 1]: a Y output joined to the bicubic Cb/Cr
+    bicubic: Tensor  # (3, H, W) bicubic upsampling, in the input's dtype
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """A bundled model: its name, file and model card."""
 
@@ -145,8 +154,8 @@ class Upscaler:
         """(3, h, w) LR frame, uint8/uint16/float, to the bicubic HR frame in the same dtype."""
         return imresize(lr.to(self.device), self.scale)
 
-    def _stream(self, lr_frames: Iterator[Tensor]) -> Iterator[tuple[Tensor, Tensor]]:
-        """(SR RGB in [0, 1], bicubic frame) for each LR frame of a stream, holding 2M+1 frames.
+    def stream(self, lr_frames: Iterator[Tensor]) -> Iterator[SRFrame]:
+        """One :class:`SRFrame` for each LR frame (3, h, w) of a stream, holding 2M+1 frames.
 
         Each frame is upsampled and converted to the model's input (Y or RGB) once, when it
         enters the window, not once per window it belongs to.
@@ -162,7 +171,7 @@ class Upscaler:
             x = torch.cat([inp for inp, _ in window])[None]
             out = self._forward(x)[0].clamp_(0, 1)
             up = window[self.radius][1]
-            yield assemble_rgb(out, _to_unit(up)), up
+            yield SRFrame(out, assemble_rgb(out, _to_unit(up)), up)
 
     # ---------------------------------------------------------------- public API
     def __call__(self, frames: Tensor) -> Tensor:
@@ -176,7 +185,7 @@ class Upscaler:
             raise ValueError(f"expected (T, 1 or 3, h, w) or (C, h, w), got {tuple(frames.shape)}")
         grey = clip.shape[1] == 1
         rgb = clip.expand(-1, 3, -1, -1) if grey else clip
-        out = torch.stack([sr for sr, _ in self._stream(iter(rgb.float()))])
+        out = torch.stack([f.rgb for f in self.stream(iter(rgb.float()))])
         out = out[:, :1] if grey else out
         return out[0] if single else out
 
@@ -215,10 +224,10 @@ class Upscaler:
             writer = None
             try:
                 lr_iter, pts_list = _lr_tensors(timed, stop - first if stop is not None else None)
-                for i, (sr, _) in enumerate(self._stream(lr_iter)):
+                for i, sr in enumerate(self.stream(lr_iter)):
                     if i < lead:
                         continue
-                    frame = _to_output(sr, info)
+                    frame = _to_output(sr.rgb, info)
                     if kind == "video":
                         if writer is None:
                             writer = _open_writer(staged, frame, src, source, codec, crf, preset, fps)

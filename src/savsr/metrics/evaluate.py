@@ -18,8 +18,8 @@ from ..data.io import FrameSource, to_uint8
 from ..data.resize import bi_degrade
 from ..errors import SavsrError
 from ..fileio import atomic_output
-from ..infer.sequence import assemble_rgb, sliding_windows, super_resolve
-from ..models.checkpoint import load_generator
+from collections import deque
+
 from .lpips import LPIPS
 from .psnr_ssim import psnr, ssim
 
@@ -97,15 +97,15 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> tuple[list[SequenceResul
 
     if cfg.scale not in (2, 3, 4):
         raise SavsrError(f"--scale must be 2, 3 or 4, got {cfg.scale}")
-    model = spec = None
+    upscaler = None
     radius = 2
     if cfg.model != "bicubic":
-        from ..infer.upscaler import model_path
+        from ..infer.upscaler import load_model
 
-        model, spec = load_generator(model_path(cfg.model), cfg.device)
-        if spec.scale != cfg.scale:
-            raise SavsrError(f"{cfg.model} is a ×{spec.scale} model, but --scale is {cfg.scale}")
-        radius = spec.frames // 2
+        upscaler = load_model(cfg.model, cfg.device)
+        if upscaler.scale != cfg.scale:
+            raise SavsrError(f"{cfg.model} is a ×{upscaler.scale} model, but --scale is {cfg.scale}")
+        radius = upscaler.radius
     score = _Scorer(cfg)
     sources = [(seq, FrameSource(seq)) for seq in _sequences(cfg.data)]
     total = sum(src.info.num_frames or 0 for _, src in sources)
@@ -117,27 +117,31 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> tuple[list[SequenceResul
         if cfg.frames == "inner" and n <= 2 * radius:
             raise SavsrError(f"{seq}: {n} frames, too few for --frames inner")
 
-        def degraded():
-            for frame in source:
-                hr, _, up = bi_degrade(_to_tensor(to_uint8(frame)), cfg.scale)
-                yield hr, up
+        pending: deque[tuple[Tensor, Tensor]] = deque()
 
-        for index, window in enumerate(sliding_windows(degraded(), radius)):
+        def lr_frames():
+            for frame in source:
+                hr, lr, up = bi_degrade(_to_tensor(to_uint8(frame)), cfg.scale)
+                pending.append((hr, up))
+                yield lr
+
+        # The upscaler yields frame t once it has read t + M; `pending` holds the GT until then.
+        outputs = upscaler.stream(lr_frames()) if upscaler is not None else (None for _ in lr_frames())
+        for index, sr in enumerate(outputs):
+            hr, up = pending.popleft()
             bar.update(1)
             if cfg.frames == "inner" and not radius <= index < n - radius:
                 continue
-            hr, up = window[radius]
             hr_rgb, up_rgb = hr.double() / 255.0, up.double() / 255.0
             score(base, index, up_rgb, up_rgb, hr_rgb)
-            if model is not None:
-                out = super_resolve(model, spec, torch.stack([u for _, u in window])).cpu().double()
+            if sr is not None:
                 # Score the 8-bit output a user would save, not the unrounded float.
-                out = torch.round(out * 255.0) / 255.0
-                score(res, index, out, torch.round(assemble_rgb(out, up) * 255.0) / 255.0, hr_rgb)
+                out = torch.round(sr.output.cpu().double() * 255.0) / 255.0
+                score(res, index, out, torch.round(sr.rgb.cpu().double() * 255.0) / 255.0, hr_rgb)
         results.append(res)
         baseline.append(base)
     bar.close()
-    return (results if model is not None else baseline), baseline
+    return (results if upscaler is not None else baseline), baseline
 
 
 METRICS = ("psnr", "ssim", "lpips")
