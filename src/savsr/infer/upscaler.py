@@ -12,7 +12,6 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
-from .imagenet_weights import conv_weight, load_checkpoint
+from .imagenet_weights import load_trunk
 
 # (out channels, kernel, stride, padding, max pooling before this conv): torchvision's
 # ``alexnet().features``, the trunk of LPIPS-alex.
@@ -43,17 +42,9 @@ class AlexNetFeatures(nn.Module):
             in_ch = width
         self.stages = nn.ModuleList(stages)
         if pretrained:
-            self._load_imagenet()
+            load_trunk("alexnet", self.stages)
         self.requires_grad_(False)
         self.eval()
-
-    def _load_imagenet(self) -> None:
-        arrays = load_checkpoint("alexnet")
-        convs = [m for m in self.stages.modules() if isinstance(m, nn.Conv2d)]
-        with torch.no_grad():
-            for i, conv in enumerate(convs):
-                conv.weight.copy_(torch.from_numpy(conv_weight(arrays[f"AlexNet_0/Conv_{i}/kernel"])))
-                conv.bias.copy_(torch.from_numpy(arrays[f"AlexNet_0/Conv_{i}/bias"]))
 
     def train(self, mode: bool = True) -> AlexNetFeatures:
         """Stay in eval mode: the trunk is a fixed feature extractor."""

@@ -15,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..errors import SavsrError, WeightsNotFoundError
 
@@ -106,3 +107,14 @@ def load_checkpoint(net: str) -> dict[str, np.ndarray]:
 def conv_weight(kernel: np.ndarray) -> np.ndarray:
     """Flax (kh, kw, in, out) kernel to torch (out, in, kh, kw); both cross-correlate, so no flip."""
     return np.ascontiguousarray(kernel.transpose(3, 2, 0, 1))
+
+
+def load_trunk(net: str, module: torch.nn.Module) -> None:
+    """Copy ``{net}.ckpt``'s convolutions, in order, into the Conv2d layers of ``module``."""
+    arrays = load_checkpoint(net)
+    prefix = {"vgg16": "VGG16_0", "alexnet": "AlexNet_0"}[net]
+    convs = [m for m in module.modules() if isinstance(m, torch.nn.Conv2d)]
+    with torch.no_grad():
+        for i, conv in enumerate(convs):
+            conv.weight.copy_(torch.from_numpy(conv_weight(arrays[f"{prefix}/Conv_{i}/kernel"])))
+            conv.bias.copy_(torch.from_numpy(arrays[f"{prefix}/Conv_{i}/bias"]))

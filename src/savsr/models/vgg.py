@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from .imagenet_weights import conv_weight, load_checkpoint
+from .imagenet_weights import load_trunk
 
 # Simonyan & Zisserman's configuration D; "M" is a 2×2 max pooling.
 _CFG: list[tuple[str, int]] = [
@@ -73,17 +73,9 @@ class VGG16Features(nn.Module):
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         if pretrained:
-            self._load_imagenet()
+            load_trunk("vgg16", self.body)
         self.requires_grad_(False)
         self.eval()
-
-    def _load_imagenet(self) -> None:
-        arrays = load_checkpoint("vgg16")
-        convs = [m for m in self.body if isinstance(m, nn.Conv2d)]
-        with torch.no_grad():
-            for i, conv in enumerate(convs):
-                conv.weight.copy_(torch.from_numpy(conv_weight(arrays[f"VGG16_0/Conv_{i}/kernel"])))
-                conv.bias.copy_(torch.from_numpy(arrays[f"VGG16_0/Conv_{i}/bias"]))
 
     def train(self, mode: bool = True) -> VGG16Features:
         """Stay in eval mode: the trunk is a fixed feature extractor."""

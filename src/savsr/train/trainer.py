@@ -33,11 +33,11 @@ from ..fileio import atomic_output
 from ..infer.sequence import assemble_rgb
 from ..losses import SpatiallyAdaptiveLoss, activity_weights, discriminator_loss
 from ..metrics import LPIPS, psnr
-from ..models import Discriminator, VSRResNet
+from ..models import Discriminator
 from ..models.checkpoint import GeneratorSpec, load_generator
 from .checkpoint import CheckpointManager, load_checkpoint
 from .config import Config, dump_config
-from .distributed import DistInfo, all_reduce_mean, all_true, barrier, cleanup, init_distributed
+from .distributed import all_reduce_mean, all_true, barrier, cleanup, init_distributed
 
 log = logging.getLogger("savsr.train")
 
