@@ -161,6 +161,7 @@ def test_corrupt_checkpoints_are_skipped(pretrained: Path, tmp_path: Path, caplo
     assert CheckpointManager(run).latest() == latest
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # our hand-made malicious pickle
 def test_checkpoint_refuses_pickled_code(pretrained: Path, tmp_path: Path) -> None:
     import hashlib
     import pickle
