@@ -95,7 +95,7 @@ degradation ×4; PSNR/SSIM on Y with 4 border pixels cropped, LPIPS-alex on RGB.
 {rows}
 
 Vid4 numbers: `savsr evaluate --scale {spec.scale} --model {args.name}`; see docs/evaluation.md.
-"""
+"""  # the Vid4 table is added from that command's results.md (it takes half an hour on a CPU)
     target.with_suffix(".md").write_text(card)
     print(card)
 
