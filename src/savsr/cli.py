@@ -71,32 +71,21 @@ def _default_vid4() -> Path:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .metrics.evaluate import EvalConfig, evaluate, render_markdown, write_reports
+    from .infer.upscaler import resolve_device
+    from .metrics.evaluate import REPORTS, EvalConfig, check_reports, evaluate, render_markdown, write_reports
 
     model_name = "bicubic" if args.model == "bicubic" else Path(args.model).stem
     outdir = Path(args.output_dir or f"eval_output/{model_name}_x{args.scale}")
-    for name in ("results.md", "results.json", "results.csv"):
-        if (outdir / name).exists() and not args.overwrite:
-            raise SavsrError(f"{outdir / name} exists; pass --overwrite to replace it")
+    check_reports(outdir, args.overwrite)  # before the evaluation, which can take half an hour
     cfg = EvalConfig(
         data=Path(args.data) if args.data else _default_vid4(), scale=args.scale, model=args.model,
-        frames=args.frames, lpips=args.lpips, lpips_on=args.lpips_on, device=_device(args.device),
+        frames=args.frames, lpips=args.lpips, lpips_on=args.lpips_on, device=str(resolve_device(args.device)),
     )
     results, baseline = evaluate(cfg, progress=sys.stderr.isatty())
     table = write_reports(results, baseline, cfg, outdir, args.overwrite)
     print(render_markdown(table, cfg), end="")
-    print(f"wrote {outdir}/results.md, results.json, results.csv")
+    print(f"wrote {', '.join(str(outdir / name) for name in REPORTS)}")
     return 0
-
-
-def _device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise SavsrError("--device cuda: no CUDA device is available")
-    return name
 
 
 def _cmd_train(args: argparse.Namespace) -> int:

@@ -183,6 +183,16 @@ def render_markdown(table: dict[str, dict[str, float]], cfg: EvalConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
+REPORTS = ("results.md", "results.json", "results.csv")
+
+
+def check_reports(outdir: Path, overwrite: bool) -> None:
+    """Refuse to replace existing result files without ``overwrite``."""
+    for name in REPORTS:
+        if (outdir / name).exists() and not overwrite:
+            raise SavsrError(f"{outdir / name} exists; pass --overwrite to replace it")
+
+
 def write_reports(
     results: list[SequenceResult], baseline: list[SequenceResult], cfg: EvalConfig, outdir: Path, overwrite: bool
 ) -> dict:
@@ -203,9 +213,7 @@ def write_reports(
         "results.json": json.dumps(payload, indent=2, default=float),
         "results.csv": buf.getvalue(),
     }
-    for name in outputs:  # check all before writing any
-        if (outdir / name).exists() and not overwrite:
-            raise SavsrError(f"{outdir / name} exists; pass --overwrite to replace it")
+    check_reports(outdir, overwrite)  # all of them before writing any
     for name, text in outputs.items():
         with atomic_output(outdir / name, overwrite=True) as tmp:
             tmp.write_text(text)
