@@ -38,8 +38,10 @@ def test_every_scale_and_kind_is_shipped() -> None:
 
 
 def test_overrides_and_round_trip(tmp_path: Path) -> None:
-    cfg = load_config(CONFIGS / "sa_vsrgan_x4.yaml", ["run.epochs=2", "loss.beta2=0", "data.roots=[a, b]", "run.seed=3"])
+    overrides = ["run.epochs=2", "loss.beta2=0", "data.roots=[a, b]", "run.seed=3", "optim.lr_g=2e-4"]
+    cfg = load_config(CONFIGS / "sa_vsrgan_x4.yaml", overrides)
     assert (cfg.run.epochs, cfg.loss.beta2, cfg.data.roots, cfg.run.seed) == (2, 0.0, ["a", "b"], 3)
+    assert cfg.optim.lr_g == 2e-4  # YAML 1.1 reads 2e-4 as a string
     dumped = tmp_path / "c.yaml"
     dumped.write_text(dump_config(cfg))
     assert load_config(dumped) == cfg
@@ -51,6 +53,7 @@ def test_overrides_and_round_trip(tmp_path: Path) -> None:
         ("run.epoch=3", "run.epoch: unknown key"),
         ("loss.gamma.x=1", "loss.gamma: unknown key"),
         ("run.epochs=ten", "run.epochs: expected int"),
+        ("optim.lr_g=fast", "optim.lr_g: expected float"),
         ("loss.fusion=median", "loss.fusion: expected one of"),
         ("data.scale=5", "data.scale: must be 2, 3 or 4"),
         ("loss.feature_layers=[relu9_9]", "loss.feature_layers"),
