@@ -197,8 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--tile", type=int, help="tile side in HR pixels (default: from free memory; 0 = whole frame)")
     up.add_argument("--tile-overlap", type=int, help="context around each tile (default: the receptive radius, 32)")
     up.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
-    up.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"),
-                    help="fp32 (default), bf16 (CPU or GPU), fp16 (GPU only)")
+    up.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+                    help="auto (default: bf16 where the CPU or GPU computes it natively, else fp32), "
+                         "fp32, bf16, fp16 (GPU only)")
     up.add_argument("--frames", metavar="A:B", help="only frames A (inclusive) to B (exclusive)")
     up.add_argument("--codec", help="video encoder (default libx264; libvpx-vp9 for .webm)")
     up.add_argument("--crf", type=int, default=18, help="quality for x264/x265, lower is better (default 18)")

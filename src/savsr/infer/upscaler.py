@@ -78,6 +78,25 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def cpu_has_bf16() -> bool:
+    """True when the CPU computes bf16 natively (AVX512-BF16 or AMX); emulated bf16 is slower than fp32."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = next((line.split() for line in fh if line.startswith("flags")), [])
+    except OSError:  # no /proc (macOS, Windows): assume no native bf16
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def default_precision(device: torch.device) -> str:
+    """The fastest precision that keeps quality (docs/performance.md): bf16 where the hardware has it."""
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if device.type == "cpu" and cpu_has_bf16():
+        return "bf16"
+    return "fp32"
+
+
 def parse_frames(text: str | None) -> tuple[int, int | None]:
     """``A:B`` (B exclusive, either may be empty) into (start, stop)."""
     if not text:
@@ -102,14 +121,17 @@ class Upscaler:
 
     def __init__(
         self, model: torch.nn.Module, spec: GeneratorSpec, device: str | torch.device = "auto",
-        precision: str = "fp32", tile: int | None = None, tile_overlap: int | None = None, name: str = "",
+        precision: str = "auto", tile: int | None = None, tile_overlap: int | None = None, name: str = "",
     ) -> None:
         self.device = resolve_device(device) if isinstance(device, str) else device
+        if precision == "auto":
+            precision = default_precision(self.device)
         if precision not in ("fp32", "bf16", "fp16"):
-            raise SavsrError(f"unknown precision {precision!r}; expected fp32, bf16 or fp16")
+            raise SavsrError(f"unknown precision {precision!r}; expected auto, fp32, bf16 or fp16")
         if precision == "fp16" and self.device.type == "cpu":
             raise SavsrError("--precision fp16 needs a GPU; on the CPU use fp32 (default) or bf16")
-        self.model = model.to(self.device).eval()
+        # channels_last: oneDNN and cuDNN convolutions are fastest in NHWC (docs/performance.md).
+        self.model = model.to(self.device, memory_format=torch.channels_last).eval()
         self.spec, self.name, self.precision = spec, name, precision
         self.radius = spec.frames // 2
         rf = self.model.receptive_radius
@@ -137,6 +159,7 @@ class Upscaler:
         tile = self._tile_for(h, w)
 
         def run(t: Tensor) -> Tensor:
+            t = t.contiguous(memory_format=torch.channels_last)
             with torch.autocast(self.device.type, dtype=self._dtype or torch.float32, enabled=self._dtype is not None):
                 return self.model(t).float()
 
@@ -358,7 +381,7 @@ def model_path(name_or_path: str | os.PathLike) -> Path:
 
 
 def load_model(
-    name_or_path: str | os.PathLike = "sa-vsrgan-x4", device: str = "auto", precision: str = "fp32",
+    name_or_path: str | os.PathLike = "sa-vsrgan-x4", device: str = "auto", precision: str = "auto",
     tile: int | None = None, tile_overlap: int | None = None,
 ) -> Upscaler:
     """A bundled model by name (see ``savsr models``) or a generator .safetensors file, ready to use."""

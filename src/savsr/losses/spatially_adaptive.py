@@ -108,8 +108,9 @@ class SpatiallyAdaptiveLoss(nn.Module):
         with torch.no_grad():
             # x and ψ(W) need no gradient, so they share one pass through the trunk.
             fused = fuse_channels(w, self.fusion).expand(-1, hr.shape[1], -1, -1)
-            fixed = self.vgg(torch.cat([hr, fused], dim=0))
-        sr_feats = self.vgg(sr)
+            fixed = [f.to(hr.dtype) for f in self.vgg(torch.cat([hr, fused], dim=0))]
+        # Under autocast the trunk runs in bf16/fp16; the Charbonnier distances stay in the inputs' precision.
+        sr_feats = [f.to(sr.dtype) for f in self.vgg(sr)]
         total = sr.new_zeros(())
         for f_sr, f_fixed in zip(sr_feats, fixed):
             f_hr, f_w = f_fixed[:n], f_fixed[n:]

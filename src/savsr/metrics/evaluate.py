@@ -102,7 +102,8 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> tuple[list[SequenceResul
     if cfg.model != "bicubic":
         from ..infer.upscaler import load_model
 
-        upscaler = load_model(cfg.model, cfg.device)
+        # fp32 always: reported numbers must not depend on whether the hardware has bf16.
+        upscaler = load_model(cfg.model, cfg.device, precision="fp32")
         if upscaler.scale != cfg.scale:
             raise SavsrError(f"{cfg.model} is a ×{upscaler.scale} model, but --scale is {cfg.scale}")
         radius = upscaler.radius

@@ -158,7 +158,7 @@ class Trainer:
             self.opt_d = torch.optim.Adam(disc.parameters(), o.lr_d, tuple(o.betas), weight_decay=o.weight_decay_d)
             self.optimizers["d"] = self.opt_d
             lc = asdict(cfg.loss)
-            self.loss = SpatiallyAdaptiveLoss(**lc).to(self.device)
+            self.loss = SpatiallyAdaptiveLoss(**lc).to(self.device, memory_format=self.memory_format)
         self.schedulers = {
             k: torch.optim.lr_scheduler.LambdaLR(opt, self._lr_factor) for k, opt in self.optimizers.items()
         }
@@ -297,7 +297,8 @@ class Trainer:
         d_raw.requires_grad_(False)
         with self._autocast():
             fake_logits = d_raw(sr).float()
-        terms = self.loss(sr.float(), hr, fake_logits)
+        with self._autocast():  # the VGG16 passes of Eq. 9 in reduced precision; the loss itself in fp32
+            terms = self.loss(sr.float(), hr, fake_logits)
         if not all_true(bool(torch.isfinite(terms.total)), self.dist, self.device):
             self.scaler.update()
             return None

@@ -1,0 +1,1 @@
+"""The benchmark suite behind docs/performance.md: ``python -m benchmarks`` (``make bench``)."""

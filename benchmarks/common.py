@@ -1,0 +1,213 @@
+"""Shared pieces of the benchmark suite: interleaved timing, the convolution roofline, the report.
+
+These machines are shared and noisy, so no speed is reported alone: each is a ratio to the
+roofline measured in the same run, and every path is timed in rounds interleaved with its
+roofline, so a burst of outside load slows both sides of a ratio rather than one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from savsr.infer.upscaler import cpu_has_bf16
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass
+class Row:
+    """One measured quantity; ``roofline`` and ``roofline_fp32`` are fractions (None if not a speed)."""
+
+    section: str
+    name: str
+    value: float
+    unit: str
+    roofline: float | None = None
+    roofline_fp32: float | None = None
+    note: str = ""
+
+
+@dataclass
+class Report:
+    machine: dict[str, str | int | bool]
+    quick: bool
+    rows: list[Row] = field(default_factory=list)
+
+    def add(self, *rows: Row) -> None:
+        self.rows.extend(rows)
+        for row in rows:
+            print(format_row(row), flush=True)
+
+    def value(self, section: str, name: str) -> float:
+        return next(r.value for r in self.rows if r.section == section and r.name == name)
+
+    def to_json(self) -> str:
+        return json.dumps({"machine": self.machine, "quick": self.quick, "rows": [asdict(r) for r in self.rows]}, indent=2)
+
+
+def format_row(row: Row) -> str:
+    frac = lambda f: "" if f is None else f"{f:6.2f}"  # noqa: E731
+    return f"| {row.section:<9} | {row.name:<50} | {row.value:12.4g} {row.unit:<10} | {frac(row.roofline):>6} | {frac(row.roofline_fp32):>6} | {row.note}"
+
+
+HEADER = (
+    f"| {'section':<9} | {'measure':<50} | {'value':>12} {'unit':<10} | {'/roof':>6} | {'/fp32':>6} | note\n"
+    f"|{'-' * 11}|{'-' * 52}|{'-' * 25}|{'-' * 8}|{'-' * 8}|------"
+)
+
+
+def machine_info() -> dict[str, str | int | bool]:
+    """CPU model, cores, torch build, and whether the CPU has bf16 instructions."""
+    model = platform.processor() or "unknown"
+    with contextlib.suppress(OSError):
+        model = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                     if ln.startswith("model name")), model)
+    info: dict[str, str | int | bool] = {
+        "cpu": model,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_bf16": cpu_has_bf16(),
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def interleaved(fns: dict[str, Callable[[], object]], rounds: int, device: torch.device, warmup: int = 1) -> dict[str, float]:
+    """Median seconds per call of each function, timed round-robin so that load changes hit all alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    sync(device)
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            sync(device)
+            start = time.perf_counter()
+            fn()
+            sync(device)
+            times[name].append(time.perf_counter() - start)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def conv_flops(batch: int, height: int, width: int, cin: int = 64, cout: int = 64, k: int = 3) -> int:
+    """Multiply-adds ×2 of one k×k convolution (stride 1, same padding) over a batch of maps."""
+    return 2 * k * k * cin * cout * batch * height * width
+
+
+def generator_flops_per_pixel(model: nn.Module) -> int:
+    """Analytic FLOPs per output pixel of a fully convolutional, stride-1 network: 2·Σ k²·c_in·c_out."""
+    return sum(2 * m.weight.numel() for m in model.modules() if isinstance(m, nn.Conv2d))
+
+
+@contextlib.contextmanager
+def autocast(device: torch.device, precision: str) -> Iterator[None]:
+    dtype = PRECISIONS[precision]
+    with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        yield
+
+
+def conv_candidates(batch: int, height: int, width: int, precision: str, device: torch.device,
+                    backward: bool = False) -> dict[str, Callable[[], object]]:
+    """Ways to run the dominant 64→64 3×3 convolution at one precision: layouts × dtype handling.
+
+    With ``backward``, each call is forward + backward (input and weight gradients), which is
+    what a training step does per convolution (3× the forward FLOPs).
+    """
+    dtype = PRECISIONS[precision]
+    out: dict[str, Callable[[], object]] = {}
+    for layout, fmt in (("nchw", torch.contiguous_format), ("channels_last", torch.channels_last)):
+        conv = nn.Conv2d(64, 64, 3, padding=1).to(device, memory_format=fmt)
+        x = torch.randn(batch, 64, height, width, device=device).contiguous(memory_format=fmt)
+        variants = {"autocast": (conv, x)}
+        if dtype is not None:
+            variants[f"{precision} tensors"] = (nn.Conv2d(64, 64, 3, padding=1).to(device, dtype, memory_format=fmt),
+                                                x.to(dtype).contiguous(memory_format=fmt))
+        for how, (c, xi) in variants.items():
+            if dtype is None and how != "autocast":
+                continue
+            label = f"{layout}" if dtype is None else f"{layout}, {how}"
+            if backward:
+                xi = xi.detach().requires_grad_(True)
+
+                def step(c=c, xi=xi) -> None:
+                    with autocast(device, precision):
+                        y = c(xi)
+                    y.backward(torch.ones_like(y))
+                out[label] = step
+            else:
+                def fwd(c=c, xi=xi) -> None:
+                    with torch.no_grad(), autocast(device, precision):
+                        c(xi)
+                out[label] = fwd
+    return out
+
+
+@dataclass
+class Roofline:
+    """The best GFLOP/s of the 64→64 3×3 convolution at one shape and precision, and how."""
+
+    precision: str
+    gflops: float
+    how: str
+    fn: Callable[[], object]
+    flops: int
+
+
+def roofline(batch: int, height: int, width: int, precision: str, device: torch.device,
+             backward: bool = False, rounds: int = 3) -> Roofline:
+    """Pick the fastest layout/dtype handling of the dominant convolution for ``precision``."""
+    cands = conv_candidates(batch, height, width, precision, device, backward)
+    secs = interleaved(cands, rounds, device)
+    best = min(secs, key=secs.get)
+    flops = conv_flops(batch, height, width) * (3 if backward else 1)
+    return Roofline(precision, flops / secs[best] / 1e9, best, cands[best], flops)
+
+
+def against(rooflines: dict[str, Roofline], paths: dict[str, tuple[str, int, Callable[[], object]]],
+            rounds: int, device: torch.device) -> dict[str, tuple[float, float, float | None]]:
+    """Time ``paths`` (name → (precision, flops, fn)) interleaved with their rooflines.
+
+    Returns name → (seconds per call, fraction of its precision's roofline, fraction of fp32's).
+    Each fraction is the median over rounds of the ratio within a round.
+    """
+    fns: dict[str, Callable[[], object]] = {f"roof:{p}": r.fn for p, r in rooflines.items()}
+    fns.update({name: fn for name, (_, _, fn) in paths.items()})
+    for fn in fns.values():
+        fn()
+    per_round: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, v in interleaved(fns, 1, device, warmup=0).items():
+            per_round[k].append(v)
+    result = {}
+    for name, (prec, flops, _) in paths.items():
+        secs = per_round[name]
+        rates = [flops / s for s in secs]
+        own = [r / (rooflines[prec].flops / t) for r, t in zip(rates, per_round[f"roof:{prec}"])]
+        fp32 = ([r / (rooflines["fp32"].flops / t) for r, t in zip(rates, per_round["roof:fp32"])]
+                if "fp32" in rooflines else None)
+        result[name] = (statistics.median(secs), statistics.median(own), statistics.median(fp32) if fp32 else None)
+    return result
+
+
+def precisions_for(device: torch.device) -> list[str]:
+    """fp32 always; bf16 on a CPU with native bf16 or on a GPU; fp16 on a GPU."""
+    if device.type == "cuda":
+        return ["fp32", "bf16", "fp16"]
+    return ["fp32", "bf16"] if cpu_has_bf16() else ["fp32"]
