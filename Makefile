@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 
 SHARED ?= ../shared/data
 
-.PHONY: demo test install clean data lint
+.PHONY: demo test install clean data lint bench
 
 demo: $(STAMP)
 	$(BIN)/savsr demo
@@ -17,6 +17,11 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 install: $(STAMP)
+
+# Speed and memory against the convolution roofline measured in the same run (docs/performance.md).
+# BENCH_ARGS=--quick for a smoke run; BENCH_ARGS="--only inference" for one section.
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check --select F src tests scripts benchmarks
