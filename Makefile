@@ -21,6 +21,7 @@ install: $(STAMP)
 # Speed and memory against the convolution roofline measured in the same run (docs/performance.md).
 # BENCH_ARGS=--quick for a smoke run; BENCH_ARGS="--only inference" for one section.
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 lint: $(STAMP)

@@ -8,12 +8,23 @@ tiling.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 
 from savsr.infer.upscaler import Upscaler
 from savsr.models.checkpoint import GeneratorSpec
 
-from .common import Report, Row, against, autocast, generator_flops_per_pixel, interleaved, precisions_for, roofline
+from .common import (
+    Report,
+    Row,
+    against,
+    autocast,
+    generator_flops_per_pixel,
+    interleaved,
+    precisions_for,
+    roofline,
+)
 
 SCALE = 4
 
@@ -48,10 +59,14 @@ def run(report: Report, device: torch.device, quick: bool) -> None:
         if p != "fp32":
             paths[f"{p} autocast channels_last eager"] = (p, flops, _network_path(model_cl, x_cl, p, device))
     if not quick:
-        compiled = torch.compile(model_cl)
+        # freezing lets Inductor pre-pack the weights and fuse conv + ReLU through oneDNN.
+        compiled = torch.compile(model_cl, options={"freezing": True})
         best = "bf16" if "bf16" in roofs else "fp32"
         paths[f"{best} channels_last torch.compile"] = (best, flops, _network_path(compiled, x_cl, best, device))
-    up = Upscaler(model, spec, device, tile=0)
+        ort = _onnxruntime_path(model, x, device)
+        if ort is not None:
+            paths["fp32 ONNX Runtime (CPU provider)"] = ("fp32", flops, ort)
+    up = Upscaler(copy.deepcopy(model), spec, device, tile=0)  # it converts its model to channels_last
     paths[f"product: Upscaler default ({up.precision})"] = (up.precision, flops, lambda: up._forward(x))
     for name, (secs, own, fp32) in against(roofs, paths, rounds, device).items():
         report.add(Row("inference", name, 1 / secs, "frame/s", own, fp32))
@@ -70,6 +85,26 @@ def run(report: Report, device: torch.device, quick: bool) -> None:
     rf = model.receptive_radius
     report.add(Row("inference", f"tiling overhead, tile {tile} + overlap {rf}", secs["tiled"] / secs["whole"], "× time",
                    note=f"analytic extra area {_tiled_area(height, width, tile, rf) / pixels:.2f}×"))
+
+
+def _onnxruntime_path(model: torch.nn.Module, x: torch.Tensor, device: torch.device):
+    """The network exported to ONNX and run by ONNX Runtime's CPU provider (None if not installed)."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    if device.type != "cpu":
+        return None
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = f"{tmp}/vsrresnet.onnx"
+        torch.onnx.export(model, (x,), dynamo=True, verbose=False).save(path)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    feed = {session.get_inputs()[0].name: x.numpy()}
+    return lambda: session.run(None, feed)
 
 
 def _tiled_area(height: int, width: int, tile: int, overlap: int) -> int:

@@ -30,7 +30,7 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if rc == 0 else -rc
 """
 
 
-def write_video(path: Path, frames: int, width: int = 64, height: int = 48) -> None:
+def write_video(path: Path, frames: int, width: int = 32, height: int = 24) -> None:
     """A moving gradient, H.264, 25 fps."""
     yy, xx = np.mgrid[0:height, 0:width]
     with av.open(str(path), "w") as out:
@@ -67,7 +67,7 @@ def run(report: Report, device: torch.device, quick: bool) -> None:
             write_video(video, n)
             peaks[n] = peak_rss_mib(["upscale", str(video), "-o", str(work / f"out{n}.mp4"), "--model", str(model),
                                      "--device", device.type])
-            report.add(Row("memory", f"peak RSS, upscale {n} frames 64×48 → ×4 video", peaks[n], "MiB",
+            report.add(Row("memory", f"peak RSS, upscale {n} frames 32×24 → ×4 video", peaks[n], "MiB",
                            note="small random generator, streamed"))
         report.add(Row("memory", f"peak RSS growth {short} → {long} frames", peaks[long] - peaks[short], "MiB",
                        note="flat streaming: about 0"))

@@ -20,7 +20,14 @@ from savsr.models.checkpoint import save_generator
 from savsr.train.config import load_config
 from savsr.train.trainer import Trainer
 
-from .common import Report, Row, against, generator_flops_per_pixel, precisions_for, roofline
+from .common import (
+    Report,
+    Row,
+    against,
+    generator_flops_per_pixel,
+    precisions_for,
+    roofline,
+)
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "cpu"
 PATHS = {  # name → (precision, channels_last)
