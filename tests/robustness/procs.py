@@ -1,0 +1,67 @@
+"""Child processes for the robustness tests: the savsr command, peak memory, file-size limits."""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+SAVSR = str(Path(sys.executable).parent / "savsr")
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A child process that ran to its end: exit status, output and peak resident memory."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    peak_rss_mb: float
+
+
+def limit_file_size(max_bytes: int) -> Callable[[], None]:
+    """A ``preexec_fn`` that makes every file the child writes stop at ``max_bytes``, as on a full
+    disk: writes past it fail with EFBIG (SIGXFSZ, which would kill the child, is ignored)."""
+
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    return apply
+
+
+def run_measured(
+    args: Sequence[str], env: dict[str, str] | None = None, timeout: float = 600,
+    preexec_fn: Callable[[], None] | None = None,
+) -> Finished:
+    """Run ``args`` to completion (killed after ``timeout`` s) and report the peak RSS of that
+    child alone, from the rusage its own ``wait4`` returns."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(list(args), stdout=out, stderr=err, env={**os.environ, **(env or {})},
+                                preexec_fn=preexec_fn)
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        out.seek(0)
+        err.seek(0)
+        return Finished(proc.returncode, out.read().decode(errors="replace"), err.read().decode(errors="replace"),
+                        usage.ru_maxrss / 1024)  # kB on Linux
+
+
+def one_line_error(res: Finished) -> str:
+    """The single ``savsr: error:`` line of a failed command; asserts there is nothing else."""
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2, (res.returncode, res.stderr[-2000:])
+    assert len(lines) == 1 and lines[0].startswith("savsr: error: "), res.stderr[-2000:]
+    return lines[0]
