@@ -26,6 +26,7 @@ from ..data.color import rgb_to_y
 from ..data.io import FrameSource, StreamInfo
 from ..data.resize import imresize
 from ..errors import SavsrError
+from ..fileio import raise_if_disk_full
 from ..models.checkpoint import GeneratorSpec, load_generator, read_spec
 from .sequence import assemble_rgb, sliding_windows
 from .tiling import auto_tile, memory_budget_pixels, tiled_apply
@@ -324,6 +325,9 @@ def _staged_output(dst: Path, kind: str) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, dst)
+    except OSError as exc:
+        raise_if_disk_full(exc, dst)
+        raise
     finally:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
