@@ -21,14 +21,14 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 from hypothesis import strategies as st
 from PIL import Image
 
-from savsr.infer.video import VideoProps, VideoWriter, write_image
+from robust_helpers import CHILD_ENV, write_clip
+from savsr.infer.video import write_image
 
 CASE_TIMEOUT_S = 20.0  # a healthy case takes milliseconds; this is only the hang detector
 MEMORY_LIMIT = 4 << 30  # address space of the child: a decoder that tries to swallow a bomb fails
@@ -47,10 +47,7 @@ def make_seeds(folder: Path) -> dict[str, bytes]:
     write_image(folder / "rgb.tif", rgb)
     Image.fromarray(rgb).save(folder / "rgb.jpg", quality=90)
     for suffix in (".mp4", ".mkv"):
-        writer = VideoWriter(folder / f"clip{suffix}", 16, 12, VideoProps(rate=Fraction(25), time_base=None))
-        for t in range(3):
-            writer.write(np.roll(rgb, t, axis=1))
-        writer.close()
+        write_clip(folder / f"clip{suffix}", 3, 16, 12)
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
 
@@ -113,7 +110,6 @@ def cases(draw, seeds: dict[str, bytes]) -> Case:
 _WORKER = r"""
 import json, resource, sys
 resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
-from fractions import Fraction
 from savsr.data.io import FrameSource
 from savsr.errors import SavsrError
 from savsr.infer.video import probe_video
@@ -159,7 +155,7 @@ class ReaderWorker:
     def _start(self) -> subprocess.Popen:
         self._proc = subprocess.Popen(
             [sys.executable, "-c", _WORKER.format(limit=MEMORY_LIMIT)], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=self._err, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+            stdout=subprocess.PIPE, stderr=self._err, text=True, env=CHILD_ENV,
         )
         return self._proc
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from procs import SAVSR, one_line_error, run_measured
+from robust_helpers import SAVSR, one_line_error, run_measured
 from savsr.data.io import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, FrameSource, max_pixels, read_image
 from savsr.errors import SavsrError
 

@@ -1,4 +1,4 @@
-"""Child processes for the robustness tests: the savsr command, peak memory, file-size limits."""
+"""Shared by the robustness tests: child processes (peak memory, file-size limits), tiny models, clips."""
 
 from __future__ import annotations
 
@@ -11,9 +11,19 @@ import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
+import torch
+
+from savsr.infer.video import VideoProps, VideoWriter
+from savsr.models.checkpoint import GeneratorSpec, save_generator
+
 SAVSR = str(Path(sys.executable).parent / "savsr")
+# Children run on one thread: on a shared, loaded machine, the tiny tensors of these tests are
+# over ten times slower spread over several threads.
+CHILD_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 @dataclass(frozen=True)
@@ -44,7 +54,7 @@ def run_measured(
     """Run ``args`` to completion (killed after ``timeout`` s) and report the peak RSS of that
     child alone, from the rusage its own ``wait4`` returns."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(list(args), stdout=out, stderr=err, env={**os.environ, **(env or {})},
+        proc = subprocess.Popen(list(args), stdout=out, stderr=err, env={**CHILD_ENV, **(env or {})},
                                 preexec_fn=preexec_fn)
         timer = threading.Timer(timeout, proc.kill)
         timer.start()
@@ -65,3 +75,20 @@ def one_line_error(res: Finished) -> str:
     assert res.returncode == 2, (res.returncode, res.stderr[-2000:])
     assert len(lines) == 1 and lines[0].startswith("savsr: error: "), res.stderr[-2000:]
     return lines[0]
+
+
+def tiny_generator(path: Path, scale: int = 2) -> Path:
+    """A random-weight 1-block, 8-feature generator file: fast, and enough to exercise the I/O."""
+    torch.manual_seed(0)
+    spec = GeneratorSpec(scale=scale, blocks=1, features=8)
+    return save_generator(spec.build(), spec, path)
+
+
+def write_clip(path: Path, frames: int, width: int = 32, height: int = 24) -> Path:
+    """An H.264 clip of ``frames`` moving random frames, written with savsr's VideoWriter."""
+    rgb = (np.random.default_rng(0).random((height, width, 3)) * 255).astype(np.uint8)
+    writer = VideoWriter(path, width, height, VideoProps(rate=Fraction(25), time_base=None), preset="ultrafast")
+    for t in range(frames):
+        writer.write(np.roll(rgb, t, axis=1))
+    writer.close()
+    return path
