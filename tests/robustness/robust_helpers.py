@@ -92,3 +92,21 @@ def write_clip(path: Path, frames: int, width: int = 32, height: int = 24) -> Pa
         writer.write(np.roll(rgb, t, axis=1))
     writer.close()
     return path
+
+
+def upscale_peak_rss(folder: Path, frames: int) -> tuple[float, int]:
+    """`savsr upscale` of a ``frames``-frame 32×24 clip to an MP4 with a tiny ×2 generator, in a
+    child process: its peak RSS in MB, and the number of frames in the output."""
+    import av
+
+    model = folder / "tiny_x2.safetensors"
+    if not model.exists():
+        tiny_generator(model)
+    clip = write_clip(folder / f"clip_{frames}.mp4", frames)
+    out = folder / f"sr_{frames}.mp4"
+    res = run_measured([SAVSR, "upscale", str(clip), "-o", str(out), "--model", str(model), "--device", "cpu",
+                        "--overwrite"])
+    assert res.returncode == 0, res.stderr[-2000:]
+    with av.open(str(out)) as c:
+        written = sum(1 for _ in c.decode(video=0))
+    return res.peak_rss_mb, written

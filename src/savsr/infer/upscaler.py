@@ -12,6 +12,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -223,15 +224,16 @@ class Upscaler:
         with _staged_output(dst, kind) as staged:
             writer = None
             try:
-                lr_iter, pts_list = _lr_tensors(timed, stop - first if stop is not None else None)
+                lr_iter, pts_queue = _lr_tensors(timed, stop - first if stop is not None else None)
                 for i, sr in enumerate(self.stream(lr_iter)):
+                    pts = pts_queue.popleft()  # SR frames come out in input order, one per frame
                     if i < lead:
                         continue
                     frame = _to_output(sr.rgb, info)
                     if kind == "video":
                         if writer is None:
                             writer = _open_writer(staged, frame, src, source, codec, crf, preset, fps)
-                        writer.write(frame if frame.shape[2] == 3 else np.repeat(frame, 3, 2), pts_list[i])
+                        writer.write(frame if frame.shape[2] == 3 else np.repeat(frame, 3, 2), pts)
                     elif kind == "image":
                         write_image(staged, frame)
                     else:
@@ -259,9 +261,10 @@ def _to_unit(x: Tensor) -> Tensor:
     return x.float()
 
 
-def _lr_tensors(timed: Iterator, limit: int | None) -> tuple[Iterator[Tensor], list]:
-    """LR frames as (3, h, w) tensors (uint8, or int32 holding 16-bit values), with their pts."""
-    pts: list = []
+def _lr_tensors(timed: Iterator, limit: int | None) -> tuple[Iterator[Tensor], deque]:
+    """LR frames as (3, h, w) tensors (uint8, or int32 holding 16-bit values), and a queue that
+    receives each frame's pts as it is read (popped as its SR frame is written: memory stays flat)."""
+    pts: deque = deque()
 
     def gen() -> Iterator[Tensor]:
         for i, (frame, p) in enumerate(timed):
