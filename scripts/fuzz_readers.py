@@ -4,7 +4,7 @@ Every case must either decode or be refused with a one-line SavsrError naming th
 crash, a hang (over 20 s), any other exception or decoder output on stderr counts as a failure.
 The figures in docs/reliability.md come from:
 
-    nice -n 19 .venv/bin/python scripts/fuzz_readers.py --cases 2000 --seed 0
+    nice -n 19 .venv/bin/python scripts/fuzz_readers.py --cases 10000 --seed 0
 
 Exit status 1 if any case failed; the failures are listed.
 """

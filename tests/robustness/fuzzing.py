@@ -110,6 +110,7 @@ def cases(draw, seeds: dict[str, bytes]) -> Case:
 _WORKER = r"""
 import json, resource, sys
 resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
+from fractions import Fraction
 from savsr.data.io import FrameSource
 from savsr.errors import SavsrError
 from savsr.infer.video import probe_video

@@ -131,7 +131,7 @@ def _check_still_header(path: Path, limit: int) -> None:
         img = _open_pillow(path, limit, _HEADER_FORMATS)
     except SavsrError:
         raise
-    except Exception:  # noqa: BLE001 - a header Pillow cannot parse is left to FFmpeg, which has its own cap
+    except Exception:  # a header Pillow cannot parse is left to FFmpeg, which has its own cap
         return
     img.close()
 
