@@ -100,6 +100,7 @@ def test_cli_reports_a_bomb_in_one_line(tmp_path: Path) -> None:
 _READ = "import sys; from savsr.data.io import FrameSource; print(FrameSource(sys.argv[1]).info.width)"
 
 
+@pytest.mark.slow  # the control decodes 300 MB
 def test_refusal_comes_before_the_allocation(tmp_path: Path) -> None:
     """A genuine 10000×10000 PNG (300 MB decoded, 290 kB on disk), read in a child process: under
     the default limit its peak memory stays that of reading a tiny image; raised, it decodes."""
