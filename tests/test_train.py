@@ -8,18 +8,16 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
 
 from savsr.cli import main
 from savsr.errors import SavsrError
 from savsr.train import Trainer, load_config
 from savsr.train.checkpoint import CheckpointManager, load_checkpoint, verify
-from train_helpers import make_dataset, write_config
+from train_helpers import make_dataset, same_weights, start_training, wait_for_checkpoint, weights, write_config
 
 BIN = Path(sys.executable).parent
 
@@ -35,14 +33,6 @@ def scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
     acc = EventAccumulator(str(run / "tensorboard"))
     acc.Reload()
     return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
-
-
-def weights(path: Path) -> dict[str, torch.Tensor]:
-    return load_file(str(path))
-
-
-def same_weights(a: dict, b: dict) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 @pytest.fixture(scope="module")
@@ -97,27 +87,11 @@ def test_same_seed_same_losses(dataset: Path, tmp_path: Path) -> None:
     assert same_weights(weights(tmp_path / "a" / final), weights(tmp_path / "b" / final))
 
 
-def _start(cfg: Path, out: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([str(BIN / "savsr"), "train", str(cfg), "--out", str(out), *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _wait_for_checkpoint(out: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if list((out / "checkpoints").glob("step_*")) if (out / "checkpoints").is_dir() else []:
-            return
-        if proc.poll() is not None:
-            raise AssertionError(f"training ended early: {proc.stderr.read()}")
-        time.sleep(0.05)
-    raise AssertionError("no checkpoint appeared")
-
-
 def test_sigkill_then_resume_equals_uninterrupted(dataset: Path, tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "c.yaml", dataset, epochs=6, checkpoint_every=2, val_every=1000, image_every=1000)
     assert main(["train", str(cfg), "--out", str(tmp_path / "whole")]) == 0
-    proc = _start(cfg, tmp_path / "killed")
-    _wait_for_checkpoint(tmp_path / "killed", proc)
+    proc = start_training(cfg, tmp_path / "killed")
+    wait_for_checkpoint(tmp_path / "killed", proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done = sorted((tmp_path / "killed" / "checkpoints").glob("step_*"))
@@ -133,7 +107,7 @@ def test_sigterm_writes_a_checkpoint_and_exits(dataset: Path, tmp_path: Path, wo
     out = tmp_path / "run"
     proc = subprocess.Popen([str(BIN / "savsr"), "train", str(cfg), "--out", str(out), "--set", f"data.workers={workers}"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    _wait_for_checkpoint(out, proc)
+    wait_for_checkpoint(out, proc)
     # The whole process group, DataLoader workers included, as Ctrl-C or a scheduler does.
     os.killpg(proc.pid, signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
@@ -159,26 +133,6 @@ def test_corrupt_checkpoints_are_skipped(pretrained: Path, tmp_path: Path, caplo
     # A half-written checkpoint folder (no checksums yet) is never taken either.
     (run / "checkpoints" / "step_00000020").mkdir()
     assert CheckpointManager(run).latest() == latest
-
-
-@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # our hand-made malicious pickle
-def test_checkpoint_refuses_pickled_code(pretrained: Path, tmp_path: Path) -> None:
-    import hashlib
-    import pickle
-
-    class Evil:
-        def __reduce__(self):
-            return (os.system, ("touch /tmp/savsr-pwned-ckpt",))
-
-    folder = tmp_path / "step_00000001"
-    shutil.copytree(pretrained / "checkpoints" / "step_00000016", folder)
-    (folder / "state.pt").write_bytes(pickle.dumps({"x": Evil()}))
-    sums = json.loads((folder / "checksums.json").read_text())
-    sums["state.pt"] = hashlib.sha256((folder / "state.pt").read_bytes()).hexdigest()
-    (folder / "checksums.json").write_text(json.dumps(sums))
-    with pytest.raises(SavsrError, match="refused"):
-        load_checkpoint(folder)
-    assert not Path("/tmp/savsr-pwned-ckpt").exists()
 
 
 def test_non_finite_losses_restore_then_stop(dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
+import torch
 import yaml
 from PIL import Image
+from safetensors.torch import load_file
 
 from savsr.data.prepare import prepare_dataset
 
@@ -41,3 +46,35 @@ def write_config(path: Path, dataset: Path, stage: str = "pretrain", **run: obje
         cfg["optim"] = {"lr_g": 1e-4, "lr_d": 1e-4, "weight_decay_g": 1e-4, "weight_decay_d": 1e-3, "milestones": []}
     path.write_text(yaml.safe_dump(cfg))
     return path
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(path))
+
+
+def same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def start_training(cfg: Path, out: Path, *extra: str) -> subprocess.Popen:
+    """`savsr train CFG --out OUT ...` in a child process."""
+    return subprocess.Popen([str(Path(sys.executable).parent / "savsr"), "train", str(cfg), "--out", str(out), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def checkpoint_steps(out: Path) -> list[int]:
+    """Steps of the complete checkpoint folders under ``out``."""
+    return sorted(int(p.name[5:]) for p in (out / "checkpoints").glob("step_*")) if (out / "checkpoints").is_dir() else []
+
+
+def wait_for_checkpoint(out: Path, proc: subprocess.Popen, newer_than: int = -1, timeout: float = 120) -> int:
+    """Wait until a checkpoint of a step after ``newer_than`` appears under ``out``; return its step."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        steps = checkpoint_steps(out)
+        if steps and steps[-1] > newer_than:
+            return steps[-1]
+        if proc.poll() is not None:
+            raise AssertionError(f"training ended early: {proc.stderr.read()}")
+        time.sleep(0.05)
+    raise AssertionError("no checkpoint appeared")

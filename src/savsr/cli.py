@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import SavsrError
+from .fileio import DISK_FULL
 
 
 def _positive_float(text: str) -> float:
@@ -230,6 +231,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except SavsrError as exc:
         print(f"savsr: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # A full disk met by a writer that does not name its output itself; any other OSError is
+        # unexpected and keeps its traceback.
+        if exc.errno not in DISK_FULL:
+            raise
+        print(f"savsr: error: {exc.filename or 'output'}: not written: {exc.strerror} "
+              "(the disk or a file-size limit is full)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("savsr: interrupted", file=sys.stderr)

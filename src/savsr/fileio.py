@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import SavsrError
+
+# A full disk, a file-size limit (EFBIG, as under `ulimit -f`) or a quota: the environment, not a bug.
+DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
 def check_writable(path: Path, overwrite: bool) -> None:
@@ -23,8 +27,9 @@ def check_writable(path: Path, overwrite: bool) -> None:
 def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success fsync it and rename it to ``path``.
 
-    On any exception the temporary file is removed and ``path`` is left as it was.
-    The temporary name keeps the suffix, so writers that pick a format by extension still work.
+    On any exception the temporary file is removed and ``path`` is left as it was; a full disk
+    becomes a SavsrError naming ``path``. The temporary name keeps the suffix, so writers that
+    pick a format by extension still work.
     """
     final = Path(path)
     check_writable(final, overwrite)
@@ -37,5 +42,14 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, final)
+    except OSError as exc:
+        raise_if_disk_full(exc, final)
+        raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def raise_if_disk_full(exc: OSError, path: Path) -> None:
+    """Turn a full-disk error met while writing ``path`` into a one-line SavsrError."""
+    if exc.errno in DISK_FULL:
+        raise SavsrError(f"{path}: not written: {exc.strerror} (the disk or a file-size limit is full)") from None

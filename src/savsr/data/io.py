@@ -11,11 +11,17 @@ Decoders, and why:
   video's colour matrix and range tags when converting to RGB.
 - JPEG goes through Pillow (libjpeg-turbo), the decoder that JPEG datasets are made and used with:
   FFmpeg's JPEG path upsamples chroma differently and differs from it by up to 27 grey levels.
+
+Decompression bombs: a frame whose declared width × height exceeds :func:`max_pixels` is refused
+from its header, before a frame buffer is allocated (docs/reliability.md).
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -28,6 +34,20 @@ from ..errors import SavsrError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 _JPEG_MAGIC = b"\xff\xd8\xff"
+# Still-image formats with a magic number, whose size Pillow reads from the header alone.
+_HEADER_FORMATS = ("PNG", "TIFF", "BMP", "WEBP")
+
+# 2**26 = 8192×8192 pixels: an 8K UHD frame (7680×4320, 33 Mpx) twice over. One frame at the
+# limit already takes 400 MB as 16-bit RGB and 800 MB as a float32 tensor, before upscaling.
+DEFAULT_MAX_PIXELS = 1 << 26
+MAX_PIXELS_ENV = "SAVSR_MAX_PIXELS"
+# FFmpeg checks its max_pixels against the width padded to its stride alignment (at most 64
+# pixels more), so it is given the room of 64 extra columns of 65536 lines.
+_STRIDE_SLACK = 64 * 65536
+
+# Pillow logs some header errors (e.g. a TIFF's sample count) before raising them; with no handler
+# anywhere, Python would print them to stderr next to savsr's own one-line error.
+logging.getLogger("PIL").addHandler(logging.NullHandler())
 
 
 @dataclass(frozen=True)
@@ -60,6 +80,62 @@ def to_uint8(frame: np.ndarray) -> np.ndarray:
     raise TypeError(f"expected uint8 or uint16 frames, got {frame.dtype}")
 
 
+def max_pixels() -> int:
+    """The largest frame (width × height) savsr decodes: ``$SAVSR_MAX_PIXELS``, else the default."""
+    text = os.environ.get(MAX_PIXELS_ENV)
+    if text is None:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise SavsrError(f"{MAX_PIXELS_ENV}={text!r}: expected a positive whole number of pixels")
+    return value
+
+
+def _check_pixels(path: Path, width: int, height: int, limit: int) -> None:
+    """Refuse a frame of ``width`` × ``height`` above ``limit`` pixels."""
+    if width * height > limit:
+        raise SavsrError(
+            f"{path}: a {width}×{height} frame ({width * height} pixels) exceeds the limit of {limit} pixels "
+            f"(set {MAX_PIXELS_ENV} to raise it)"
+        )
+
+
+def _open_pillow(path: Path, limit: int, formats: tuple[str, ...] | None) -> Image.Image:
+    """``Image.open`` (header only, nothing decoded yet), refusing images above ``limit`` pixels."""
+    with warnings.catch_warnings():
+        # savsr's own limit decides, and a corrupt header fails with an error: Pillow's warnings
+        # (its 89 Mpx bomb warning, "Corrupt EXIF data", ...) would only be noise on stderr.
+        warnings.simplefilter("ignore")
+        try:
+            img = Image.open(path, formats=formats)
+        except Image.DecompressionBombError:
+            # Pillow refuses above twice its default (179 Mpx) whatever savsr's limit says.
+            cap = 2 * Image.MAX_IMAGE_PIXELS
+            why = (f"the limit of {limit} pixels (set {MAX_PIXELS_ENV} to raise it)" if limit < cap
+                   else f"Pillow's fixed cap (it applies whatever {MAX_PIXELS_ENV} says)")
+            raise SavsrError(f"{path}: declares a frame of over {cap} pixels, which exceeds {why}") from None
+    try:
+        _check_pixels(path, img.width, img.height, limit)
+    except SavsrError:
+        img.close()
+        raise
+    return img
+
+
+def _check_still_header(path: Path, limit: int) -> None:
+    """Refuse a PNG/TIFF/BMP/WebP whose header declares more than ``limit`` pixels."""
+    try:
+        img = _open_pillow(path, limit, _HEADER_FORMATS)
+    except SavsrError:
+        raise
+    except Exception:  # a header Pillow cannot parse is left to FFmpeg, which has its own cap
+        return
+    img.close()
+
+
 def _av_frame_to_array(frame) -> np.ndarray:  # frame: av.VideoFrame
     """Decoded FFmpeg frame to (H, W, C) uint8/uint16, using the frame's colour tags."""
     fmt = frame.format
@@ -84,13 +160,19 @@ def read_image(path: str | Path) -> np.ndarray:
     with open(path, "rb") as fh:
         head = fh.read(3)
     if head == _JPEG_MAGIC:
-        try:
-            with Image.open(path) as img:
-                img.load()
-                return _pillow_to_array(img)
-        except (UnidentifiedImageError, OSError, ValueError) as exc:
-            raise SavsrError(f"{path}: corrupt or unreadable JPEG ({exc})") from None
+        return _read_jpeg(path)
     return _first_decoded(path)
+
+
+def _read_jpeg(path: Path) -> np.ndarray:
+    """Decode a JPEG with Pillow, refusing it from its header if it is above the pixel limit."""
+    try:
+        with _open_pillow(path, max_pixels(), None) as img, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a damaged file fails below; warnings would be noise
+            img.load()
+            return _pillow_to_array(img)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise SavsrError(f"{path}: corrupt or unreadable JPEG ({exc})") from None
 
 
 def _check_file(path: Path) -> None:
@@ -107,18 +189,45 @@ def _decode_video(path: Path, start: int = 0, with_pts: bool = False) -> Iterato
     (as ``(frame, pts)`` pairs when ``with_pts``)."""
     import av  # loads FFmpeg; imported on first use
 
+    limit = max_pixels()
     try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise SavsrError(f"{path}: has no video stream")
+        with open_container(path) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             for i, frame in enumerate(container.decode(stream)):
                 if i >= start:
+                    _check_pixels(path, frame.width, frame.height, limit)
                     arr = _av_frame_to_array(frame)
                     yield (arr, frame.pts) if with_pts else arr
     except av.FFmpegError as exc:
         raise SavsrError(f"{path}: not a readable image or video ({exc.strerror or exc})") from None
+
+
+def open_container(path: Path):  # -> av.container.InputContainer
+    """Open ``path`` with FFmpeg, refusing it before any frame is decoded if it has no video
+    stream or declares frames above :func:`max_pixels`. FFmpeg errors propagate."""
+    import av
+
+    limit = max_pixels()
+    _check_still_header(path, limit)
+    # max_pixels makes FFmpeg's own decoders refuse larger frames, both while probing the stream
+    # here and when decoding: a size that the header hides or that changes mid-stream is caught
+    # too. The exact limit is checked on the stream's and on each decoded frame's size.
+    options = {"max_pixels": str(limit + _STRIDE_SLACK)}
+    # Tags are decoded leniently: a damaged title must not make a readable video unreadable.
+    container = av.open(str(path), options=options, metadata_errors="replace")
+    try:
+        if not container.streams.video:
+            raise SavsrError(f"{path}: has no video stream")
+        cc = container.streams.video[0].codec_context
+        if cc is None:  # FFmpeg has no decoder for the stream's codec
+            raise SavsrError(f"{path}: its video stream is in a codec that FFmpeg cannot decode")
+        _check_pixels(path, cc.width, cc.height, limit)
+        cc.options = options
+    except BaseException:
+        container.close()
+        raise
+    return container
 
 
 def _first_decoded(path: Path) -> np.ndarray:
@@ -171,10 +280,8 @@ class FrameSource:
                 self._files = [self.path]
                 first = read_image(self.path)
                 return StreamInfo(first.shape[1], first.shape[0], first.shape[2], first.dtype, 1, None)
-        import av
-
         first = _first_decoded(self.path)
-        with av.open(str(self.path)) as container:
+        with open_container(self.path) as container:
             stream = container.streams.video[0]
             is_still = container.format.name.endswith("_pipe") or container.format.name == "image2"
             count = 1 if is_still else (stream.frames or None)

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from ..errors import SavsrError
+from ..fileio import raise_if_disk_full
 from .io import FrameSource, to_uint8
 from .resize import imresize
 
@@ -184,6 +185,9 @@ def prepare_dataset(
         if out.exists():
             shutil.rmtree(out)
         os.replace(staging, out)
+    except OSError as exc:
+        raise_if_disk_full(exc, out)
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return scenes

@@ -12,6 +12,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -26,6 +27,7 @@ from ..data.color import rgb_to_y
 from ..data.io import FrameSource, StreamInfo
 from ..data.resize import imresize
 from ..errors import SavsrError
+from ..fileio import raise_if_disk_full
 from ..models.checkpoint import GeneratorSpec, load_generator, read_spec
 from .sequence import assemble_rgb, sliding_windows
 from .tiling import auto_tile, memory_budget_pixels, tiled_apply
@@ -245,15 +247,16 @@ class Upscaler:
         with _staged_output(dst, kind) as staged:
             writer = None
             try:
-                lr_iter, pts_list = _lr_tensors(timed, stop - first if stop is not None else None)
+                lr_iter, pts_queue = _lr_tensors(timed, stop - first if stop is not None else None)
                 for i, sr in enumerate(self.stream(lr_iter)):
+                    pts = pts_queue.popleft()  # SR frames come out in input order, one per frame
                     if i < lead:
                         continue
                     frame = _to_output(sr.rgb, info)
                     if kind == "video":
                         if writer is None:
                             writer = _open_writer(staged, frame, src, source, codec, crf, preset, fps)
-                        writer.write(frame if frame.shape[2] == 3 else np.repeat(frame, 3, 2), pts_list[i])
+                        writer.write(frame if frame.shape[2] == 3 else np.repeat(frame, 3, 2), pts)
                     elif kind == "image":
                         write_image(staged, frame)
                     else:
@@ -281,9 +284,10 @@ def _to_unit(x: Tensor) -> Tensor:
     return x.float()
 
 
-def _lr_tensors(timed: Iterator, limit: int | None) -> tuple[Iterator[Tensor], list]:
-    """LR frames as (3, h, w) tensors (uint8, or int32 holding 16-bit values), with their pts."""
-    pts: list = []
+def _lr_tensors(timed: Iterator, limit: int | None) -> tuple[Iterator[Tensor], deque]:
+    """LR frames as (3, h, w) tensors (uint8, or int32 holding 16-bit values), and a queue that
+    receives each frame's pts as it is read (popped as its SR frame is written: memory stays flat)."""
+    pts: deque = deque()
 
     def gen() -> Iterator[Tensor]:
         for i, (frame, p) in enumerate(timed):
@@ -347,6 +351,9 @@ def _staged_output(dst: Path, kind: str) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, dst)
+    except OSError as exc:
+        raise_if_disk_full(exc, dst)
+        raise
     finally:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -11,6 +11,7 @@ import av
 import numpy as np
 from PIL import Image
 
+from ..data.io import open_container
 from ..errors import SavsrError
 
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".m4v", ".avi", ".webm"}
@@ -33,7 +34,7 @@ class VideoProps:
 
 def probe_video(path: Path, fallback_rate: Fraction) -> VideoProps:
     """The rate, time base, colour tags and audio presence of ``path``'s first video stream."""
-    with av.open(str(path)) as c:
+    with open_container(path) as c:
         v = c.streams.video[0]
         cc = v.codec_context
         rate = Fraction(v.average_rate) if v.average_rate else fallback_rate
@@ -85,7 +86,7 @@ class VideoWriter:
         self._audio: Iterator | None = None
         self._pending = None
         if audio_from is not None and props.has_audio:
-            self._audio_in = av.open(str(audio_from))
+            self._audio_in = open_container(audio_from)
             in_audio = self._audio_in.streams.audio
             self._map = {s.index: self.out.add_stream_from_template(s) for s in in_audio}
             self._audio = self._audio_in.demux(*in_audio)

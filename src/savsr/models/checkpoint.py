@@ -29,6 +29,9 @@ class GeneratorSpec:
     blocks: int = 15
     features: int = 64
 
+    def __str__(self) -> str:
+        return f"×{self.scale} {self.color.upper()} generator, {self.frames} frames, {self.blocks} blocks × {self.features} features"
+
     @property
     def channels(self) -> int:
         return 1 if self.color == "y" else 3
@@ -74,13 +77,34 @@ def read_spec(path: str | Path) -> tuple[GeneratorSpec, dict[str, str]]:
     return spec, meta
 
 
+def _few(items: list[str]) -> str:
+    return ", ".join(items[:3]) + (f" (and {len(items) - 3} more)" if len(items) > 3 else "")
+
+
+def load_weights(module: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load ``state`` into ``module``, or raise a one-line SavsrError naming ``source`` and the
+    tensors that are missing, unexpected or of the wrong shape."""
+    expected = module.state_dict()
+    problems = []
+    if missing := sorted(expected.keys() - state.keys()):
+        problems.append(f"missing {_few(missing)}")
+    if unexpected := sorted(state.keys() - expected.keys()):
+        problems.append(f"unexpected {_few(unexpected)}")
+    if wrong := [f"{k} is {list(state[k].shape)}, not {list(expected[k].shape)}"
+                 for k in sorted(expected.keys() & state.keys()) if state[k].shape != expected[k].shape]:
+        problems.append(_few(wrong))
+    if problems:
+        raise SavsrError(f"{source}: tensors do not fit the {type(module).__name__}: {'; '.join(problems)}")
+    module.load_state_dict(state)
+
+
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tuple[VSRResNet, GeneratorSpec]:
     """Build the generator described by ``path`` and load its weights (as float32), in eval mode."""
     spec, _ = read_spec(path)
     model = spec.build()
     try:
         state = load_file(str(path), device="cpu")
-        model.load_state_dict({k: v.float() for k, v in state.items()})
-    except (SafetensorError, RuntimeError, OSError) as exc:
+    except (SafetensorError, OSError) as exc:
         raise SavsrError(f"{path}: weights do not load ({str(exc).splitlines()[0]})") from None
+    load_weights(model, {k: v.float() for k, v in state.items()}, f"{path} (metadata: {spec})")
     return model.to(device).eval(), spec

@@ -16,6 +16,7 @@ whose checksums do not match, so a truncated file never ends a run. Loading uses
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -26,9 +27,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from safetensors.torch import save as save_safetensors
 
 from ..errors import SavsrError
+from ..fileio import raise_if_disk_full
 
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"^step_(\d{8,})$")
@@ -72,6 +76,31 @@ def verify(folder: Path) -> str | None:
     return None
 
 
+def _write_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` and fsync it. The bytes are made in memory and written by
+    Python, so that a full disk raises an OSError with its errno (torch.save would report it
+    as an opaque RuntimeError)."""
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _write_folder(folder: Path, modules: dict[str, torch.nn.Module], state: dict[str, Any],
+                  metadata: dict[str, str] | None) -> None:
+    """Write the files of a checkpoint into the new ``folder``, checksums last."""
+    folder.mkdir()
+    files = {f"{name}.safetensors": save_safetensors(_tensors(module), metadata=metadata)
+             for name, module in modules.items()}
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    files["state.pt"] = buf.getvalue()
+    for name, data in files.items():
+        _write_file(folder / name, data)
+    sums = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+    _write_file(folder / "checksums.json", json.dumps(sums, indent=2).encode())
+
+
 class CheckpointManager:
     """Writes, rotates and finds checkpoints under ``root/checkpoints`` (call on rank 0 only)."""
 
@@ -98,19 +127,13 @@ class CheckpointManager:
         final = self.dir / f"step_{step:08d}"
         tmp = self.dir / f".step_{step:08d}.part"
         shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        names = []
-        for name, module in modules.items():
-            save_file(_tensors(module), str(tmp / f"{name}.safetensors"), metadata=metadata)
-            names.append(f"{name}.safetensors")
-        torch.save(state, tmp / "state.pt")
-        names.append("state.pt")
-        sums = {}
-        for name in names:
-            _fsync(tmp / name)
-            sums[name] = _sha256(tmp / name)
-        (tmp / "checksums.json").write_text(json.dumps(sums, indent=2))
-        _fsync(tmp / "checksums.json")
+        try:
+            _write_folder(tmp, modules, state, metadata)
+        except BaseException as exc:
+            shutil.rmtree(tmp, ignore_errors=True)  # no half-written folder is left behind
+            if isinstance(exc, OSError):
+                raise_if_disk_full(exc, final)
+            raise
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -155,9 +178,16 @@ def load_checkpoint(folder: str | Path) -> tuple[dict[str, dict[str, torch.Tenso
     problem = verify(folder)
     if problem is not None:
         raise SavsrError(f"{folder}: not a usable checkpoint ({problem})")
-    modules = {p.stem: load_file(str(p)) for p in sorted(folder.glob("*.safetensors"))}
+    # The checksums match, but they can be recomputed by whoever altered the files: loading
+    # still expects anything.
+    try:
+        modules = {p.stem: load_file(str(p)) for p in sorted(folder.glob("*.safetensors"))}
+    except (SafetensorError, OSError) as exc:
+        raise SavsrError(f"{folder}: corrupt weights ({str(exc).splitlines()[0]})") from None
     try:
         state = torch.load(folder / "state.pt", map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise SavsrError(f"{folder}/state.pt: refused to load ({str(exc).splitlines()[0]})") from None
+    except (RuntimeError, EOFError, OSError) as exc:
+        raise SavsrError(f"{folder}/state.pt: corrupt ({str(exc).splitlines()[0]})") from None
     return modules, state

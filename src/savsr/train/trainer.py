@@ -34,7 +34,7 @@ from ..infer.sequence import assemble_rgb
 from ..losses import SpatiallyAdaptiveLoss, activity_weights, discriminator_loss
 from ..metrics import LPIPS, psnr
 from ..models import Discriminator
-from ..models.checkpoint import GeneratorSpec, load_generator
+from ..models.checkpoint import GeneratorSpec, load_generator, load_weights, read_spec
 from .checkpoint import CheckpointManager, load_checkpoint
 from .config import Config, dump_config
 from .distributed import all_reduce_mean, all_true, barrier, cleanup, init_distributed
@@ -151,9 +151,10 @@ class Trainer:
             disc = Discriminator(self.channels, cfg.discriminator.features, d.patch_size)
             if run.init_discriminator:
                 try:
-                    disc.load_state_dict({k: v.float() for k, v in load_file(run.init_discriminator).items()})
-                except (OSError, RuntimeError, SafetensorError) as exc:
+                    state = load_file(run.init_discriminator)
+                except (OSError, SafetensorError) as exc:
                     raise SavsrError(f"run.init_discriminator {run.init_discriminator}: {str(exc).splitlines()[0]}") from None
+                load_weights(disc, {k: v.float() for k, v in state.items()}, f"run.init_discriminator {run.init_discriminator}")
             self.d = self._wrap(disc)
             self.opt_d = torch.optim.Adam(disc.parameters(), o.lr_d, tuple(o.betas), weight_decay=o.weight_decay_d)
             self.optimizers["d"] = self.opt_d
@@ -236,11 +237,14 @@ class Trainer:
 
     def restore(self, folder: str | Path) -> None:
         modules, state = load_checkpoint(folder)
-        _unwrap(self.g).load_state_dict(modules["generator"])
+        spec, _ = read_spec(Path(folder) / "generator.safetensors")
+        if spec != self.spec:
+            raise SavsrError(f"{folder}: a checkpoint of a {spec}, but this config trains a {self.spec}")
+        load_weights(_unwrap(self.g), modules["generator"], f"{folder}/generator.safetensors")
         if self.cfg.stage == "gan":
             if "discriminator" not in modules:
                 raise SavsrError(f"{folder}: has no discriminator; is it a pretrain checkpoint? (use run.init)")
-            _unwrap(self.d).load_state_dict(modules["discriminator"])
+            load_weights(_unwrap(self.d), modules["discriminator"], f"{folder}/discriminator.safetensors")
         for k, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][k])
         self.lr_scale = state["lr_scale"]
