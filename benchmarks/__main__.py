@@ -25,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the suite runs, measures nothing")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections ({', '.join(SECTIONS)})")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--memory-frames", type=int, nargs="+", metavar="N",
+                        help="video lengths of the memory section (default 100 1000)")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results.json"), help="where to write the results")
     args = parser.parse_args(argv)
     sections = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -38,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {report.machine}", flush=True)
     print(HEADER, flush=True)
     for name in sections:
-        importlib.import_module(f".{name}", __package__).run(report, device, args.quick)
+        extra = {"frames": tuple(args.memory_frames)} if name == "memory" and args.memory_frames else {}
+        importlib.import_module(f".{name}", __package__).run(report, device, args.quick, **extra)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.json.with_name(f".{args.json.name}.part")
     tmp.write_text(report.to_json())

@@ -1,79 +1,47 @@
 """Memory: peak resident memory of ``savsr upscale`` on a short and a ten-times-longer video.
 
 Streaming must keep memory flat: the longer video may not cost more. Each run is a fresh
-process, so its peak RSS (``ru_maxrss`` of that child alone) is its own. The videos have small
-frames and the generator is small and random, because the question is what the streaming holds
-on to, not the network's arithmetic (the inference section measures that, and the peak of one
-720×576 frame is reported here too).
+process, so its peak RSS is its own (``upscale_peak_rss`` of the robustness suite, which
+tests/robustness/test_long_video.py also uses). The videos have small frames and the generator
+is tiny and random, because the question is what the streaming holds on to, not the network's
+arithmetic (the inference section measures that; the peak of one 720×576 frame through the
+bundled model is reported here too).
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-import av
 import numpy as np
 import torch
 from PIL import Image
 
-from savsr.models.checkpoint import GeneratorSpec, save_generator
+from tests.robustness.robust_helpers import SAVSR, run_measured, upscale_peak_rss
 
 from .common import Report, Row
 
-PEAK_RSS = """
-import resource, subprocess, sys
-rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if rc == 0 else -rc)
-"""
+FRAMES = (100, 1000)  # the lengths docs/performance.md reports; --memory-frames changes them
 
 
-def write_video(path: Path, frames: int, width: int = 32, height: int = 24) -> None:
-    """A moving gradient, H.264, 25 fps."""
-    yy, xx = np.mgrid[0:height, 0:width]
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        for t in range(frames):
-            v = ((xx * 3 + yy * 2 + t * 5) % 256).astype(np.uint8)
-            rgb = np.stack([v, np.roll(v, t, 1), 255 - v], axis=2)
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")))
-        out.mux(stream.encode())
-
-
-def peak_rss_mib(args: list[str]) -> float:
-    """Peak resident memory in MiB of one ``savsr`` process (fails loudly if it fails)."""
-    result = subprocess.run([sys.executable, "-c", PEAK_RSS, sys.executable, "-m", "savsr", *args],
-                            capture_output=True, text=True, check=True)
-    kib = int(result.stdout.strip())
-    if kib < 0:
-        raise RuntimeError(f"savsr {' '.join(args)} failed with exit status {-kib}")
-    return kib / 1024
-
-
-def run(report: Report, device: torch.device, quick: bool) -> None:
-    short, long = (20, 200) if quick else (100, 1000)
+def run(report: Report, device: torch.device, quick: bool, frames: tuple[int, ...] = FRAMES) -> None:
+    counts = (20, 200) if quick else frames
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        spec = GeneratorSpec(scale=4, color="y", frames=5, blocks=2, features=16)
-        model = work / "small.safetensors"
-        torch.manual_seed(0)
-        save_generator(spec.build(), spec, model)
         peaks = {}
-        for n in (short, long):
-            video = work / f"in{n}.mp4"
-            write_video(video, n)
-            peaks[n] = peak_rss_mib(["upscale", str(video), "-o", str(work / f"out{n}.mp4"), "--model", str(model),
-                                     "--device", device.type])
-            report.add(Row("memory", f"peak RSS, upscale {n} frames 32×24 → ×4 video", peaks[n], "MiB",
-                           note="small random generator, streamed"))
+        for n in counts:
+            peaks[n], written = upscale_peak_rss(work, n)
+            assert written == n, f"{written} of {n} frames written"
+            report.add(Row("memory", f"peak RSS, upscale {n} frames 32×24 → ×2 video", peaks[n], "MiB",
+                           note="tiny random generator, streamed"))
+        short, long = min(counts), max(counts)
         report.add(Row("memory", f"peak RSS growth {short} → {long} frames", peaks[long] - peaks[short], "MiB",
                        note="flat streaming: about 0"))
         if not quick:
             image = work / "frame.png"
             Image.fromarray(np.random.default_rng(0).integers(0, 256, (144, 180, 3), dtype=np.uint8)).save(image)
-            big = peak_rss_mib(["upscale", str(image), "-o", str(work / "sr.png"), "--device", device.type])
-            report.add(Row("memory", "peak RSS, one 720×576 frame, bundled model", big, "MiB",
+            res = run_measured([SAVSR, "upscale", str(image), "-o", str(work / "sr.png"), "--device", device.type],
+                               env={"OMP_NUM_THREADS": str(torch.get_num_threads())})
+            assert res.returncode == 0, res.stderr[-2000:]
+            report.add(Row("memory", "peak RSS, one 720×576 frame, bundled model", res.peak_rss_mb, "MiB",
                            note="whole frame, default precision"))
