@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from savsr.infer.upscaler import cpu_has_bf16
+from savsr.precision import cpu_has_bf16
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 

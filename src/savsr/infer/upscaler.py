@@ -29,9 +29,16 @@ from ..data.resize import imresize
 from ..errors import SavsrError
 from ..fileio import raise_if_disk_full
 from ..models.checkpoint import GeneratorSpec, load_generator, read_spec
+from ..precision import default_precision
 from .sequence import assemble_rgb, sliding_windows
 from .tiling import auto_tile, memory_budget_pixels, tiled_apply
-from .video import IMAGE_OUT_SUFFIXES, VIDEO_SUFFIXES, VideoWriter, probe_video, write_image
+from .video import (
+    IMAGE_OUT_SUFFIXES,
+    VIDEO_SUFFIXES,
+    VideoWriter,
+    probe_video,
+    write_image,
+)
 
 
 @dataclass(frozen=True)
@@ -78,25 +85,6 @@ def resolve_device(name: str) -> torch.device:
     if name not in ("cpu", "cuda", "mps"):
         raise SavsrError(f"unknown device {name!r}; expected auto, cpu, cuda or mps")
     return torch.device(name)
-
-
-def cpu_has_bf16() -> bool:
-    """True when the CPU computes bf16 natively (AVX512-BF16 or AMX); emulated bf16 is slower than fp32."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            flags = next((line.split() for line in fh if line.startswith("flags")), [])
-    except OSError:  # no /proc (macOS, Windows): assume no native bf16
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def default_precision(device: torch.device) -> str:
-    """The fastest precision that keeps quality (docs/performance.md): bf16 where the hardware has it."""
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    if device.type == "cpu" and cpu_has_bf16():
-        return "bf16"
-    return "fp32"
 
 
 def parse_frames(text: str | None) -> tuple[int, int | None]:

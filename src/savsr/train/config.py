@@ -88,8 +88,9 @@ class RunConfig:
     init: str | None = None  # generator .safetensors to start from (the GAN stage's pretrain)
     init_discriminator: str | None = None  # discriminator .safetensors, to carry a GAN run across machines
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    amp: Literal["none", "bf16", "fp16"] = "none"
-    channels_last: bool = False
+    # auto: bf16 where the CPU or GPU computes it natively (fp16 on older GPUs), else none (fp32).
+    amp: Literal["auto", "none", "bf16", "fp16"] = "auto"
+    channels_last: bool = True
     log_every: int = 50  # steps
     image_every: int = 1000
     val_every: int = 1000

@@ -17,12 +17,11 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
-
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 
 from ..data.color import rgb_to_y
 from ..data.dataset import VideoPatchDataset
@@ -35,6 +34,7 @@ from ..losses import SpatiallyAdaptiveLoss, activity_weights, discriminator_loss
 from ..metrics import LPIPS, psnr
 from ..models import Discriminator
 from ..models.checkpoint import GeneratorSpec, load_generator, load_weights, read_spec
+from ..precision import default_precision
 from .checkpoint import CheckpointManager, load_checkpoint
 from .config import Config, dump_config
 from .distributed import all_reduce_mean, all_true, barrier, cleanup, init_distributed
@@ -163,8 +163,12 @@ class Trainer:
         self.schedulers = {
             k: torch.optim.lr_scheduler.LambdaLR(opt, self._lr_factor) for k, opt in self.optimizers.items()
         }
-        self.amp_dtype = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[run.amp]
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=run.amp == "fp16")
+        amp = run.amp
+        if amp == "auto":
+            native = default_precision(self.device)
+            amp = "none" if native == "fp32" else native
+        self.amp_dtype = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=amp == "fp16")
         self.ckpt = CheckpointManager(self.out, run.keep_last)
         self.step = 0
         self.best: float | None = None
