@@ -185,9 +185,20 @@ def against(rooflines: dict[str, Roofline], paths: dict[str, tuple[str, int, Cal
     """Time ``paths`` (name → (precision, flops, fn)) interleaved with their rooflines.
 
     Returns name → (seconds per call, fraction of its precision's roofline, fraction of fp32's).
-    Each fraction is the median over rounds of the ratio within a round.
+    Each roofline call repeats the convolution until it does as many FLOPs as the paths, so both
+    sides of a ratio span the same stretch of time and meet the same outside load; each fraction
+    is the median over rounds of the ratio within a round.
     """
-    fns: dict[str, Callable[[], object]] = {f"roof:{p}": r.fn for p, r in rooflines.items()}
+    reps = {p: max(1, round(max((f for q, f, _ in paths.values() if q == p or p == "fp32"), default=0) / r.flops))
+            for p, r in rooflines.items()}
+
+    def repeated(fn: Callable[[], object], n: int) -> Callable[[], None]:
+        def run() -> None:
+            for _ in range(n):
+                fn()
+        return run
+
+    fns: dict[str, Callable[[], object]] = {f"roof:{p}": repeated(r.fn, reps[p]) for p, r in rooflines.items()}
     fns.update({name: fn for name, (_, _, fn) in paths.items()})
     for fn in fns.values():
         fn()
@@ -195,14 +206,17 @@ def against(rooflines: dict[str, Roofline], paths: dict[str, tuple[str, int, Cal
     for _ in range(rounds):
         for k, v in interleaved(fns, 1, device, warmup=0).items():
             per_round[k].append(v)
+
+    def fractions(rate: list[float], prec: str) -> list[float]:
+        roof = [reps[prec] * rooflines[prec].flops / t for t in per_round[f"roof:{prec}"]]
+        return [a / b for a, b in zip(rate, roof)]
+
     result = {}
     for name, (prec, flops, _) in paths.items():
         secs = per_round[name]
         rates = [flops / s for s in secs]
-        own = [r / (rooflines[prec].flops / t) for r, t in zip(rates, per_round[f"roof:{prec}"])]
-        fp32 = ([r / (rooflines["fp32"].flops / t) for r, t in zip(rates, per_round["roof:fp32"])]
-                if "fp32" in rooflines else None)
-        result[name] = (statistics.median(secs), statistics.median(own), statistics.median(fp32) if fp32 else None)
+        fp32 = statistics.median(fractions(rates, "fp32")) if "fp32" in rooflines else None
+        result[name] = (statistics.median(secs), statistics.median(fractions(rates, prec)), fp32)
     return result
 
 
