@@ -22,6 +22,7 @@ from collections import deque
 
 from .lpips import LPIPS
 from .psnr_ssim import psnr, ssim
+from .regions import DELTA, REGION_METRICS, WINDOW, Regions, region_scores
 
 VID4 = ("calendar", "city", "foliage", "walk")
 
@@ -35,10 +36,20 @@ class SequenceResult:
     psnr: list[float] = field(default_factory=list)
     ssim: list[float] = field(default_factory=list)
     lpips: list[float] = field(default_factory=list)
+    psnr_high: list[float] = field(default_factory=list)
+    psnr_flat: list[float] = field(default_factory=list)
+    noise_flat: list[float] = field(default_factory=list)
+    frac_high: list[float] = field(default_factory=list)
+    frac_flat: list[float] = field(default_factory=list)
 
     def mean(self, metric: str) -> float:
-        values = getattr(self, metric)
-        return float(np.mean(values)) if values else math.nan
+        """Mean over frames; frames where the metric is NaN (an empty region) are left out."""
+        return _nanmean(getattr(self, metric))
+
+
+def _nanmean(values: list[float]) -> float:
+    kept = [v for v in values if not math.isnan(v)]
+    return float(np.mean(kept)) if kept else math.nan
 
 
 @dataclass
@@ -50,6 +61,12 @@ class EvalConfig:
     lpips: str = "alex"  # "alex", "vgg" or "none"
     lpips_on: str = "rgb"  # "rgb" (SR Y joined to bicubic Cb/Cr) or "y" (Y replicated)
     device: str = "cpu"
+    regions: Regions | None = None  # region-aware scores (metrics/regions.py) when set
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """The per-frame metrics this configuration scores, in table order."""
+        return METRICS + (REGION_METRICS if self.regions is not None else ())
 
 
 def _sequences(data: Path) -> list[Path]:
@@ -85,6 +102,9 @@ class _Scorer:
                 a, b = rgb_to_y(a), rgb_to_y(b)
             with torch.no_grad():
                 res.lpips.append(float(self.lpips(a.to(self.cfg.device), b.to(self.cfg.device))[0]))
+        if self.cfg.regions is not None:
+            for name, value in region_scores(sr, hr, self.cfg.scale, self.cfg.regions).items():
+                getattr(res, name).append(value)
 
 
 def evaluate(cfg: EvalConfig, progress: bool = True) -> tuple[list[SequenceResult], list[SequenceResult]]:
@@ -147,21 +167,22 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> tuple[list[SequenceResul
 METRICS = ("psnr", "ssim", "lpips")
 
 
-def summary(results: list[SequenceResult], baseline: list[SequenceResult] | None = None) -> dict[str, dict[str, float]]:
+def summary(
+    results: list[SequenceResult], baseline: list[SequenceResult] | None = None, metrics: tuple[str, ...] = METRICS
+) -> dict[str, dict[str, float]]:
     """Per-sequence means, their mean (the headline), the mean over all frames and, for a model,
-    the bicubic baseline's mean."""
+    the bicubic baseline's mean, of each of ``metrics``."""
 
     def overall(rows: list[SequenceResult]) -> dict[str, float]:
-        return {m: float(np.mean([r.mean(m) for r in rows])) for m in METRICS} | {
+        return {m: float(np.mean([r.mean(m) for r in rows])) for m in metrics} | {
             "frames": sum(len(r.frames) for r in rows)
         }
 
-    table = {r.name: {m: r.mean(m) for m in METRICS} | {"frames": len(r.frames)} for r in results}
+    table = {r.name: {m: r.mean(m) for m in metrics} | {"frames": len(r.frames)} for r in results}
     table["mean"] = overall(results)
-    table["mean over frames"] = {
-        m: float(np.mean(values)) if (values := [v for r in results for v in getattr(r, m)]) else math.nan
-        for m in METRICS
-    } | {"frames": table["mean"]["frames"]}
+    table["mean over frames"] = {m: _nanmean([v for r in results for v in getattr(r, m)]) for m in metrics} | {
+        "frames": table["mean"]["frames"]
+    }
     if baseline is not None and baseline is not results:
         table["bicubic (mean)"] = overall(baseline)
     return table
@@ -180,6 +201,20 @@ def render_markdown(table: dict[str, dict[str, float]], cfg: EvalConfig) -> str:
         label = f"**{name}**" if name == "mean" else f"*{name}*" if name == "bicubic (mean)" else name
         lp = "—" if math.isnan(row["lpips"]) else f"{row['lpips']:.4f}"
         lines.append(f"| {label} | {row['frames']} | {row['psnr']:.2f} | {row['ssim']:.4f} | {lp} |")
+    if cfg.regions is not None:
+        lines += [
+            "",
+            f"Regions of W (Eq. 3, window {WINDOW}, δ = {DELTA}) on the GT Y: high activity W > {cfg.regions.high}, "
+            f"flat W < {cfg.regions.flat}. Noise: std of SR − GT (Y, 8-bit levels) on flat pixels.",
+            "",
+            "| sequence | PSNR high (dB) | PSNR flat (dB) | noise flat | high (%) | flat (%) |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for name, row in table.items():
+            lines.append(
+                f"| {name} | {row['psnr_high']:.2f} | {row['psnr_flat']:.2f} | {row['noise_flat']:.3f} "
+                f"| {100 * row['frac_high']:.1f} | {100 * row['frac_flat']:.1f} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -197,17 +232,21 @@ def write_reports(
     results: list[SequenceResult], baseline: list[SequenceResult], cfg: EvalConfig, outdir: Path, overwrite: bool
 ) -> dict:
     """Write results.md, results.json (with per-frame values) and results.csv into ``outdir``."""
-    table = summary(results, baseline)
+    metrics = cfg.metrics
+    table = summary(results, baseline, metrics)
+    config = {k: str(v) for k, v in cfg.__dict__.items()}
+    if cfg.regions is not None:
+        config["regions"] = {"high": cfg.regions.high, "flat": cfg.regions.flat, "delta": DELTA, "window": WINDOW}
     payload = {
-        "config": {k: str(v) for k, v in cfg.__dict__.items()},
+        "config": config,
         "table": table,
-        "per_frame": {r.name: {"frames": r.frames, "psnr": r.psnr, "ssim": r.ssim, "lpips": r.lpips} for r in results},
+        "per_frame": {r.name: {"frames": r.frames} | {m: getattr(r, m) for m in metrics} for r in results},
     }
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["sequence", "frames", *METRICS])
+    writer.writerow(["sequence", "frames", *metrics])
     for name, row in table.items():
-        writer.writerow([name, row["frames"], *(f"{row[m]:.6f}" for m in METRICS)])
+        writer.writerow([name, row["frames"], *(f"{row[m]:.6f}" for m in metrics)])
     outputs = {
         "results.md": render_markdown(table, cfg),
         "results.json": json.dumps(payload, indent=2, default=float),
