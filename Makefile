@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 
 SHARED ?= ../shared/data
 
-.PHONY: demo test install clean data lint
+.PHONY: demo test install clean data lint reproduce
 
 demo: $(STAMP)
 	$(BIN)/savsr demo
@@ -17,6 +17,10 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 install: $(STAMP)
+
+# docs/reproduction.md from the bundled weights (SCALES, MODELS, QUICK: see the script).
+reproduce: $(STAMP)
+	scripts/reproduce.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check --select F src tests scripts benchmarks

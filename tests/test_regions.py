@@ -1,4 +1,5 @@
-"""Region-aware scores (``savsr evaluate --regions``) against a brute-force numpy reference."""
+"""Region-aware scores (``savsr evaluate --regions``) against a brute-force numpy reference, and
+the single-frame protocol that the report figures use."""
 
 from __future__ import annotations
 
@@ -14,7 +15,13 @@ from PIL import Image
 from savsr.cli import main
 from savsr.data.resize import bi_degrade
 from savsr.errors import SavsrError
-from savsr.metrics.evaluate import EvalConfig, evaluate
+from savsr.data.color import rgb_to_y
+from savsr.data.io import FrameSource
+from savsr.infer.upscaler import load_model
+from savsr.metrics.evaluate import EvalConfig, evaluate, protocol_frame
+from savsr.metrics.psnr_ssim import psnr
+from savsr.models import VSRResNet
+from savsr.models.checkpoint import GeneratorSpec, save_generator
 from savsr.metrics.regions import DELTA, WINDOW, Regions, region_scores
 from savsr.train.config import LossConfig
 from test_activity import brute_force_variance
@@ -132,3 +139,21 @@ def test_evaluate_regions_per_frame(tmp_path: Path, tiny_model: Path, capsys: py
     assert main([*args, "--region-thresholds", "0.1", "0.5", "-o", str(tmp_path / "bad")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "0 < flat <= high < 1" in err[0]
+
+
+def test_protocol_frame_is_the_evaluated_frame(tmp_path: Path) -> None:
+    # A random (not identity) tiny model, so the output depends on every frame of the window.
+    torch.manual_seed(1)
+    model = VSRResNet(blocks=1, features=8)
+    path = save_generator(model, GeneratorSpec(scale=2, blocks=1, features=8), tmp_path / "rnd.safetensors")
+    data = _sequences(tmp_path / "seqs")
+    results, baseline = evaluate(EvalConfig(data, 2, model=str(path), lpips="none"), progress=False)
+    upscaler = load_model(str(path), "cpu")
+    source = FrameSource(data / "alpha")
+    for index in (0, 1, 3, 5):  # both ends, where the window is cut, and the middle
+        hr, up, sr = protocol_frame(source, index, 2, upscaler)
+        out = torch.round(sr.output.double() * 255) / 255
+        assert psnr(out, rgb_to_y(hr[None].double() / 255)[0], 2) == pytest.approx(results[0].psnr[index], abs=1e-9)
+        assert psnr(up.double() / 255, hr.double() / 255, 2) == pytest.approx(baseline[0].psnr[index], abs=1e-9)
+    with pytest.raises(SavsrError, match="out of range"):
+        protocol_frame(source, 6, 2)

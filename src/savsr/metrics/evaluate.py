@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -23,6 +25,9 @@ from collections import deque
 from .lpips import LPIPS
 from .psnr_ssim import psnr, ssim
 from .regions import DELTA, REGION_METRICS, WINDOW, Regions, region_scores
+
+if TYPE_CHECKING:
+    from ..infer.upscaler import SRFrame, Upscaler
 
 VID4 = ("calendar", "city", "foliage", "walk")
 
@@ -162,6 +167,29 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> tuple[list[SequenceResul
         baseline.append(base)
     bar.close()
     return (results if upscaler is not None else baseline), baseline
+
+
+def protocol_frame(
+    source: FrameSource, index: int, scale: int, upscaler: Upscaler | None = None
+) -> tuple[Tensor, Tensor, SRFrame | None]:
+    """Frame ``index`` of one sequence under the protocol of :func:`evaluate`, without the rest.
+
+    Returns the GT (cropped to a multiple of ``scale``) and its bicubic upsampling, both uint8
+    (3, H, W), and the upscaler's :class:`~savsr.infer.upscaler.SRFrame` (None without one). The
+    model sees the same 2M+1 BI-degraded frames, edges replicated at the sequence ends, as in a
+    full evaluation, so figures show exactly the frames that the tables score.
+    """
+    n = source.info.num_frames or 0
+    if not 0 <= index < n:
+        raise SavsrError(f"{source.path}: frame {index} out of range (0 to {n - 1})")
+    radius = upscaler.radius if upscaler is not None else 0
+    start, stop = max(0, index - radius), min(n, index + radius + 1)
+    clip = [bi_degrade(_to_tensor(to_uint8(f)), scale) for f in itertools.islice(source.frames(start), stop - start)]
+    hr, _, up = clip[index - start]
+    if upscaler is None:
+        return hr, up, None
+    # The stream replicates the clip's ends; they are the sequence's ends wherever the window is cut.
+    return hr, up, next(itertools.islice(upscaler.stream(lr for _, lr, _ in clip), index - start, None))
 
 
 METRICS = ("psnr", "ssim", "lpips")
