@@ -1,7 +1,7 @@
 """Fig. 4/5-style comparison: GT | bicubic | models on one Vid4 frame, with a zoomed crop.
 
     .venv/bin/python scripts/compare_crops.py --sequence calendar --frame 20 --scale 4 \
-        --box 150 420 96 128 --model VSRResFeatGAN=vsrresfeatgan-x4 --model SA-VSRGAN=sa-vsrgan-x4 \
+        --box 190 150 96 128 --model VSRResFeatGAN=vsrresfeatgan-x4 --model SA-VSRGAN=sa-vsrgan-x4 \
         -o docs/figures/crops_x4.png
 
 The frame goes through the protocol of ``savsr evaluate`` (BI degradation, the model's 2M+1
