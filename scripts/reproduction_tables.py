@@ -71,6 +71,11 @@ def table1(root: Path, bundled: set[str]) -> str:
                     cells = [missing_label(method, s, bundled)] + ["—"] * len(VID4) + [_fmt(ref, digits), "—"]
                 out.append(f"| {label if k == 0 else ''} | {name} | " + " | ".join(cells) + " |")
         out += ["", f"Scored: {_frames_note(results)}." if results else "No results at this scale yet.", ""]
+        if "sa-vsrgan" in results and "vsrresfeatgan" in results:
+            # A ratio does not depend on the LPIPS variant's scale, unlike the Δ column.
+            ours = results["sa-vsrgan"]["table"]["mean"]["lpips"] / results["vsrresfeatgan"]["table"]["mean"]["lpips"]
+            paper = PAPER["sa-vsrgan"][s][2] / PAPER["vsrresfeatgan"][s][2]
+            out += [f"PercepDist of SA-VSRGAN relative to VSRResFeatGAN: ours {ours - 1:+.1%}, the paper's {paper - 1:+.1%}.", ""]
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -42,7 +42,7 @@ Hand-written end.
 
 def fake_results(root: Path, scale: int, method: str, psnr: float) -> None:
     """A results.json as savsr evaluate --regions writes it, with chosen values."""
-    row = {"psnr": psnr, "ssim": 0.7, "lpips": 0.3, "psnr_high": psnr - 6, "psnr_flat": psnr + 7,
+    row = {"psnr": psnr, "ssim": 0.7, "lpips": 0.28 if method == "sa-vsrgan" else 0.3, "psnr_high": psnr - 6, "psnr_flat": psnr + 7,
            "noise_flat": 5.0 if method == "sa-vsrgan" else 6.5, "frac_high": 0.11, "frac_flat": 0.55, "frames": 10}
     table = {seq: dict(row, psnr=psnr + k) for k, seq in enumerate(VID4)} | {"mean": row}
     config = {"frames": "all", "data": "vid4", "lpips": "alex", "lpips_on": "rgb",
@@ -70,7 +70,10 @@ def test_tables_beside_the_paper(tmp_path: Path, capsys: pytest.CaptureFixture) 
     # SA-VSRGAN x4 PSNR: sequences 24.50 + k, mean 24.50, the paper's 24.72, Δ = −0.22.
     assert "| SA-VSRGAN | PSNR-Y (dB) | 24.50 | 25.50 | 26.50 | 27.50 | **24.50** | 24.72 | -0.22 |" in lines
     assert "|  | SSIM-Y | 0.7000 | 0.7000 | 0.7000 | 0.7000 | **0.7000** | 0.7023 | -0.0023 |" in lines
+    assert "|  | PercepDist (LPIPS-alex) | 0.2800 | 0.2800 | 0.2800 | 0.2800 | **0.2800** | 0.1010 | +0.1790 |" in lines
     assert "|  | PercepDist (LPIPS-alex) | 0.3000 | 0.3000 | 0.3000 | 0.3000 | **0.3000** | 0.1043 | +0.1957 |" in lines
+    # 0.28 / 0.30 − 1 = −6.7 %; the paper's 0.1010 / 0.1043 − 1 = −3.2 %.
+    assert "PercepDist of SA-VSRGAN relative to VSRResFeatGAN: ours -6.7%, the paper's -3.2%." in lines
     assert "| VSRResNet | PSNR-Y (dB) | not evaluated | — | — | — | — | — | — |" in lines
     # x2 has no results: missing models with the paper's numbers still shown.
     assert "| SA-VSRGAN | PSNR-Y (dB) | not trained | — | — | — | — | 31.64 | — |" in lines
