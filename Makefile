@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 
 SHARED ?= ../shared/data
 
-.PHONY: demo test install clean data lint bench
+.PHONY: demo test install clean data lint bench reproduce
 
 demo: $(STAMP)
 	$(BIN)/savsr demo
@@ -23,6 +23,10 @@ install: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+# docs/reproduction.md from the bundled weights (SCALES, MODELS, QUICK: see the script).
+reproduce: $(STAMP)
+	scripts/reproduce.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check --select F src tests scripts benchmarks

@@ -74,6 +74,7 @@ def _default_vid4() -> Path:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .infer.upscaler import resolve_device
     from .metrics.evaluate import REPORTS, EvalConfig, check_reports, evaluate, render_markdown, write_reports
+    from .metrics.regions import Regions
 
     model_name = "bicubic" if args.model == "bicubic" else Path(args.model).stem
     outdir = Path(args.output_dir or f"eval_output/{model_name}_x{args.scale}")
@@ -81,6 +82,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     cfg = EvalConfig(
         data=Path(args.data) if args.data else _default_vid4(), scale=args.scale, model=args.model,
         frames=args.frames, lpips=args.lpips, lpips_on=args.lpips_on, device=str(resolve_device(args.device)),
+        regions=Regions(*(args.region_thresholds or ())) if args.regions or args.region_thresholds else None,
     )
     results, baseline = evaluate(cfg, progress=sys.stderr.isatty())
     table = write_reports(results, baseline, cfg, outdir, args.overwrite)
@@ -175,6 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="'inner' skips the M frames at each end that lack real neighbours")
     ev.add_argument("--lpips", choices=("alex", "vgg", "none"), default="alex", help="LPIPS network (default alex)")
     ev.add_argument("--lpips-on", choices=("rgb", "y"), default="rgb", help="LPIPS on RGB (default) or on Y replicated")
+    ev.add_argument("--regions", action="store_true",
+                    help="also score high-activity and flat pixels (W of Eq. 3 on the GT; docs/evaluation.md)")
+    ev.add_argument("--region-thresholds", type=float, nargs=2, metavar=("HIGH", "FLAT"),
+                    help="high activity is W > HIGH, flat is W < FLAT (default 0.5 0.1; implies --regions)")
     ev.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     ev.add_argument("-o", "--output-dir", metavar="OUTDIR", help="where to write results.{md,json,csv}")
     ev.add_argument("--overwrite", action="store_true", help="replace existing result files")

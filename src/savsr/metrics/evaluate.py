@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -22,6 +24,10 @@ from collections import deque
 
 from .lpips import LPIPS
 from .psnr_ssim import psnr, ssim
+from .regions import DELTA, REGION_METRICS, WINDOW, Regions, region_scores
+
+if TYPE_CHECKING:
+    from ..infer.upscaler import SRFrame, Upscaler
 
 VID4 = ("calendar", "city", "foliage", "walk")
 
@@ -35,10 +41,20 @@ class SequenceResult:
     psnr: list[float] = field(default_factory=list)
     ssim: list[float] = field(default_factory=list)
     lpips: list[float] = field(default_factory=list)
+    psnr_high: list[float] = field(default_factory=list)
+    psnr_flat: list[float] = field(default_factory=list)
+    noise_flat: list[float] = field(default_factory=list)
+    frac_high: list[float] = field(default_factory=list)
+    frac_flat: list[float] = field(default_factory=list)
 
     def mean(self, metric: str) -> float:
-        values = getattr(self, metric)
-        return float(np.mean(values)) if values else math.nan
+        """Mean over frames; frames where the metric is NaN (an empty region) are left out."""
+        return _nanmean(getattr(self, metric))
+
+
+def _nanmean(values: list[float]) -> float:
+    kept = [v for v in values if not math.isnan(v)]
+    return float(np.mean(kept)) if kept else math.nan
 
 
 @dataclass
@@ -50,6 +66,12 @@ class EvalConfig:
     lpips: str = "alex"  # "alex", "vgg" or "none"
     lpips_on: str = "rgb"  # "rgb" (SR Y joined to bicubic Cb/Cr) or "y" (Y replicated)
     device: str = "cpu"
+    regions: Regions | None = None  # region-aware scores (metrics/regions.py) when set
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """The per-frame metrics this configuration scores, in table order."""
+        return METRICS + (REGION_METRICS if self.regions is not None else ())
 
 
 def _sequences(data: Path) -> list[Path]:
@@ -85,6 +107,9 @@ class _Scorer:
                 a, b = rgb_to_y(a), rgb_to_y(b)
             with torch.no_grad():
                 res.lpips.append(float(self.lpips(a.to(self.cfg.device), b.to(self.cfg.device))[0]))
+        if self.cfg.regions is not None:
+            for name, value in region_scores(sr, hr, self.cfg.scale, self.cfg.regions).items():
+                getattr(res, name).append(value)
 
 
 def evaluate(cfg: EvalConfig, progress: bool = True) -> tuple[list[SequenceResult], list[SequenceResult]]:
@@ -145,24 +170,48 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> tuple[list[SequenceResul
     return (results if upscaler is not None else baseline), baseline
 
 
+def protocol_frame(
+    source: FrameSource, index: int, scale: int, upscaler: Upscaler | None = None
+) -> tuple[Tensor, Tensor, SRFrame | None]:
+    """Frame ``index`` of one sequence under the protocol of :func:`evaluate`, without the rest.
+
+    Returns the GT (cropped to a multiple of ``scale``) and its bicubic upsampling, both uint8
+    (3, H, W), and the upscaler's :class:`~savsr.infer.upscaler.SRFrame` (None without one). The
+    model sees the same 2M+1 BI-degraded frames, edges replicated at the sequence ends, as in a
+    full evaluation, so figures show exactly the frames that the tables score.
+    """
+    n = source.info.num_frames or 0
+    if not 0 <= index < n:
+        raise SavsrError(f"{source.path}: frame {index} out of range (0 to {n - 1})")
+    radius = upscaler.radius if upscaler is not None else 0
+    start, stop = max(0, index - radius), min(n, index + radius + 1)
+    clip = [bi_degrade(_to_tensor(to_uint8(f)), scale) for f in itertools.islice(source.frames(start), stop - start)]
+    hr, _, up = clip[index - start]
+    if upscaler is None:
+        return hr, up, None
+    # The stream replicates the clip's ends; they are the sequence's ends wherever the window is cut.
+    return hr, up, next(itertools.islice(upscaler.stream(lr for _, lr, _ in clip), index - start, None))
+
+
 METRICS = ("psnr", "ssim", "lpips")
 
 
-def summary(results: list[SequenceResult], baseline: list[SequenceResult] | None = None) -> dict[str, dict[str, float]]:
+def summary(
+    results: list[SequenceResult], baseline: list[SequenceResult] | None = None, metrics: tuple[str, ...] = METRICS
+) -> dict[str, dict[str, float]]:
     """Per-sequence means, their mean (the headline), the mean over all frames and, for a model,
-    the bicubic baseline's mean."""
+    the bicubic baseline's mean, of each of ``metrics``."""
 
     def overall(rows: list[SequenceResult]) -> dict[str, float]:
-        return {m: float(np.mean([r.mean(m) for r in rows])) for m in METRICS} | {
+        return {m: float(np.mean([r.mean(m) for r in rows])) for m in metrics} | {
             "frames": sum(len(r.frames) for r in rows)
         }
 
-    table = {r.name: {m: r.mean(m) for m in METRICS} | {"frames": len(r.frames)} for r in results}
+    table = {r.name: {m: r.mean(m) for m in metrics} | {"frames": len(r.frames)} for r in results}
     table["mean"] = overall(results)
-    table["mean over frames"] = {
-        m: float(np.mean(values)) if (values := [v for r in results for v in getattr(r, m)]) else math.nan
-        for m in METRICS
-    } | {"frames": table["mean"]["frames"]}
+    table["mean over frames"] = {m: _nanmean([v for r in results for v in getattr(r, m)]) for m in metrics} | {
+        "frames": table["mean"]["frames"]
+    }
     if baseline is not None and baseline is not results:
         table["bicubic (mean)"] = overall(baseline)
     return table
@@ -181,6 +230,20 @@ def render_markdown(table: dict[str, dict[str, float]], cfg: EvalConfig) -> str:
         label = f"**{name}**" if name == "mean" else f"*{name}*" if name == "bicubic (mean)" else name
         lp = "—" if math.isnan(row["lpips"]) else f"{row['lpips']:.4f}"
         lines.append(f"| {label} | {row['frames']} | {row['psnr']:.2f} | {row['ssim']:.4f} | {lp} |")
+    if cfg.regions is not None:
+        lines += [
+            "",
+            f"Regions of W (Eq. 3, window {WINDOW}, δ = {DELTA}) on the GT Y: high activity W > {cfg.regions.high}, "
+            f"flat W < {cfg.regions.flat}. Noise: std of SR − GT (Y, 8-bit levels) on flat pixels.",
+            "",
+            "| sequence | PSNR high (dB) | PSNR flat (dB) | noise flat | high (%) | flat (%) |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for name, row in table.items():
+            lines.append(
+                f"| {name} | {row['psnr_high']:.2f} | {row['psnr_flat']:.2f} | {row['noise_flat']:.3f} "
+                f"| {100 * row['frac_high']:.1f} | {100 * row['frac_flat']:.1f} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -198,17 +261,21 @@ def write_reports(
     results: list[SequenceResult], baseline: list[SequenceResult], cfg: EvalConfig, outdir: Path, overwrite: bool
 ) -> dict:
     """Write results.md, results.json (with per-frame values) and results.csv into ``outdir``."""
-    table = summary(results, baseline)
+    metrics = cfg.metrics
+    table = summary(results, baseline, metrics)
+    config = {k: str(v) for k, v in cfg.__dict__.items()}
+    if cfg.regions is not None:
+        config["regions"] = {"high": cfg.regions.high, "flat": cfg.regions.flat, "delta": DELTA, "window": WINDOW}
     payload = {
-        "config": {k: str(v) for k, v in cfg.__dict__.items()},
+        "config": config,
         "table": table,
-        "per_frame": {r.name: {"frames": r.frames, "psnr": r.psnr, "ssim": r.ssim, "lpips": r.lpips} for r in results},
+        "per_frame": {r.name: {"frames": r.frames} | {m: getattr(r, m) for m in metrics} for r in results},
     }
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["sequence", "frames", *METRICS])
+    writer.writerow(["sequence", "frames", *metrics])
     for name, row in table.items():
-        writer.writerow([name, row["frames"], *(f"{row[m]:.6f}" for m in METRICS)])
+        writer.writerow([name, row["frames"], *(f"{row[m]:.6f}" for m in metrics)])
     outputs = {
         "results.md": render_markdown(table, cfg),
         "results.json": json.dumps(payload, indent=2, default=float),

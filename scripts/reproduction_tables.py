@@ -1,0 +1,151 @@
+"""Rewrite the generated sections of docs/reproduction.md from `savsr evaluate` results.
+
+    .venv/bin/python scripts/reproduction_tables.py eval_output/reproduction --doc docs/reproduction.md
+
+Reads RESULTS/x{s}/{method}/results.json (as scripts/reproduce.sh writes them) and replaces
+what lies between ``<!-- BEGIN generated:NAME -->`` and ``<!-- END generated:NAME -->`` for
+NAME = table1 and regions; the text around the markers is left as it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from pathlib import Path
+
+from savsr.errors import SavsrError
+from savsr.fileio import atomic_output
+from savsr.metrics.evaluate import VID4
+
+SCALES = (2, 3, 4)
+# Directory name under RESULTS/x{s}/ (= the bundled model's family) -> name in the paper.
+METHODS = {"bicubic": "Bicubic", "vsrresnet": "VSRResNet", "vsrresfeatgan": "VSRResFeatGAN", "sa-vsrgan": "SA-VSRGAN"}
+# Table 1 of the paper: Vid4 means only (no per-sequence values, no bicubic or VSRResNet rows).
+PAPER = {
+    "vsrresfeatgan": {2: (30.90, 0.9241, 0.0283), 3: (26.53, 0.8148, 0.0668), 4: (24.50, 0.7023, 0.1043)},
+    "sa-vsrgan": {2: (31.64, 0.9327, 0.0257), 3: (26.80, 0.8256, 0.0641), 4: (24.72, 0.7233, 0.1010)},
+}
+METRICS = (("psnr", "PSNR-Y (dB)", 2), ("ssim", "SSIM-Y", 4), ("lpips", "PercepDist (LPIPS-alex)", 4))
+
+
+def load_results(root: Path, scale: int, method: str) -> dict | None:
+    path = root / f"x{scale}" / method / "results.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def missing_label(method: str, scale: int, bundled: set[str]) -> str:
+    return "not evaluated" if f"{method}-x{scale}" in bundled else "not trained"
+
+
+def _fmt(value: float, digits: int, sign: bool = False) -> str:
+    return "—" if value is None or math.isnan(value) else f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+
+
+def _frames_note(results: dict[str, dict]) -> str:
+    """Which frames each method was scored on, so that a quick run is never taken for the full one."""
+    notes = {f"{r['table']['mean']['frames']} frames ({r['config']['frames']}) of {r['config']['data']}" for r in results.values()}
+    lpips = {f"LPIPS-{r['config']['lpips']} on {r['config']['lpips_on'].upper()}" for r in results.values()}
+    return "; ".join(sorted(notes)) + "; " + ", ".join(sorted(lpips))
+
+
+def table1(root: Path, bundled: set[str]) -> str:
+    """Per scale: rows (method, metric); columns the four sequences, the mean, the paper's mean and ours − paper."""
+    out = []
+    for s in SCALES:
+        results = {m: r for m in METHODS if (r := load_results(root, s, m)) is not None}
+        out += [f"### ×{s}", "", "| method | metric | " + " | ".join(VID4) + " | **mean** | paper | Δ (ours − paper) |",
+                "|---|---|" + "---:|" * (len(VID4) + 3)]
+        for method, label in METHODS.items():
+            paper = PAPER.get(method, {}).get(s)
+            for k, (key, name, digits) in enumerate(METRICS):
+                ref = paper[k] if paper else math.nan
+                if method in results:
+                    table = results[method]["table"]
+                    cells = [_fmt(table[q][key], digits) if q in table else "—" for q in VID4]
+                    ours = table["mean"][key]
+                    cells += [f"**{_fmt(ours, digits)}**", _fmt(ref, digits), _fmt(ours - ref, digits, sign=True)]
+                else:
+                    cells = [missing_label(method, s, bundled)] + ["—"] * len(VID4) + [_fmt(ref, digits), "—"]
+                out.append(f"| {label if k == 0 else ''} | {name} | " + " | ".join(cells) + " |")
+        out += ["", f"Scored: {_frames_note(results)}." if results else "No results at this scale yet.", ""]
+        if "sa-vsrgan" in results and "vsrresfeatgan" in results:
+            # A ratio does not depend on the LPIPS variant's scale, unlike the Δ column.
+            ours = results["sa-vsrgan"]["table"]["mean"]["lpips"] / results["vsrresfeatgan"]["table"]["mean"]["lpips"]
+            paper = PAPER["sa-vsrgan"][s][2] / PAPER["vsrresfeatgan"][s][2]
+            out += [f"PercepDist of SA-VSRGAN relative to VSRResFeatGAN: ours {ours - 1:+.1%}, the paper's {paper - 1:+.1%}.", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+REGION_COLUMNS = (("psnr", "PSNR-Y all (dB)", 2), ("psnr_high", "PSNR high (dB)", 2), ("psnr_flat", "PSNR flat (dB)", 2),
+                  ("noise_flat", "noise flat (levels)", 3))
+
+
+def regions(root: Path, bundled: set[str]) -> str:
+    """Per scale: the Vid4 means of the region-aware scores of each method, and SA − baseline."""
+    out = []
+    for s in SCALES:
+        results = {m: r for m in METHODS if (r := load_results(root, s, m)) is not None}
+        out += [f"### ×{s}", "", "| method | " + " | ".join(name for _, name, _ in REGION_COLUMNS) + " |",
+                "|---|" + "---:|" * len(REGION_COLUMNS)]
+        for method, label in METHODS.items():
+            if method not in results:
+                out.append(f"| {label} | {missing_label(method, s, bundled)} |" + " — |" * (len(REGION_COLUMNS) - 1))
+                continue
+            mean = results[method]["table"]["mean"]
+            if "psnr_high" not in mean:
+                raise SavsrError(f"{root}/x{s}/{method}/results.json has no region scores; evaluate with --regions")
+            out.append(f"| {label} | " + " | ".join(_fmt(mean[k], d) for k, _, d in REGION_COLUMNS) + " |")
+        if "sa-vsrgan" in results and "vsrresfeatgan" in results:
+            sa, base = results["sa-vsrgan"]["table"]["mean"], results["vsrresfeatgan"]["table"]["mean"]
+            out.append("| *SA-VSRGAN − VSRResFeatGAN* | "
+                       + " | ".join(_fmt(sa[k] - base[k], d, sign=True) for k, _, d in REGION_COLUMNS) + " |")
+        if results:
+            any_result = next(iter(results.values()))
+            mean, reg = any_result["table"]["mean"], any_result["config"]["regions"]
+            out += ["", f"High activity: W > {reg['high']} ({100 * mean['frac_high']:.1f} % of the scored pixels); "
+                        f"flat: W < {reg['flat']} ({100 * mean['frac_flat']:.1f} %); W of Eq. 3 on the GT Y, "
+                        f"window {reg['window']}, δ = {reg['delta']}. Scored: {_frames_note(results)}.", ""]
+        else:
+            out += ["", "No results at this scale yet.", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+SECTIONS = {"table1": table1, "regions": regions}
+
+
+def rewrite(doc: Path, root: Path, bundled: set[str]) -> None:
+    """Replace the body of every generated section of ``doc``; fail if a marker pair is missing."""
+    text = doc.read_text()
+    for name, build in SECTIONS.items():
+        pattern = re.compile(rf"(<!-- BEGIN generated:{name} -->\n).*?(<!-- END generated:{name} -->)", re.S)
+        if len(pattern.findall(text)) != 1:
+            raise SavsrError(f"{doc}: needs exactly one '<!-- BEGIN generated:{name} -->' ... '<!-- END generated:{name} -->' pair")
+        body = build(root, bundled)
+        text = pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
+    with atomic_output(doc, overwrite=True) as tmp:  # the doc is updated in place, by design
+        tmp.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("results", type=Path, metavar="RESULTS", help="folder holding x{2,3,4}/METHOD/results.json")
+    parser.add_argument("--doc", type=Path, default=Path("docs/reproduction.md"))
+    parser.add_argument("--weights", type=Path, default=Path(__file__).resolve().parents[1] / "src" / "savsr" / "weights",
+                        help="bundled weights folder, to tell 'not trained' from 'not evaluated'")
+    args = parser.parse_args(argv)
+    try:
+        if not args.results.is_dir():
+            raise SavsrError(f"{args.results}: no such results folder")
+        rewrite(args.doc, args.results, {p.stem for p in args.weights.glob("*.safetensors")})
+    except SavsrError as exc:
+        print(f"reproduction_tables: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"rewrote the generated sections of {args.doc}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""The reproduction report machinery: scripts/reproduce.sh, reproduction_tables.py, plot_curves.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import REPO
+from savsr.metrics.evaluate import VID4
+from savsr.models import VSRResNet
+from savsr.models.checkpoint import GeneratorSpec, save_generator
+
+sys.path.insert(0, str(REPO / "scripts"))
+import plot_curves  # noqa: E402
+import reproduction_tables  # noqa: E402
+
+DOC = """# Report
+
+Hand-written intro.
+
+<!-- BEGIN generated:table1 -->
+old table
+<!-- END generated:table1 -->
+
+Hand-written middle.
+
+<!-- BEGIN generated:regions -->
+old regions
+<!-- END generated:regions -->
+
+Hand-written end.
+"""
+
+
+def fake_results(root: Path, scale: int, method: str, psnr: float) -> None:
+    """A results.json as savsr evaluate --regions writes it, with chosen values."""
+    row = {"psnr": psnr, "ssim": 0.7, "lpips": 0.28 if method == "sa-vsrgan" else 0.3, "psnr_high": psnr - 6, "psnr_flat": psnr + 7,
+           "noise_flat": 5.0 if method == "sa-vsrgan" else 6.5, "frac_high": 0.11, "frac_flat": 0.55, "frames": 10}
+    table = {seq: dict(row, psnr=psnr + k) for k, seq in enumerate(VID4)} | {"mean": row}
+    config = {"frames": "all", "data": "vid4", "lpips": "alex", "lpips_on": "rgb",
+              "regions": {"high": 0.5, "flat": 0.1, "delta": 0.01, "window": 3}}
+    (root / f"x{scale}" / method).mkdir(parents=True)
+    (root / f"x{scale}" / method / "results.json").write_text(json.dumps({"config": config, "table": table}))
+
+
+def test_tables_beside_the_paper(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    root, doc = tmp_path / "res", tmp_path / "doc.md"
+    doc.write_text(DOC)
+    fake_results(root, 4, "bicubic", 23.81)
+    fake_results(root, 4, "vsrresfeatgan", 24.0)
+    fake_results(root, 4, "sa-vsrgan", 24.5)
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    (weights / "vsrresnet-x4.safetensors").write_bytes(b"")  # bundled but not evaluated
+    args = [str(root), "--doc", str(doc), "--weights", str(weights)]
+    assert reproduction_tables.main(args) == 0
+    text = doc.read_text()
+    for hand in ("Hand-written intro.", "Hand-written middle.", "Hand-written end."):
+        assert hand in text
+    assert "old table" not in text and "old regions" not in text
+    lines = text.splitlines()
+    # SA-VSRGAN x4 PSNR: sequences 24.50 + k, mean 24.50, the paper's 24.72, Δ = −0.22.
+    assert "| SA-VSRGAN | PSNR-Y (dB) | 24.50 | 25.50 | 26.50 | 27.50 | **24.50** | 24.72 | -0.22 |" in lines
+    assert "|  | SSIM-Y | 0.7000 | 0.7000 | 0.7000 | 0.7000 | **0.7000** | 0.7023 | -0.0023 |" in lines
+    assert "|  | PercepDist (LPIPS-alex) | 0.2800 | 0.2800 | 0.2800 | 0.2800 | **0.2800** | 0.1010 | +0.1790 |" in lines
+    assert "|  | PercepDist (LPIPS-alex) | 0.3000 | 0.3000 | 0.3000 | 0.3000 | **0.3000** | 0.1043 | +0.1957 |" in lines
+    # 0.28 / 0.30 − 1 = −6.7 %; the paper's 0.1010 / 0.1043 − 1 = −3.2 %.
+    assert "PercepDist of SA-VSRGAN relative to VSRResFeatGAN: ours -6.7%, the paper's -3.2%." in lines
+    assert "| VSRResNet | PSNR-Y (dB) | not evaluated | — | — | — | — | — | — |" in lines
+    # x2 has no results: missing models with the paper's numbers still shown.
+    assert "| SA-VSRGAN | PSNR-Y (dB) | not trained | — | — | — | — | 31.64 | — |" in lines
+    assert "| *SA-VSRGAN − VSRResFeatGAN* | +0.50 | +0.50 | +0.50 | -1.500 |" in lines
+    assert "| Bicubic | 23.81 | 17.81 | 30.81 | 6.500 |" in lines
+    # Idempotent: a second run gives the same page.
+    assert reproduction_tables.main(args) == 0 and doc.read_text() == text
+    doc.write_text(DOC.replace("<!-- END generated:regions -->\n", ""))
+    capsys.readouterr()
+    assert reproduction_tables.main(args) == 2
+    assert "generated:regions" in capsys.readouterr().err
+
+
+def tiny_vid4(root: Path) -> Path:
+    """Four 3-frame sequences with Vid4's names, 36×48, smooth texture plus noise."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:36, 0:48]
+    for k, name in enumerate(VID4):
+        (root / name).mkdir(parents=True)
+        for t in range(3):
+            img = 128 + 90 * np.sin(0.35 * xx + 0.2 * (k + 1) * yy + 0.5 * t)[..., None] + rng.normal(0, 6, (36, 48, 3))
+            Image.fromarray(img.clip(0, 255).astype(np.uint8)).save(root / name / f"{t:08d}.png")
+    return root
+
+
+@pytest.mark.slow  # four runs of the script, a dozen Python start-ups: about 35 s of CPU
+def test_reproduce_quick_end_to_end(tmp_path: Path) -> None:
+    data, weights, out = tiny_vid4(tmp_path / "vid4"), tmp_path / "weights", tmp_path / "out"
+    torch.manual_seed(0)
+    save_generator(VSRResNet(blocks=1, features=8), GeneratorSpec(scale=4, blocks=1, features=8),
+                   weights / "sa-vsrgan-x4.safetensors")
+    env = os.environ | {"SCALES": "4", "DATA": str(data), "WEIGHTS": str(weights), "OUT": str(out), "QUICK": "2",
+                        "CROP_BOX": "4 4 16 16", "DEVICE": "cpu", "BIN": str(Path(sys.executable).parent)}
+    run = subprocess.run(["bash", str(REPO / "scripts" / "reproduce.sh")], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "x4 vsrresfeatgan: not trained" in run.stdout
+    sa = json.loads((out / "x4" / "sa-vsrgan" / "results.json").read_text())
+    assert sa["table"]["mean"]["frames"] == 8 and "bicubic (mean)" in sa["table"]  # QUICK=2: 2 frames × 4
+    assert (out / "crops_x4.png").stat().st_size > 0
+    doc = (out / "reproduction.md").read_text()  # the quick run's own copy; docs/ is untouched
+    bicubic = json.loads((out / "x4" / "bicubic" / "results.json").read_text())["table"]
+    assert f"| Bicubic | PSNR-Y (dB) | {bicubic['calendar']['psnr']:.2f} | {bicubic['city']['psnr']:.2f} |" in doc
+    assert "| VSRResFeatGAN | PSNR-Y (dB) | not trained |" in doc
+    # A second run reuses every evaluation; a changed model is evaluated again.
+    again = subprocess.run(["bash", str(REPO / "scripts" / "reproduce.sh")], env=env, capture_output=True, text=True)
+    assert again.returncode == 0 and again.stdout.count("results reused") == 2
+    save_generator(VSRResNet(blocks=1, features=8), GeneratorSpec(scale=4, blocks=1, features=8),
+                   weights / "sa-vsrgan-x4.safetensors", overwrite=True)
+    third = subprocess.run(["bash", str(REPO / "scripts" / "reproduce.sh")], env=env, capture_output=True, text=True)
+    assert "x4 sa-vsrgan: evaluating" in third.stdout and "x4 bicubic: results reused" in third.stdout
+    bad = subprocess.run(["bash", str(REPO / "scripts" / "reproduce.sh")], env=env | {"SCALES": "5"},
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.strip() == "reproduce: error: SCALES: 5 is not 2, 3 or 4"
+
+
+def test_plot_curves_of_a_tiny_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from torch.utils.tensorboard import SummaryWriter
+
+    for name, offset in (("a", 0.0), ("b", 1.0)):
+        with SummaryWriter(str(tmp_path / name / "tensorboard")) as w:
+            for step in range(1, 6):
+                w.add_scalar("loss/total", offset + 1.0 / step, step)
+                w.add_scalar("val/psnr_y", 30 + step + offset, step)
+                w.add_scalar("lr/g", 1e-4, step)
+    got = plot_curves.read_scalars(tmp_path / "b")
+    assert set(got) == {"loss/total", "val/psnr_y"}  # lr is not plotted
+    assert got["val/psnr_y"][0] == [1, 2, 3, 4, 5]
+    np.testing.assert_allclose(got["loss/total"][1], [1.0 + 1.0 / s for s in range(1, 6)], rtol=1e-6)
+    out = tmp_path / "curves.png"
+    assert plot_curves.main([str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(out)]) == 0
+    assert Image.open(out).size[0] > 500
+    assert plot_curves.main([str(tmp_path / "a"), "-o", str(out)]) == 2  # exists: no --overwrite
+    assert plot_curves.main([str(tmp_path / "nothing"), "-o", str(tmp_path / "x.png")]) == 2
+    assert "no TensorBoard event files" in capsys.readouterr().err
