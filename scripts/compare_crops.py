@@ -48,7 +48,7 @@ def render(
 
     panels = dict([("GT", gt), labelled("bicubic", up.double() / 255.0)])
     for label, name in models.items():
-        _, _, sr = protocol_frame(source, frame, scale, load_model(name, "cpu"))
+        _, _, sr = protocol_frame(source, frame, scale, load_model(name, "cpu", precision="fp32"))
         panels.update([labelled(label, torch.round(sr.rgb.double() * 255.0) / 255.0)])
     images = {k: v.permute(1, 2, 0).numpy() for k, v in panels.items()}
     title = f"{sequence} frame {frame}, ×{scale}; PSNR-Y of the whole frame"

@@ -89,7 +89,7 @@ def main() -> None:
     args = parser.parse_args()
     lpips = LPIPS("alex")
     funcs = variants(lpips, args.lpips_wheel)
-    upscalers = {"bicubic": None} | {m: load_model(m, "cpu") for m in args.model}
+    upscalers = {"bicubic": None} | {m: load_model(m, "cpu", precision="fp32") for m in args.model}  # as evaluate
     # method -> variant -> per-sequence means
     per_seq = {m: {name: [] for name in funcs} for m in upscalers}
     frames = 0

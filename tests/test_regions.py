@@ -148,7 +148,7 @@ def test_protocol_frame_is_the_evaluated_frame(tmp_path: Path) -> None:
     path = save_generator(model, GeneratorSpec(scale=2, blocks=1, features=8), tmp_path / "rnd.safetensors")
     data = _sequences(tmp_path / "seqs")
     results, baseline = evaluate(EvalConfig(data, 2, model=str(path), lpips="none"), progress=False)
-    upscaler = load_model(str(path), "cpu")
+    upscaler = load_model(str(path), "cpu", precision="fp32")  # as evaluate runs
     source = FrameSource(data / "alpha")
     for index in (0, 1, 3, 5):  # both ends, where the window is cut, and the middle
         hr, up, sr = protocol_frame(source, index, 2, upscaler)
