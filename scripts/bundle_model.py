@@ -59,7 +59,7 @@ def main() -> None:
                    extra={"name": args.name, "trained_on": ", ".join(cfg["data"]["roots"])})
     torch.manual_seed(0)
     demo_dir = Path("/tmp") / f"savsr_card_{args.name}"
-    run_demo(demo_dir, args.name, device="cpu")
+    run_demo(demo_dir, args.name, device="cpu", precision="fp32")  # cards report fp32, as evaluate does
     metrics = json.loads((demo_dir / "metrics.json").read_text())
     stages = [stage_summary(args.pretrain)] if args.pretrain else []
     stages.append(stage_summary(args.run, args.checkpoint))

@@ -27,11 +27,12 @@ CLIP = "bedroom_clip.mkv"
 MODEL = "sa-vsrgan-x4"
 
 
-def run_demo(output_dir: str | Path, model_name: str = MODEL, device: str = "auto") -> dict[str, Path]:
+def run_demo(output_dir: str | Path, model_name: str = MODEL, device: str = "auto",
+             precision: str = "auto") -> dict[str, Path]:
     """Write the demo outputs into ``output_dir`` and return their paths by kind."""
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    model = load_model(model_name, device=device)
+    model = load_model(model_name, device=device, precision=precision)
     if model.scale != 4:
         raise SavsrError(f"the demo uses a ×4 model; {model_name} is ×{model.scale}")
     clip = Path(str(files("savsr") / "assets" / CLIP))
