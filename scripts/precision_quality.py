@@ -15,28 +15,25 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from savsr.cli import VID4_CANDIDATES
 from savsr.data.color import rgb_to_y
 from savsr.data.io import FrameSource
-from savsr.data.resize import bi_degrade
 from savsr.infer.upscaler import load_model
-from savsr.cli import VID4_CANDIDATES
+from savsr.metrics.evaluate import protocol_frame
 from savsr.metrics.psnr_ssim import psnr
 
 
 def frame_psnrs(model: str, precision: str, data: Path, count: int) -> list[float]:
-    """PSNR-Y of the middle ``count`` frames of each sequence (neighbours read, not scored)."""
+    """PSNR-Y of the middle ``count`` frames of each sequence, each through ``protocol_frame``."""
     up = load_model(model, device="cpu", precision=precision)
     values = []
     for seq in sorted(p for p in data.iterdir() if p.is_dir()):
-        frames = list(FrameSource(seq))
-        mid = len(frames) // 2
-        lo, hi = mid - count // 2 - up.radius, mid - count // 2 + count + up.radius
-        degraded = [bi_degrade(torch.from_numpy(np.ascontiguousarray(f)).permute(2, 0, 1), up.scale) for f in frames[lo:hi]]
-        for i, out in enumerate(up.stream(iter(lr for _, lr, _ in degraded))):
-            if up.radius <= i < up.radius + count:
-                hr = rgb_to_y(degraded[i][0][None].double() / 255.0)[0]
-                sr = torch.round(out.output.double() * 255.0) / 255.0  # the 8-bit output, as evaluate scores it
-                values.append(float(psnr(sr, hr, up.scale)))
+        source = FrameSource(seq)
+        first = (source.info.num_frames or 0) // 2 - count // 2
+        for index in range(first, first + count):
+            hr, _, sr = protocol_frame(source, index, up.scale, up)
+            out = torch.round(sr.output.double() * 255.0) / 255.0  # the 8-bit output, as evaluate scores it
+            values.append(float(psnr(out, rgb_to_y(hr[None].double() / 255.0)[0], up.scale)))
     return values
 
 
