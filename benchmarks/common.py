@@ -140,8 +140,6 @@ def conv_candidates(batch: int, height: int, width: int, precision: str, device:
             variants[f"{precision} tensors"] = (nn.Conv2d(64, 64, 3, padding=1).to(device, dtype, memory_format=fmt),
                                                 x.to(dtype).contiguous(memory_format=fmt))
         for how, (c, xi) in variants.items():
-            if dtype is None and how != "autocast":
-                continue
             label = f"{layout}" if dtype is None else f"{layout}, {how}"
             if backward:
                 xi = xi.detach().requires_grad_(True)
