@@ -48,7 +48,9 @@ def _frames_note(results: dict[str, dict]) -> str:
     """Which frames each method was scored on, so that a quick run is never taken for the full one."""
     notes = {f"{r['table']['mean']['frames']} frames ({r['config']['frames']}) of {r['config']['data']}" for r in results.values()}
     lpips = {f"LPIPS-{r['config']['lpips']} on {r['config']['lpips_on'].upper()}" for r in results.values()}
-    return "; ".join(sorted(notes)) + "; " + ", ".join(sorted(lpips))
+    # results written before --precision existed were fp32
+    nets = {f"networks in {r['config'].get('precision', 'fp32')}" for r in results.values() if r["config"]["model"] != "bicubic"}
+    return "; ".join(sorted(notes)) + "; " + ", ".join(sorted(lpips | nets))
 
 
 def table1(root: Path, bundled: set[str]) -> str:

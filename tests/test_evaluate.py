@@ -109,3 +109,25 @@ def test_bad_inputs(tmp_path: Path, tiny_model: Path, capsys: pytest.CaptureFixt
     Image.fromarray(np.zeros((30, 30, 3), np.uint8)).save(data / "beta" / "99.png")
     assert main(["evaluate", "--data", str(data), "--scale", "2", "-o", str(tmp_path / "p"), "--lpips", "none"]) == 2
     assert "99.png" in capsys.readouterr().err
+
+
+def test_precision_is_applied_and_recorded(tmp_path: Path) -> None:
+    """--precision bf16 runs the network in bf16 (scores move, a little) and says so in every report."""
+    data = _sequences(tmp_path / "seqs")
+    torch.manual_seed(0)
+    model = VSRResNet(frames=5, channels=1, blocks=1, features=8)
+    for p in model.parameters():
+        p.data.mul_(4.0)  # a residual large enough that bf16 rounding changes some 8-bit pixels
+    weights = save_generator(model, GeneratorSpec(scale=2, blocks=1, features=8), tmp_path / "rand.safetensors")
+    tables = {}
+    for precision in ("fp32", "bf16"):
+        out = tmp_path / precision
+        args = ["evaluate", "--data", str(data), "--scale", "2", "--model", str(weights), "--lpips", "none"]
+        assert main([*args, "--precision", precision, "-o", str(out)]) == 0
+        payload = json.loads((out / "results.json").read_text())
+        assert payload["config"]["precision"] == precision
+        assert f"network in {precision}." in (out / "results.md").read_text()
+        tables[precision] = payload
+    fp32, bf16 = (tables[p]["per_frame"]["alpha"]["psnr"] for p in ("fp32", "bf16"))
+    assert fp32 != bf16
+    assert np.allclose(fp32, bf16, atol=0.1)

@@ -82,6 +82,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     cfg = EvalConfig(
         data=Path(args.data) if args.data else _default_vid4(), scale=args.scale, model=args.model,
         frames=args.frames, lpips=args.lpips, lpips_on=args.lpips_on, device=str(resolve_device(args.device)),
+        precision=args.precision,
         regions=Regions(*(args.region_thresholds or ())) if args.regions or args.region_thresholds else None,
     )
     results, baseline = evaluate(cfg, progress=sys.stderr.isatty())
@@ -182,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--region-thresholds", type=float, nargs=2, metavar=("HIGH", "FLAT"),
                     help="high activity is W > HIGH, flat is W < FLAT (default 0.5 0.1; implies --regions)")
     ev.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    ev.add_argument("--precision", choices=("fp32", "bf16", "fp16", "auto"), default="fp32",
+                    help="the network's arithmetic (default fp32, so numbers do not depend on the hardware; "
+                         "bf16 is about 2× faster on CPUs that have it)")
     ev.add_argument("-o", "--output-dir", metavar="OUTDIR", help="where to write results.{md,json,csv}")
     ev.add_argument("--overwrite", action="store_true", help="replace existing result files")
     ev.set_defaults(func=_cmd_evaluate)
