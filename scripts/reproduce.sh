@@ -99,4 +99,6 @@ for s in $SCALES; do  # Fig. 4 (x4) and Fig. 5 (x3): GT | bicubic | the bundled 
 done
 
 if [[ -n $QUICK && ! -f $DOC ]]; then cp docs/reproduction.md "$DOC"; fi
-"$BIN/python" scripts/reproduction_tables.py "$OUT" --doc "$DOC" --weights "$WEIGHTS"
+cards=()
+[[ -n $QUICK ]] || cards=(--cards)  # the model cards carry their Vid4 tables too, but never a quick run's
+"$BIN/python" scripts/reproduction_tables.py "$OUT" --doc "$DOC" --weights "$WEIGHTS" "${cards[@]}"

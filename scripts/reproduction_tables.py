@@ -4,7 +4,8 @@
 
 Reads RESULTS/x{s}/{method}/results.json (as scripts/reproduce.sh writes them) and replaces
 what lies between ``<!-- BEGIN generated:NAME -->`` and ``<!-- END generated:NAME -->`` for
-NAME = table1 and regions; the text around the markers is left as it is.
+NAME = table1 and regions; the text around the markers is left as it is. With ``--cards`` it
+also fills the ``vid4`` section of each bundled model's card (WEIGHTS/METHOD-xS.md) that has results.
 """
 
 from __future__ import annotations
@@ -118,17 +119,56 @@ def regions(root: Path, bundled: set[str]) -> str:
 SECTIONS = {"table1": table1, "regions": regions}
 
 
-def rewrite(doc: Path, root: Path, bundled: set[str]) -> None:
-    """Replace the body of every generated section of ``doc``; fail if a marker pair is missing."""
-    text = doc.read_text()
-    for name, build in SECTIONS.items():
+def card_vid4(result: dict, method: str, scale: int) -> str:
+    """A bundled model's Vid4 table: each sequence, the mean, bicubic's mean and the paper's."""
+    table = result["table"]
+    rows = ["| sequence | PSNR-Y (dB) | SSIM-Y | LPIPS-alex |", "|---|---:|---:|---:|"]
+
+    def line(label: str, values: tuple[float, ...], bold: bool = False) -> str:
+        cells = [_fmt(v, digits) for v, (_, _, digits) in zip(values, METRICS)]
+        return f"| {label} | " + " | ".join(f"**{c}**" if bold else c for c in cells) + " |"
+
+    def pick(row: dict[str, float]) -> tuple[float, ...]:
+        return tuple(row[key] for key, _, _ in METRICS)
+
+    rows += [line(q, pick(table[q])) for q in VID4 if q in table]
+    rows.append(line("**mean**", pick(table["mean"]), bold=True))
+    if "bicubic (mean)" in table:
+        rows.append(line("bicubic (mean)", pick(table["bicubic (mean)"])))
+    if (paper := PAPER.get(method, {}).get(scale)) is not None:
+        rows.append(line(f"paper's {METHODS[method]} (Table 1)", paper))
+    gain = table["mean"]["psnr"] - table["bicubic (mean)"]["psnr"] if "bicubic (mean)" in table else math.nan
+    return ("\n".join(rows) + f"\n\nScored: {_frames_note({method: result})}. PSNR gain over bicubic: {_fmt(gain, 2, sign=True)} dB. "
+            "The paper's PercepDist is on another scale than our LPIPS (docs/reproduction.md).\n")
+
+
+def replace_sections(path: Path, bodies: dict[str, str]) -> None:
+    """Replace the body of each named generated section of ``path``; fail if a marker pair is missing."""
+    text = path.read_text()
+    for name, body in bodies.items():
         pattern = re.compile(rf"(<!-- BEGIN generated:{name} -->\n).*?(<!-- END generated:{name} -->)", re.S)
         if len(pattern.findall(text)) != 1:
-            raise SavsrError(f"{doc}: needs exactly one '<!-- BEGIN generated:{name} -->' ... '<!-- END generated:{name} -->' pair")
-        body = build(root, bundled)
+            raise SavsrError(f"{path}: needs exactly one '<!-- BEGIN generated:{name} -->' ... '<!-- END generated:{name} -->' pair")
         text = pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
-    with atomic_output(doc, overwrite=True) as tmp:  # the doc is updated in place, by design
+    with atomic_output(path, overwrite=True) as tmp:  # updated in place, by design
         tmp.write_text(text)
+
+
+def rewrite(doc: Path, root: Path, bundled: set[str]) -> None:
+    """Rewrite the generated sections of ``doc`` from the results under ``root``."""
+    replace_sections(doc, {name: build(root, bundled) for name, build in SECTIONS.items()})
+
+
+def rewrite_cards(weights: Path, root: Path) -> list[Path]:
+    """Fill the ``vid4`` section of every bundled model card that has results; return the cards written."""
+    written = []
+    for card in sorted(weights.glob("*.md")):
+        match = re.fullmatch(r"(.+)-x([234])", card.stem)
+        if match is None or match[1] not in METHODS or (result := load_results(root, int(match[2]), match[1])) is None:
+            continue
+        replace_sections(card, {"vid4": card_vid4(result, match[1], int(match[2]))})
+        written.append(card)
+    return written
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,15 +177,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--doc", type=Path, default=Path("docs/reproduction.md"))
     parser.add_argument("--weights", type=Path, default=Path(__file__).resolve().parents[1] / "src" / "savsr" / "weights",
                         help="bundled weights folder, to tell 'not trained' from 'not evaluated'")
+    parser.add_argument("--cards", action="store_true", help="also fill the Vid4 section of the bundled model cards")
     args = parser.parse_args(argv)
     try:
         if not args.results.is_dir():
             raise SavsrError(f"{args.results}: no such results folder")
         rewrite(args.doc, args.results, {p.stem for p in args.weights.glob("*.safetensors")})
+        cards = rewrite_cards(args.weights, args.results) if args.cards else []
     except SavsrError as exc:
         print(f"reproduction_tables: error: {exc}", file=sys.stderr)
         return 2
-    print(f"rewrote the generated sections of {args.doc}")
+    print(f"rewrote the generated sections of {args.doc}" + "".join(f", {c}" for c in cards))
     return 0
 
 

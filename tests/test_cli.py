@@ -107,3 +107,22 @@ def test_demo_writes_every_output(tmp_path: Path) -> None:
         assert str(tmp_path / "out" / name) in res.stdout or name.endswith(".json")
     table = (tmp_path / "out" / "metrics.md").read_text()
     assert "| bicubic |" in table and "| tiny_x4 |" in table
+
+
+def test_demo_runs_at_the_models_scale(tmp_path: Path) -> None:
+    import av
+    import torch
+
+    from savsr.demo import run_demo
+    from savsr.models.checkpoint import GeneratorSpec, save_generator
+
+    torch.manual_seed(0)
+    spec = GeneratorSpec(scale=3, blocks=1, features=8)
+    tiny = save_generator(spec.build(), spec, tmp_path / "tiny_x3.safetensors")
+    paths = run_demo(tmp_path / "out", str(tiny), device="cpu", precision="fp32")
+    assert paths["super-resolved video"].name == "sr_x3.mp4"
+    with av.open(str(paths["super-resolved video"])) as video:
+        stream = video.streams.video[0]
+        assert (stream.width, stream.height) == (384, 216)  # the clip's size is a multiple of 3
+    text = (tmp_path / "out" / "metrics.md").read_text()
+    assert text.startswith("×3 on the bundled clip") and "3 border pixels" in text

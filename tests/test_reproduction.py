@@ -45,7 +45,7 @@ def fake_results(root: Path, scale: int, method: str, psnr: float) -> None:
     row = {"psnr": psnr, "ssim": 0.7, "lpips": 0.28 if method == "sa-vsrgan" else 0.3, "psnr_high": psnr - 6, "psnr_flat": psnr + 7,
            "noise_flat": 5.0 if method == "sa-vsrgan" else 6.5, "frac_high": 0.11, "frac_flat": 0.55, "frames": 10}
     table = {seq: dict(row, psnr=psnr + k) for k, seq in enumerate(VID4)} | {"mean": row}
-    config = {"frames": "all", "data": "vid4", "lpips": "alex", "lpips_on": "rgb",
+    config = {"model": method, "frames": "all", "data": "vid4", "lpips": "alex", "lpips_on": "rgb", "precision": "bf16",
               "regions": {"high": 0.5, "flat": 0.1, "delta": 0.01, "window": 3}}
     (root / f"x{scale}" / method).mkdir(parents=True)
     (root / f"x{scale}" / method / "results.json").write_text(json.dumps({"config": config, "table": table}))
@@ -85,6 +85,31 @@ def test_tables_beside_the_paper(tmp_path: Path, capsys: pytest.CaptureFixture) 
     capsys.readouterr()
     assert reproduction_tables.main(args) == 2
     assert "generated:regions" in capsys.readouterr().err
+
+
+def test_model_cards_get_their_vid4_table(tmp_path: Path) -> None:
+    root, weights = tmp_path / "res", tmp_path / "weights"
+    weights.mkdir()
+    fake_results(root, 3, "sa-vsrgan", 26.0)
+    row = {"psnr": 25.0, "ssim": 0.6, "lpips": 0.5}
+    results = json.loads((root / "x3" / "sa-vsrgan" / "results.json").read_text())
+    results["table"]["bicubic (mean)"] = row
+    (root / "x3" / "sa-vsrgan" / "results.json").write_text(json.dumps(results))
+    card = "# sa-vsrgan-x3\n\nText.\n\n<!-- BEGIN generated:vid4 -->\nNot evaluated yet.\n<!-- END generated:vid4 -->\n"
+    for name in ("sa-vsrgan-x3", "sa-vsrgan-x2", "notes"):  # x2 has no results, notes is no model: both untouched
+        (weights / f"{name}.md").write_text(card)
+    doc = tmp_path / "doc.md"
+    doc.write_text(DOC)
+    assert reproduction_tables.main([str(root), "--doc", str(doc), "--weights", str(weights), "--cards"]) == 0
+    lines = (weights / "sa-vsrgan-x3.md").read_text().splitlines()
+    assert "Not evaluated yet." not in lines and "Text." in lines
+    assert "| calendar | 26.00 | 0.7000 | 0.2800 |" in lines and "| walk | 29.00 | 0.7000 | 0.2800 |" in lines
+    assert "| **mean** | **26.00** | **0.7000** | **0.2800** |" in lines
+    assert "| bicubic (mean) | 25.00 | 0.6000 | 0.5000 |" in lines
+    assert "| paper's SA-VSRGAN (Table 1) | 26.80 | 0.8256 | 0.0641 |" in lines
+    assert any("networks in bf16" in line and "PSNR gain over bicubic: +1.00 dB" in line for line in lines)
+    for name in ("sa-vsrgan-x2", "notes"):
+        assert (weights / f"{name}.md").read_text() == card
 
 
 def tiny_vid4(root: Path) -> Path:
