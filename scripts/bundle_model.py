@@ -1,11 +1,13 @@
 """Bundle a trained generator into the package, with its model card.
 
     .venv/bin/python scripts/bundle_model.py runs/cpu_sa_vsrgan_x4 sa-vsrgan-x4 \
-        --pretrain runs/cpu_vsrresnet_x4 --pretrain runs/cpu_vsrresnet_x4_long --budget "about 2 h on 2 CPU cores"
+        --pretrain runs/cpu_vsrresnet_x4:step_00001536 --pretrain runs/cpu_vsrresnet_x4_long --machine "2 CPU cores"
 
 Takes the run's best checkpoint (by the run's ``best_metric``), stores its generator in fp16 as
 src/savsr/weights/NAME.safetensors, and writes NAME.md: the training data, the stages (each
-``--pretrain`` run in order, then RUN) with the steps each really ran, the budget, and metrics
+``--pretrain`` run in order, then RUN) with the steps each really ran and the checkpoint the
+next stage started from (``RUN:CHECKPOINT``; the run's best by default) and the minutes each
+trained (from its TensorBoard log), and metrics
 measured here on the bundled demo clip (held out of training) against bicubic. The card's Vid4
 section is filled in by scripts/reproduction_tables.py from `make reproduce`'s results.
 """
@@ -26,35 +28,59 @@ from savsr.models.checkpoint import load_generator, save_generator
 WEIGHTS = Path(__file__).resolve().parents[1] / "src" / "savsr" / "weights"
 
 
-def stage_summary(run: Path, used: str = "best") -> str:
+def training_minutes(run: Path) -> float:
+    """Wall-clock minutes a run trained, from the times of its logged losses.
+
+    Gaps over five minutes (a stop and a later resume) are left out; validation is counted.
+    """
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    # purge_orphaned_data would drop the steps logged twice around a resume, and their time.
+    acc = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0}, purge_orphaned_data=False)
+    acc.Reload()
+    tag = min(t for t in acc.Tags()["scalars"] if t.startswith("loss/"))
+    times = sorted(e.wall_time for e in acc.Scalars(tag))
+    return sum(b - a for a, b in zip(times, times[1:]) if b - a < 300) / 60
+
+
+def stage_summary(run: Path, used: str = "best", final: bool = True) -> tuple[str, float]:
+    """One line on a training stage for the card, and the minutes it trained."""
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     best = json.loads((run / "checkpoints" / "best.json").read_text())
     used_step = best["step"] if used == "best" else int(used.split("_")[1])
     r, d, o = cfg["run"], cfg["data"], cfg["optim"]
+    metric = (f"LPIPS-alex {-best['metric']:.4f}" if r.get("best_metric") == "lpips_alex"  # stored negated
+              else f"PSNR-Y {best['metric']:.2f} dB")
     planned = r["epochs"] * (d["samples_per_epoch"] // r["batch_size"])
     # A run stopped early keeps its newest checkpoints: the highest step is what it really ran.
     ran = max(int(m[1]) for f in (run / "checkpoints").iterdir() if (m := re.fullmatch(r"step_(\d+)", f.name)))
     steps = f"{ran} steps" + (f" (of {planned} planned, stopped there)" if ran < planned else "")
     init = f", from `{r['init']}`" if r.get("init") else ""
+    decay = (f" (× {o['gamma']} at step{'s' if len(o['milestones']) > 1 else ''} "
+             + ", ".join(str(round(m * planned)) for m in o["milestones"]) + ")") if o.get("milestones") else ""
+    minutes = training_minutes(run)
     text = (f"- **{cfg['stage']}** (`{run}`{init}): {steps} of {r['batch_size']} patches "
-            f"({d['patch_size']}×{d['patch_size']}, ×{d['scale']}, {d['color'].upper()}), Adam lr {o['lr_g']}"
+            f"({d['patch_size']}×{d['patch_size']}, ×{d['scale']}, {d['color'].upper()}), Adam lr {o['lr_g']}{decay}"
             f"{' / D ' + str(o['lr_d']) if cfg['stage'] == 'gan' else ''}, amp {r['amp']}; "
-            f"best validation PSNR-Y {best['metric']:.2f} dB at step {best['step']}; this model uses step {used_step}.")
+            f"best validation {metric} at step {best['step']}; "
+            f"{'this model uses' if final else 'the next stage started from'} step {used_step}.")
     if cfg["stage"] == "gan":
         loss = cfg["loss"]
         text += (f" Loss Eq. 13 with α1 = {loss['alpha1']}, α2 = {loss['alpha2']}, β2 = {loss['beta2']}, "
                  f"α3 = {loss['alpha3']}, β3 = {loss['beta3']}, W × {loss['weight_scale']}, "
                  f"VGG taps {', '.join(loss['feature_layers'])}.")
-    return text
+    return text + f" Trained {minutes:.0f} min.", minutes
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("run", type=Path)
     p.add_argument("name")
-    p.add_argument("--pretrain", type=Path, action="append", default=[],
-                   help="a run folder of an earlier stage (repeat, in training order)")
-    p.add_argument("--budget", required=True, help="the compute the training took, in words")
+    p.add_argument("--pretrain", action="append", default=[], metavar="RUN[:CHECKPOINT]",
+                   help="an earlier stage's run folder and the checkpoint the next stage started from "
+                        "(default best); repeat, in training order")
+    p.add_argument("--machine", required=True, help="what it trained on, e.g. '2 CPU cores' or 'one H100'")
+    p.add_argument("--note", default="", help="a remark on the compute, e.g. that the machine was shared")
     p.add_argument("--checkpoint", default="best", help="checkpoint folder name under RUN/checkpoints (default best)")
     args = p.parse_args()
     best = args.run / "checkpoints" / args.checkpoint / "generator.safetensors"
@@ -68,8 +94,13 @@ def main() -> None:
     demo_dir = Path("/tmp") / f"savsr_card_{args.name}"
     run_demo(demo_dir, args.name, device="cpu", precision="fp32")  # cards report fp32, as evaluate does
     metrics = json.loads((demo_dir / "metrics.json").read_text())
-    stages = [stage_summary(run) for run in args.pretrain]
+    stages = [stage_summary(Path(run), used or "best", final=False)
+              for run, _, used in (s.partition(":") for s in args.pretrain)]
     stages.append(stage_summary(args.run, args.checkpoint))
+    minutes = sum(m for _, m in stages)
+    budget = (f"{minutes:.0f} minutes of training on {args.machine} in all ("
+              + " + ".join(f"{m:.0f}" for _, m in stages) + " for the stages below, from their logs)"
+              + (f"; {args.note}" if args.note else ""))
     rows = "\n".join(f"| {k} | {v['psnr_y']:.2f} | {v['ssim_y']:.4f} | {v['lpips_alex']:.4f} |" for k, v in metrics.items())
     card = f"""# {args.name}
 
@@ -77,8 +108,8 @@ VSRResNet (Sec. 2.3: {spec.blocks} residual blocks × {spec.features} features, 
 ×{spec.scale} video super-resolution of the {spec.color.upper()} channel (Cb/Cr from bicubic), trained with
 savsr. Weights in fp16 ({target.stat().st_size / 1e6:.1f} MB); they are run in fp32 or as asked.
 
-**This is a budget model**: {args.budget}, far below the paper's 100 + 30 epochs on Myanmar. It is
-what the package can bundle until the full training of issue #7.
+**This is a budget model**, trained far less than the paper's 100 + 30 epochs on Myanmar:
+{budget}. docs/reproduction.md compares it with the paper.
 
 ## Training data
 
@@ -89,7 +120,7 @@ trained on; `sam2_bedroom.mp4` is the validation video.
 
 ## Training
 
-{chr(10).join(stages)}
+{chr(10).join(text for text, _ in stages)}
 
 ## Metrics
 
