@@ -1,4 +1,5 @@
-"""The reproduction report machinery: scripts/reproduce.sh, reproduction_tables.py, plot_curves.py."""
+"""The reproduction report machinery: scripts/reproduce.sh, reproduction_tables.py, plot_curves.py,
+and the compute record of bundle_model.py."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from savsr.models import VSRResNet
 from savsr.models.checkpoint import GeneratorSpec, save_generator
 
 sys.path.insert(0, str(REPO / "scripts"))
+import bundle_model  # noqa: E402
 import plot_curves  # noqa: E402
 import reproduction_tables  # noqa: E402
 
@@ -173,3 +175,17 @@ def test_plot_curves_of_a_tiny_run(tmp_path: Path, capsys: pytest.CaptureFixture
     assert plot_curves.main([str(tmp_path / "a"), "-o", str(out)]) == 2  # exists: no --overwrite
     assert plot_curves.main([str(tmp_path / "nothing"), "-o", str(tmp_path / "x.png")]) == 2
     assert "no TensorBoard event files" in capsys.readouterr().err
+
+
+def test_training_minutes_leave_out_the_pauses_between_resumes(tmp_path: Path) -> None:
+    from torch.utils.tensorboard import SummaryWriter
+
+    # Two sessions of one run: losses every 20 s, a 40-minute stop, the resume logging step 40 again.
+    sessions = [[(20, 1000.0), (40, 1020.0), (60, 1040.0)], [(40, 3440.0), (60, 3460.0), (80, 3480.0), (100, 3500.0)]]
+    for k, events in enumerate(sessions):
+        with SummaryWriter(str(tmp_path / "tensorboard"), filename_suffix=f".{k}") as w:
+            for step, wall in events:
+                w.add_scalar("loss/mse", 0.1, step, walltime=wall)
+                w.add_scalar("val/psnr_y", 30.0, step, walltime=wall + 500)  # not a loss: not counted
+    # 40 s in the first session, 60 s in the second; the 2,400 s gap is a pause.
+    assert bundle_model.training_minutes(tmp_path) == pytest.approx(100 / 60)
