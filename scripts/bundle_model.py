@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
 
 import torch
@@ -24,6 +23,7 @@ import yaml
 
 from savsr.demo import run_demo
 from savsr.models.checkpoint import load_generator, save_generator
+from savsr.train.checkpoint import CheckpointManager
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "src" / "savsr" / "weights"
 
@@ -53,7 +53,7 @@ def stage_summary(run: Path, used: str = "best", final: bool = True) -> tuple[st
               else f"PSNR-Y {best['metric']:.2f} dB")
     planned = r["epochs"] * (d["samples_per_epoch"] // r["batch_size"])
     # A run stopped early keeps its newest checkpoints: the highest step is what it really ran.
-    ran = max(int(m[1]) for f in (run / "checkpoints").iterdir() if (m := re.fullmatch(r"step_(\d+)", f.name)))
+    ran = CheckpointManager(run).folders()[-1][0]
     steps = f"{ran} steps" + (f" (of {planned} planned, stopped there)" if ran < planned else "")
     init = f", from `{r['init']}`" if r.get("init") else ""
     decay = (f" (× {o['gamma']} at step{'s' if len(o['milestones']) > 1 else ''} "

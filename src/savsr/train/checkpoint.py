@@ -108,7 +108,8 @@ class CheckpointManager:
         self.dir = Path(root) / "checkpoints"
         self.keep_last = keep_last
 
-    def _folders(self) -> list[tuple[int, Path]]:
+    def folders(self) -> list[tuple[int, Path]]:
+        """(step, folder) of every ``step_N`` checkpoint, oldest first (not verified)."""
         if not self.dir.is_dir():
             return []
         found = [(int(m.group(1)), p) for p in self.dir.iterdir() if (m := _NAME.match(p.name)) and p.is_dir()]
@@ -158,13 +159,13 @@ class CheckpointManager:
         os.replace(part, record)
 
     def _rotate(self) -> None:
-        folders = self._folders()
+        folders = self.folders()
         for _, path in folders[: -self.keep_last]:
             shutil.rmtree(path, ignore_errors=True)
 
     def latest(self) -> Path | None:
         """The newest checkpoint that verifies; corrupt ones are reported and skipped."""
-        for step, path in reversed(self._folders()):
+        for step, path in reversed(self.folders()):
             problem = verify(path)
             if problem is None:
                 return path
