@@ -27,6 +27,9 @@ def test_shipped_configs_load(path: Path) -> None:
             baseline = path.name.startswith("vsrresfeatgan")
             assert (cfg.loss.beta2, cfg.loss.beta3) == ((0.0, 0.0) if baseline else (0.1, 0.1))
             assert (cfg.loss.alpha1, cfg.loss.alpha2, cfg.loss.alpha3) == (0.001, 0.001, 0.798)
+    elif path.parent.name == "gpu":  # sized by scripts/gpu/train_pretrain.sh to a time budget
+        assert cfg.data.cache_lr and cfg.run.device == "cuda" and not cfg.data.val
+        assert "time budget" in path.read_text().split("stage:")[0]
     else:  # budget recipes state their budget in the opening comment
         assert "minutes" in path.read_text().split("\n\n")[0].split("stage:")[0]
 

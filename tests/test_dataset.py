@@ -114,9 +114,11 @@ def test_short_and_small_scenes_are_refused_by_name(dataset_dir: Path, caplog: p
         VideoPatchDataset(dataset_dir, scale=2, patch_size=64)
 
 
+@pytest.mark.parametrize("cache_lr", [False, True])
 @pytest.mark.parametrize("scale", [2, 3, 4])
-def test_samples_equal_the_degraded_whole_frame(dataset_dir: Path, scale: int) -> None:
-    ds = VideoPatchDataset(dataset_dir, scale=scale, patch_size=16, color="rgb", augment=False, samples_per_epoch=40)
+def test_samples_equal_the_degraded_whole_frame(dataset_dir: Path, scale: int, cache_lr: bool) -> None:
+    ds = VideoPatchDataset(dataset_dir, scale=scale, patch_size=16, color="rgb", augment=False, samples_per_epoch=40,
+                           cache_lr=cache_lr)
     for i in range(40):
         k, t, top, left, _ = ds.locate(i)
         root, entry = ds.scenes[k]

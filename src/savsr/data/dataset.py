@@ -43,7 +43,12 @@ class VideoPatchDataset(Dataset):
 
     The degradation runs on the fly on an HR region around the patch that is aligned to the LR
     grid and wide enough (6s pixels) for the bicubic kernels, so each sample equals the same crop
-    of the degraded whole frame exactly (a test checks it); no per-scale cache is needed.
+    of the degraded whole frame exactly (a test checks it), with no per-scale copy on disk.
+
+    ``cache_lr`` degrades every scene once, whole frames, into memory (as much again as the
+    dataset), and samples are then plain crops: for accelerators that a per-sample degradation
+    (a few hundred samples/s per core, docs/performance.md) would starve. Samples are identical
+    either way.
 
     Sampling is a pure function of (seed, epoch, i): a scene with probability proportional to its
     number of possible patches, a centre frame, a position, and one of the 8 flips/transposes. So
@@ -61,6 +66,7 @@ class VideoPatchDataset(Dataset):
         augment: bool = True,
         samples_per_epoch: int = 64_000,
         seed: int = 0,
+        cache_lr: bool = False,
     ) -> None:
         if scale not in (2, 3, 4):
             raise ValueError(f"scale must be 2, 3 or 4, got {scale}")
@@ -97,6 +103,8 @@ class VideoPatchDataset(Dataset):
         )
         self._cumulative = np.cumsum(counts / counts.sum())
         self._arrays: dict[int, np.ndarray] = {}
+        # Built before the DataLoader forks its workers, which then share it (copy-on-write).
+        self._up = [self._degraded(k) for k in range(len(self.scenes))] if cache_lr else None
 
     def set_epoch(self, epoch: int) -> None:
         """Select the samples of ``epoch`` (each epoch draws new patches)."""
@@ -112,6 +120,17 @@ class VideoPatchDataset(Dataset):
             self._arrays[k] = np.load(root / entry.file, mmap_mode="r")
         return self._arrays[k]
 
+    def _degraded(self, k: int, chunk: int = 16) -> np.ndarray:
+        """Scene ``k`` after the BI degradation (Sec. 3.1), whole frames (T, h, w, C) uint8."""
+        e, s = self.scenes[k][1], self.scale
+        h, w = e.height - e.height % s, e.width - e.width % s
+        arr = self._array(k)
+        out = np.empty((e.frames, h, w, arr.shape[3]), np.uint8)
+        for i in range(0, e.frames, chunk):
+            stack = torch.from_numpy(np.array(arr[i : i + chunk, :h, :w])).permute(0, 3, 1, 2)
+            out[i : i + chunk] = imresize(imresize(stack, 1 / s), s).permute(0, 2, 3, 1).numpy()
+        return out
+
     def locate(self, index: int) -> tuple[int, int, int, int, int]:
         """(scene, centre frame, top, left, augmentation code) of sample ``index``."""
         rng = np.random.default_rng((self.seed, self.epoch, index))
@@ -125,10 +144,10 @@ class VideoPatchDataset(Dataset):
         code = int(rng.integers(0, 8)) if self.augment else 0
         return k, t, top, left, code
 
-    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
-        if not 0 <= index < self.samples_per_epoch:
-            raise IndexError(index)
-        k, t, top, left, code = self.locate(index)
+    def _degrade_region(self, k: int, t: int, top: int, left: int) -> tuple[Tensor, Tensor]:
+        """(T, C, P, P) degraded and (1, C, P, P) HR uint8 patches of one sample, degrading only an
+        LR-grid-aligned region 6s pixels wider than the patch, so they equal crops of the whole
+        degraded frames."""
         e = self.scenes[k][1]
         s, p, m = self.scale, self.patch_size, self.frames // 2
         h, w = e.height - e.height % s, e.width - e.width % s
@@ -137,12 +156,24 @@ class VideoPatchDataset(Dataset):
         y1, x1 = min(h, math.ceil((top + p + margin) / s) * s), min(w, math.ceil((left + p + margin) / s) * s)
         region = np.array(self._array(k)[t - m : t + m + 1, y0:y1, x0:x1])  # a writable copy
         stack = torch.from_numpy(region).permute(0, 3, 1, 2)  # (T, C, h, w) uint8
-        if stack.shape[1] == 1:
-            stack = stack.expand(-1, 3, -1, -1)
         up = imresize(imresize(stack, 1 / s), s)
         ty, tx = top - y0, left - x0
-        lr = up[:, :, ty : ty + p, tx : tx + p].float() / 255.0
-        hr = stack[m : m + 1, :, ty : ty + p, tx : tx + p].float() / 255.0
+        return up[:, :, ty : ty + p, tx : tx + p], stack[m : m + 1, :, ty : ty + p, tx : tx + p]
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        if not 0 <= index < self.samples_per_epoch:
+            raise IndexError(index)
+        k, t, top, left, code = self.locate(index)
+        p, m = self.patch_size, self.frames // 2
+        if self._up is not None:
+            up = torch.from_numpy(np.array(self._up[k][t - m : t + m + 1, top : top + p, left : left + p]))
+            hr = torch.from_numpy(np.array(self._array(k)[t : t + 1, top : top + p, left : left + p]))
+            up, hr = up.permute(0, 3, 1, 2), hr.permute(0, 3, 1, 2)
+        else:
+            up, hr = self._degrade_region(k, t, top, left)
+        if up.shape[1] == 1:
+            up, hr = up.expand(-1, 3, -1, -1), hr.expand(-1, 3, -1, -1)
+        lr, hr = up.float() / 255.0, hr.float() / 255.0
         if self.color == "y":
             lr, hr = rgb_to_y(lr), rgb_to_y(hr)
         lr, hr = augment(lr, code), augment(hr, code)

@@ -29,6 +29,7 @@ class DataConfig:
     color: Literal["y", "rgb"] = "y"
     samples_per_epoch: int = 64_000  # the "length of an epoch": our data is not Myanmar
     workers: int = 2
+    cache_lr: bool = False  # degrade whole frames once into RAM (fast GPUs; VideoPatchDataset)
     val: list[str] = field(default_factory=list)  # videos or frame folders never trained on
     val_frames: int = 4  # centre frames scored per validation source
     val_crop: int = 256  # validation scores a centred crop of this side (0 = whole frame)

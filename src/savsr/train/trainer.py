@@ -115,6 +115,7 @@ class Trainer:
         self.dist = init_distributed(self.device.type)
         if self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
+            torch.backends.cudnn.benchmark = True  # every step has the same shapes
         if run.batch_size % self.dist.world:
             raise SavsrError(f"run.batch_size={run.batch_size} is not divisible by {self.dist.world} ranks")
         self.batch = run.batch_size // self.dist.world
@@ -126,7 +127,7 @@ class Trainer:
         d = cfg.data
         self.dataset = VideoPatchDataset(
             d.roots, d.scale, d.patch_size, d.frames, d.color, augment=True,
-            samples_per_epoch=d.samples_per_epoch, seed=run.seed,
+            samples_per_epoch=d.samples_per_epoch, seed=run.seed, cache_lr=d.cache_lr,
         )
         self.channels = 1 if d.color == "y" else 3
         self.spec = GeneratorSpec(d.scale, d.color, d.frames, cfg.model.blocks, cfg.model.features)
