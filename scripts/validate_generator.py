@@ -1,0 +1,27 @@
+"""Score generator files on a config's validation set, as the trainer's validation does.
+
+    .venv/bin/python scripts/validate_generator.py configs/cpu/vsrresnet_x4.yaml zoo/gpu_vsrresnet_x4/generator.safetensors
+
+For runs that trained without validation (the GPU runs, whose machine lacks the LPIPS weights):
+prints PSNR-Y and LPIPS-alex on data.val (4 centre crops of sam2_bedroom.mp4 in configs/cpu).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+
+from savsr.train import Trainer, load_config
+
+
+def main() -> None:
+    config, generators = sys.argv[1], sys.argv[2:]
+    for path in generators:
+        cfg = load_config(config, [f"run.init={path}", "run.device=cpu", "data.workers=0"])
+        with tempfile.TemporaryDirectory() as out:
+            scores = Trainer(cfg, out, progress=False).validate()
+        print(f"{path}: PSNR-Y {scores['val/psnr_y']:.4f} dB, LPIPS-alex {scores['val/lpips_alex']:.4f}")
+
+
+if __name__ == "__main__":
+    main()
