@@ -3,7 +3,7 @@
 # every bundled model on Vid4 at x2, x3 and x4 with --regions, draw the Fig. 4/5-style crops,
 # and rewrite the generated tables of the doc (scripts/reproduction_tables.py).
 #
-#   scripts/reproduce.sh                                    # all (about 30 min of CPU per model and scale)
+#   scripts/reproduce.sh                                    # all (about 20 min of 2 CPU cores per model and scale)
 #   SCALES="4" MODELS="bicubic sa-vsrgan-x4" scripts/reproduce.sh
 #   QUICK=2 scripts/reproduce.sh                            # first 2 frames of each sequence: a smoke test
 #   PRECISION=bf16 scripts/reproduce.sh                     # networks in bf16: about 2x faster on CPUs with

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Train the CPU budget zoo, stage after stage: the x4 GAN stages from the GPU x4 pretraining
-# (zoo/gpu_vsrresnet_x4, scripts/gpu/train_pretrain.sh), the x2/x3 ones from the CPU x4 pretraining
-# (zoo/cpu_vsrresnet_x4_long).
+# Train the CPU budget zoo, stage after stage, from the x4 pretraining that ended on a GPU
+# (zoo/gpu_vsrresnet_x4, scripts/gpu/train_pretrain.sh): the x4 GAN stages, the x2/x3
+# pretraining fine-tuned from it, and their GAN stages.
 # Every stage resumes (`--resume auto`), so after a crash or a stop run the script again and it
 # goes on where it was. A finished stage exports its best checkpoint (generator and
 # discriminator in fp16, no optimizer state: scripts/export_run.py) to zoo/cpu_STAGE, which the
@@ -23,9 +23,7 @@ STAGES=${STAGES:-sa_vsrgan_x4 vsrresfeatgan_x4 vsrresnet_x2 vsrresnet_x3 sa_vsrg
 die() { echo "train_cpu_zoo: error: $*" >&2; exit 2; }
 [[ -x $BIN/savsr ]] || die "$BIN/savsr not found; run 'make install' first"
 [[ -d datasets/train_native && -d datasets/train_half ]] || die "no training sets in datasets/; run 'make data' first"
-for init in zoo/gpu_vsrresnet_x4 zoo/cpu_vsrresnet_x4_long; do  # where the x4 and the x2/x3 chains start
-    [[ -f $init/generator.safetensors ]] || die "$init is missing (the pretraining later stages start from)"
-done
+[[ -f zoo/gpu_vsrresnet_x4/generator.safetensors ]] || die "zoo/gpu_vsrresnet_x4 is missing (the x4 pretraining every stage starts from)"
 
 for stage in $STAGES; do
     config=configs/cpu/$stage.yaml
