@@ -32,28 +32,23 @@ from savsr.train.checkpoint import CheckpointManager
 WEIGHTS = Path(__file__).resolve().parents[1] / "src" / "savsr" / "weights"
 
 
-def training_minutes(run: Path) -> float:
-    """Wall-clock minutes a run trained, from the times of its logged losses.
-
-    Gaps over five minutes (a stop and a later resume) are left out; validation is counted.
-    """
+def _loss_events(run: Path) -> list:
+    """The TensorBoard events of one of a run's logged losses (every loss is logged at the same steps)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     # purge_orphaned_data would drop the steps logged twice around a resume, and their time.
     acc = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0}, purge_orphaned_data=False)
     acc.Reload()
-    tag = min(t for t in acc.Tags()["scalars"] if t.startswith("loss/"))
-    times = sorted(e.wall_time for e in acc.Scalars(tag))
+    return acc.Scalars(min(t for t in acc.Tags()["scalars"] if t.startswith("loss/")))
+
+
+def training_minutes(run: Path) -> float:
+    """Wall-clock minutes a run trained, from the times of its logged losses.
+
+    Gaps over five minutes (a stop and a later resume) are left out; validation is counted.
+    """
+    times = sorted(e.wall_time for e in _loss_events(run))
     return sum(b - a for a, b in zip(times, times[1:]) if b - a < 300) / 60
-
-
-def _last_logged_step(run: Path) -> int:
-    """The highest step of a run's logged losses (for a run whose checkpoints stayed elsewhere)."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    acc = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0})
-    acc.Reload()
-    return max(e.step for t in acc.Tags()["scalars"] if t.startswith("loss/") for e in acc.Scalars(t))
 
 
 def stage_summary(run: Path, used: str = "best", final: bool = True) -> tuple[str, float, str]:
@@ -63,17 +58,16 @@ def stage_summary(run: Path, used: str = "best", final: bool = True) -> tuple[st
     # A run stopped early keeps its newest checkpoints: the highest step is what it really ran.
     # A run trained on a lent GPU came back with its config and logs only.
     folders = CheckpointManager(run).folders()
-    ran = folders[-1][0] if folders else _last_logged_step(run)
+    ran = folders[-1][0] if folders else max(e.step for e in _loss_events(run))
     best_file = run / "checkpoints" / "best.json"
     if best_file.is_file():
         best = json.loads(best_file.read_text())
         metric = (f"LPIPS-alex {-best['metric']:.4f}" if r.get("best_metric") == "lpips_alex"  # stored negated
                   else f"PSNR-Y {best['metric']:.2f} dB")
-        validated = f"best validation {metric} at step {best['step']}"
-        used_step = best["step"] if used == "best" else int(used.split("_")[1])
+        validated, best_step = f"best validation {metric} at step {best['step']}", best["step"]
     else:  # no validation source in the run (the GPU runs: the LPIPS weights stay on the CPU machine)
-        validated = "not validated during the run"
-        used_step = ran if used == "best" else int(used.split("_")[1])
+        validated, best_step = "not validated during the run", ran
+    used_step = best_step if used == "best" else int(used.split("_")[1])
     planned = r["epochs"] * (d["samples_per_epoch"] // r["batch_size"])
     steps = f"{ran} steps" + (f" (of {planned} planned, stopped there)" if ran < planned else "")
     init = f", from `{r['init']}`" if r.get("init") else ""

@@ -15,7 +15,7 @@ from torch.utils.data import Dataset
 from ..errors import SavsrError
 from .color import rgb_to_y
 from .prepare import SceneEntry, load_manifest
-from .resize import imresize
+from .resize import bi_degrade
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +127,8 @@ class VideoPatchDataset(Dataset):
         arr = self._array(k)
         out = np.empty((e.frames, h, w, arr.shape[3]), np.uint8)
         for i in range(0, e.frames, chunk):
-            stack = torch.from_numpy(np.array(arr[i : i + chunk, :h, :w])).permute(0, 3, 1, 2)
-            out[i : i + chunk] = imresize(imresize(stack, 1 / s), s).permute(0, 2, 3, 1).numpy()
+            stack = torch.from_numpy(np.array(arr[i : i + chunk])).permute(0, 3, 1, 2)
+            out[i : i + chunk] = bi_degrade(stack, s)[2].permute(0, 2, 3, 1).numpy()
         return out
 
     def locate(self, index: int) -> tuple[int, int, int, int, int]:
@@ -156,7 +156,7 @@ class VideoPatchDataset(Dataset):
         y1, x1 = min(h, math.ceil((top + p + margin) / s) * s), min(w, math.ceil((left + p + margin) / s) * s)
         region = np.array(self._array(k)[t - m : t + m + 1, y0:y1, x0:x1])  # a writable copy
         stack = torch.from_numpy(region).permute(0, 3, 1, 2)  # (T, C, h, w) uint8
-        up = imresize(imresize(stack, 1 / s), s)
+        up = bi_degrade(stack, s)[2]  # the region is LR-grid aligned: its crop to a multiple of s is a no-op
         ty, tx = top - y0, left - x0
         return up[:, :, ty : ty + p, tx : tx + p], stack[m : m + 1, :, ty : ty + p, tx : tx + p]
 
