@@ -77,7 +77,8 @@ def stage_summary(run: Path, used: str = "best", final: bool = True) -> tuple[st
     where = "cuda" if r.get("device") == "cuda" else "cpu"
     text = (f"- **{cfg['stage']}** (`{run}`{init}): {steps} of {r['batch_size']} patches "
             f"({d['patch_size']}×{d['patch_size']}, ×{d['scale']}, {d['color'].upper()}), Adam lr {o['lr_g']}{decay}"
-            f"{' / D ' + str(o['lr_d']) if cfg['stage'] == 'gan' else ''}, amp {r['amp']}, on {where.upper()}; "
+            f"{' / D ' + str(o['lr_d']) if cfg['stage'] == 'gan' else ''}, amp {r['amp']}, on {where.upper()}"
+            f"{f', weights averaged (EMA, decay {ema})' if (ema := r.get('ema', 0)) else ''}; "
             f"{validated}; {'this model uses' if final else 'the next stage started from'} step {used_step}.")
     if cfg["stage"] == "gan":
         loss = cfg["loss"]

@@ -4,7 +4,9 @@
 
 Optimizer state is left out on purpose. Continue on another machine with
 `savsr train CONFIG --set run.init=zoo/.../generator.safetensors
- --set run.init_discriminator=zoo/.../discriminator.safetensors`.
+ --set run.init_discriminator=zoo/.../discriminator.safetensors` (a run with run.ema also exports
+generator_online.safetensors, the weights it was training; run.init from it continues those, and
+the average restarts from them).
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ def main() -> None:
     _, meta = read_spec(folder / "generator.safetensors")
     save_generator(model, spec, out / "generator.safetensors", overwrite=True, half=True,
                    extra={k: v for k, v in meta.items() if k in ("stage", "step")})
+    online = folder / "generator_online.safetensors"  # run.ema: the weights being trained, beside their average
+    if online.is_file():
+        save_generator(load_generator(online)[0], spec, out / "generator_online.safetensors", overwrite=True, half=True,
+                       extra={k: v for k, v in meta.items() if k in ("stage", "step")})
     disc = folder / "discriminator.safetensors"
     if disc.is_file():
         save_file({k: (v.half() if v.is_floating_point() else v) for k, v in load_file(str(disc)).items()},

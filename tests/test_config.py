@@ -62,6 +62,7 @@ def test_overrides_and_round_trip(tmp_path: Path) -> None:
         ("loss.feature_layers=[relu9_9]", "loss.feature_layers"),
         ("run.init=null", "run.init"),
         ("optim.milestones=[1.5]", "optim.milestones"),
+        ("run.ema=1", "run.ema: is a decay in"),
         ("epochs", "expected KEY=VALUE"),
     ],
 )

@@ -197,7 +197,7 @@ def test_stage_summary_of_a_gpu_run_that_came_back_without_checkpoints(tmp_path:
 
     from savsr.train import dump_config, load_config
 
-    cfg = load_config(REPO / "configs" / "gpu" / "vsrresnet_x4.yaml", ["run.epochs=2"])
+    cfg = load_config(REPO / "configs" / "gpu" / "vsrresnet_x4.yaml", ["run.epochs=2", "run.ema=0.99"])
     (tmp_path / "config.yaml").write_text(dump_config(cfg))
     with SummaryWriter(str(tmp_path / "tensorboard")) as w:
         for step in range(200, 8001, 200):
@@ -207,3 +207,4 @@ def test_stage_summary_of_a_gpu_run_that_came_back_without_checkpoints(tmp_path:
     assert "8000 steps of 128 patches" in text and "(of" not in text  # 2 epochs of 4000 steps: all ran
     assert "at steps 4000, 6000" in text and "not validated during the run" in text
     assert "the next stage started from step 8000" in text
+    assert "on CUDA, weights averaged (EMA, decay 0.99);" in text

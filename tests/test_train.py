@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -99,6 +100,47 @@ def test_sigkill_then_resume_equals_uninterrupted(dataset: Path, tmp_path: Path)
     assert main(["train", str(cfg), "--out", str(tmp_path / "killed"), "--resume", "auto"]) == 0
     final = "checkpoints/step_00000048/generator.safetensors"
     assert same_weights(weights(tmp_path / "whole" / final), weights(tmp_path / "killed" / final))
+
+
+def test_ema_is_the_running_average_of_the_online_weights_and_resumes(dataset: Path, tmp_path: Path) -> None:
+    """run.ema: each checkpoint's generator is the EMA of the trained (online) weights, recomputed
+    here in float64 numpy from every step's online weights; a resumed run continues both exactly."""
+    decay = 0.75
+    over = [f"run.ema={decay}", "run.checkpoint_every=1", "run.keep_last=100", "optim.milestones=[]"]
+    cfg = write_config(tmp_path / "c.yaml", dataset, stage="gan", init=str(_tiny_generator(tmp_path)))
+    Trainer(load_config(cfg, over), tmp_path / "whole").fit()
+    ckpts = sorted((tmp_path / "whole" / "checkpoints").glob("step_*"))
+    assert len(ckpts) == 16
+    ema: dict[str, np.ndarray] = {}
+    for c in ckpts:
+        online = {k: v.double().numpy() for k, v in weights(c / "generator_online.safetensors").items()}
+        ema = {k: decay * ema[k] + (1 - decay) * online[k] for k in online} if ema else online
+        got = weights(c / "generator.safetensors")
+        for k in online:
+            np.testing.assert_allclose(got[k].double().numpy(), ema[k], rtol=1e-5, atol=1e-6, err_msg=f"{c.name} {k}")
+    assert not np.allclose(ema["head.0.weight"], online["head.0.weight"], atol=1e-6), "the average must lag the online weights"
+    best = tmp_path / "whole" / "checkpoints" / "best"
+    assert (best / "generator_online.safetensors").is_file()
+    # Half the run, then resumed in a new process-like Trainer: same online and averaged weights.
+    Trainer(load_config(cfg, [*over, "run.epochs=1"]), tmp_path / "split").fit()
+    resumed = Trainer(load_config(cfg, over), tmp_path / "split")
+    resumed.resume("auto")
+    assert resumed.step == 8
+    resumed.fit()
+    for name in ("generator", "generator_online"):
+        f = f"checkpoints/step_00000016/{name}.safetensors"
+        assert same_weights(weights(tmp_path / "whole" / f), weights(tmp_path / "split" / f)), name
+
+
+def _tiny_generator(tmp_path: Path) -> Path:
+    """A freshly initialised tiny generator file, the GAN stage's run.init."""
+    from savsr.models.checkpoint import GeneratorSpec, save_generator
+
+    spec = GeneratorSpec(2, "y", 5, 2, 8)
+    torch.manual_seed(0)
+    path = tmp_path / "init.safetensors"
+    save_generator(spec.build(), spec, path)
+    return path
 
 
 @pytest.mark.parametrize("workers", [0, 2])

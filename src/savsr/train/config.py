@@ -97,6 +97,10 @@ class RunConfig:
     val_every: int = 1000
     checkpoint_every: int = 500
     keep_last: int = 3
+    # Decay of an exponential moving average of the generator's weights (0 = off). With it on,
+    # validation, `best` and each checkpoint's generator.safetensors are the average; the weights
+    # being trained are kept beside it as generator_online.safetensors, for resuming.
+    ema: float = 0.0
     best_metric: Literal["psnr_y", "lpips_alex"] = "psnr_y"  # what `checkpoints/best` maximises (LPIPS: minimises)
     nan_tolerance: int = 5  # non-finite losses in a row before restoring the last checkpoint
     nan_restores: int = 2  # restores (each with lr / 10) before giving up
@@ -181,6 +185,7 @@ def _validate(cfg: Config) -> None:
         (all(0 < m < 1 for m in cfg.optim.milestones), "optim.milestones", "are fractions of the run, in (0, 1)"),
         (cfg.run.epochs >= 1 and cfg.run.batch_size >= 1, "run", "epochs and batch_size must be >= 1"),
         (cfg.run.keep_last >= 1, "run.keep_last", "must be >= 1"),
+        (0 <= cfg.run.ema < 1, "run.ema", "is a decay in [0, 1) (0 = off)"),
         (min(cfg.run.log_every, cfg.run.image_every, cfg.run.val_every, cfg.run.checkpoint_every) >= 1,
          "run", "*_every must be >= 1"),
         (cfg.stage == "pretrain" or cfg.run.init is not None, "run.init", "the gan stage starts from a pretrained generator"),

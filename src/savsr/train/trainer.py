@@ -21,6 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from ..data.color import rgb_to_y
@@ -144,6 +145,9 @@ class Trainer:
             generator.load_state_dict(init.state_dict())
         self.memory_format = torch.channels_last if run.channels_last else torch.contiguous_format
         self.g = self._wrap(generator)
+        # Every rank averages its own copy: DDP keeps the online weights identical across ranks.
+        self.g_ema = (AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(run.ema), use_buffers=True)
+                      if run.ema else None)
         o = cfg.optim
         # fused: one kernel for all parameters instead of a dozen small ops per tensor (docs/performance.md).
         self.opt_g = torch.optim.Adam(generator.parameters(), o.lr_g, tuple(o.betas), weight_decay=o.weight_decay_g,
@@ -214,6 +218,10 @@ class Trainer:
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
 
+    def model(self) -> nn.Module:
+        """The generator that is validated and saved as generator.safetensors: the EMA when run.ema > 0."""
+        return self.g_ema.module if self.g_ema is not None else _unwrap(self.g)
+
     # ---------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -232,7 +240,9 @@ class Trainer:
         """Checkpoint on rank 0 (all ranks wait for it)."""
         path = None
         if self.dist.is_main:
-            modules = {"generator": _unwrap(self.g)}
+            modules = {"generator": self.model()}
+            if self.g_ema is not None:
+                modules["generator_online"] = _unwrap(self.g)
             if self.cfg.stage == "gan":
                 modules["discriminator"] = _unwrap(self.d)
             meta = {"format": "savsr-generator", **{k: str(v) for k, v in asdict(self.spec).items()},
@@ -248,7 +258,12 @@ class Trainer:
         spec, _ = read_spec(Path(folder) / "generator.safetensors")
         if spec != self.spec:
             raise SavsrError(f"{folder}: a checkpoint of a {spec}, but this config trains a {self.spec}")
-        load_weights(_unwrap(self.g), modules["generator"], f"{folder}/generator.safetensors")
+        # A checkpoint written without EMA has no generator_online: its generator is the online one.
+        online = "generator_online" if "generator_online" in modules else "generator"
+        load_weights(_unwrap(self.g), modules[online], f"{folder}/{online}.safetensors")
+        if self.g_ema is not None:
+            load_weights(self.g_ema.module, modules["generator"], f"{folder}/generator.safetensors")
+            self.g_ema.n_averaged.fill_(1)  # averaging goes on from the loaded weights, not a fresh copy
         if self.cfg.stage == "gan":
             if "discriminator" not in modules:
                 raise SavsrError(f"{folder}: has no discriminator; is it a pretrain checkpoint? (use run.init)")
@@ -354,7 +369,7 @@ class Trainer:
             return {}
         if self._lpips is None:
             self._lpips = LPIPS("alex").to(self.device)
-        g = _unwrap(self.g)
+        g = self.model()
         g.eval()
         ps, lp = [], []
         for window, hr, up in self._validation_set():
@@ -378,7 +393,7 @@ class Trainer:
         return self._writer
 
     def _log_images(self, lr: Tensor, hr: Tensor) -> None:
-        g = _unwrap(self.g)
+        g = self.model()
         with torch.no_grad():
             sr = g(lr[:4]).clamp(0, 1).float()
         c, m = self.channels, self.cfg.data.frames // 2
@@ -435,6 +450,8 @@ class Trainer:
                         continue
                     bad = 0
                     self.step += 1
+                    if self.g_ema is not None:
+                        self.g_ema.update_parameters(_unwrap(self.g))
                     for sched in self.schedulers.values():
                         sched.step()
                     seen += lr.shape[0] * self.dist.world
