@@ -64,11 +64,31 @@ class _Skip(Sampler[int]):
         return max(len(self.sampler) - self.start, 0)  # type: ignore[arg-type]
 
 
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
 def _ignore_signals(_worker_id: int) -> None:
     """DataLoader workers leave SIGINT/SIGTERM to the main process, which checkpoints and stops
-    them; otherwise Ctrl-C or a `kill` of the process group kills a worker mid-batch first."""
+    them; otherwise Ctrl-C or a `kill` of the process group kills a worker mid-batch first.
+    The workers are forked with these signals blocked (:func:`_batches`); one that arrived since
+    is discarded by SIG_IGN before they are unblocked."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # POSIX; Windows has no fork and no signal masks
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+
+def _batches(loader: DataLoader) -> Iterator:
+    """Start ``loader``'s workers with SIGINT/SIGTERM blocked: between its fork and
+    :func:`_ignore_signals`, torch's worker SIGTERM handler would let a signal sent to the
+    process group kill the worker. The main process gets any such signal once unblocked."""
+    if not hasattr(signal, "pthread_sigmask"):
+        return iter(loader)
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        return iter(loader)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _unwrap(module: nn.Module) -> nn.Module:
@@ -425,7 +445,7 @@ class Trainer:
         try:
             while self.step < self.total_steps:
                 epoch, start = divmod(self.step, self.steps_per_epoch)
-                for lr, hr in self._loader(epoch, start):
+                for lr, hr in _batches(self._loader(epoch, start)):
                     lr = lr.to(self.device, non_blocking=True, memory_format=self.memory_format)
                     hr = hr.to(self.device, non_blocking=True, memory_format=self.memory_format)
                     values = step_fn(lr, hr)
