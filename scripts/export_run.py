@@ -25,14 +25,13 @@ def main() -> None:
     run, step, out = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
     folder = run / "checkpoints" / step
     out.mkdir(parents=True, exist_ok=True)
-    model, spec = load_generator(folder / "generator.safetensors")
     _, meta = read_spec(folder / "generator.safetensors")
-    save_generator(model, spec, out / "generator.safetensors", overwrite=True, half=True,
-                   extra={k: v for k, v in meta.items() if k in ("stage", "step")})
-    online = folder / "generator_online.safetensors"  # run.ema: the weights being trained, beside their average
-    if online.is_file():
-        save_generator(load_generator(online)[0], spec, out / "generator_online.safetensors", overwrite=True, half=True,
-                       extra={k: v for k, v in meta.items() if k in ("stage", "step")})
+    extra = {k: v for k, v in meta.items() if k in ("stage", "step")}
+    # generator_online: a run.ema checkpoint's weights being trained, beside their average.
+    for name in ("generator", "generator_online"):
+        if (folder / f"{name}.safetensors").is_file():
+            model, spec = load_generator(folder / f"{name}.safetensors")
+            save_generator(model, spec, out / f"{name}.safetensors", overwrite=True, half=True, extra=extra)
     disc = folder / "discriminator.safetensors"
     if disc.is_file():
         save_file({k: (v.half() if v.is_floating_point() else v) for k, v in load_file(str(disc)).items()},

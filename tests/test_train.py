@@ -102,12 +102,13 @@ def test_sigkill_then_resume_equals_uninterrupted(dataset: Path, tmp_path: Path)
     assert same_weights(weights(tmp_path / "whole" / final), weights(tmp_path / "killed" / final))
 
 
-def test_ema_is_the_running_average_of_the_online_weights_and_resumes(dataset: Path, tmp_path: Path) -> None:
+def test_ema_is_the_running_average_of_the_online_weights_and_resumes(pretrained: Path, dataset: Path, tmp_path: Path) -> None:
     """run.ema: each checkpoint's generator is the EMA of the trained (online) weights, recomputed
     here in float64 numpy from every step's online weights; a resumed run continues both exactly."""
     decay = 0.75
     over = [f"run.ema={decay}", "run.checkpoint_every=1", "run.keep_last=100", "optim.milestones=[]"]
-    cfg = write_config(tmp_path / "c.yaml", dataset, stage="gan", init=str(_tiny_generator(tmp_path)))
+    init = pretrained / "checkpoints" / "best" / "generator.safetensors"
+    cfg = write_config(tmp_path / "c.yaml", dataset, stage="gan", init=str(init))
     Trainer(load_config(cfg, over), tmp_path / "whole").fit()
     ckpts = sorted((tmp_path / "whole" / "checkpoints").glob("step_*"))
     assert len(ckpts) == 16
@@ -130,17 +131,6 @@ def test_ema_is_the_running_average_of_the_online_weights_and_resumes(dataset: P
     for name in ("generator", "generator_online"):
         f = f"checkpoints/step_00000016/{name}.safetensors"
         assert same_weights(weights(tmp_path / "whole" / f), weights(tmp_path / "split" / f)), name
-
-
-def _tiny_generator(tmp_path: Path) -> Path:
-    """A freshly initialised tiny generator file, the GAN stage's run.init."""
-    from savsr.models.checkpoint import GeneratorSpec, save_generator
-
-    spec = GeneratorSpec(2, "y", 5, 2, 8)
-    torch.manual_seed(0)
-    path = tmp_path / "init.safetensors"
-    save_generator(spec.build(), spec, path)
-    return path
 
 
 @pytest.mark.parametrize("workers", [0, 2])
