@@ -11,6 +11,7 @@ the average restarts from them).
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import sys
@@ -22,22 +23,37 @@ from savsr.models.checkpoint import load_generator, read_spec, save_generator
 
 
 def main() -> None:
-    run, step, out = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("run", type=Path, help="the run folder (savsr train --out)")
+    p.add_argument("checkpoint", help="a folder name under RUN/checkpoints: best, step_00000768, ...")
+    p.add_argument("out", type=Path, help="the folder to create, e.g. zoo/cpu_sa_vsrgan_x4")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    args = p.parse_args()
+    run, step, out = args.run, args.checkpoint, args.out
     folder = run / "checkpoints" / step
-    out.mkdir(parents=True, exist_ok=True)
+    if not (folder / "generator.safetensors").is_file():
+        sys.exit(f"export_run: error: {folder}: no checkpoint there")
+    if out.exists() and not args.overwrite:
+        sys.exit(f"export_run: error: {out} exists; pass --overwrite to replace it")
+    # Written beside OUT, then renamed: train_cpu_zoo.sh takes an existing OUT as a finished stage.
+    tmp = out.with_name(f".{out.name}.part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
     _, meta = read_spec(folder / "generator.safetensors")
     extra = {k: v for k, v in meta.items() if k in ("stage", "step")}
     # generator_online: a run.ema checkpoint's weights being trained, beside their average.
     for name in ("generator", "generator_online"):
         if (folder / f"{name}.safetensors").is_file():
             model, spec = load_generator(folder / f"{name}.safetensors")
-            save_generator(model, spec, out / f"{name}.safetensors", overwrite=True, half=True, extra=extra)
+            save_generator(model, spec, tmp / f"{name}.safetensors", overwrite=True, half=True, extra=extra)
     disc = folder / "discriminator.safetensors"
     if disc.is_file():
         save_file({k: (v.half() if v.is_floating_point() else v) for k, v in load_file(str(disc)).items()},
-                  str(out / "discriminator.safetensors"))
-    shutil.copy(run / "config.yaml", out / "config.yaml")
-    (out / "source.json").write_text(json.dumps({"run": str(run), "checkpoint": step, "step": meta.get("step")}, indent=2))
+                  str(tmp / "discriminator.safetensors"))
+    shutil.copy(run / "config.yaml", tmp / "config.yaml")
+    (tmp / "source.json").write_text(json.dumps({"run": str(run), "checkpoint": step, "step": meta.get("step")}, indent=2))
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
     print(f"exported {folder} to {out}")
 
 

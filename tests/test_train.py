@@ -57,6 +57,34 @@ def test_pretrain_end_to_end(pretrained: Path) -> None:
     assert best["metric"] == pytest.approx(max(v for _, v in tags["val/psnr_y"]), abs=1e-5)  # TB stores float32
 
 
+def test_export_run_writes_fp16_weights_and_never_overwrites(pretrained: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    script = Path(__file__).parents[1] / "scripts" / "export_run.py"
+    out = tmp_path / "zoo" / "pre"
+
+    def export(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(script), str(pretrained), *args], capture_output=True, text=True)
+
+    assert export("step_00000016", str(out)).returncode == 0
+    saved = load_file(str(pretrained / "checkpoints" / "step_00000016" / "generator.safetensors"))
+    exported = load_file(str(out / "generator.safetensors"))
+    assert exported.keys() == saved.keys()
+    for k, v in saved.items():
+        assert exported[k].dtype == torch.float16 and torch.equal(exported[k], v.half()), k
+    assert json.loads((out / "source.json").read_text())["step"] == "16"
+    assert (out / "config.yaml").read_text() == (pretrained / "config.yaml").read_text()
+    assert sorted(p.name for p in out.parent.iterdir()) == ["pre"]  # no .part folder left
+    for args, message in ((("best", str(out)), "exists; pass --overwrite"),
+                          (("step_00000099", str(tmp_path / "other")), "no checkpoint there")):
+        res = export(*args)
+        assert res.returncode == 1 and message in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "other").exists()
+    assert export("best", str(out), "--overwrite").returncode == 0
+    best = json.loads((pretrained / "checkpoints" / "best.json").read_text())["step"]
+    assert json.loads((out / "source.json").read_text())["step"] == str(best)
+
+
 def test_gan_end_to_end_logs_every_term(pretrained: Path, dataset: Path, tmp_path: Path) -> None:
     init = pretrained / "checkpoints" / "best" / "generator.safetensors"
     cfg = write_config(tmp_path / "gan.yaml", dataset, stage="gan", init=str(init), epochs=1, best_metric="lpips_alex")
