@@ -19,6 +19,7 @@ from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
+from savsr.fileio import staged_output
 from savsr.models.checkpoint import load_generator, read_spec, save_generator
 
 
@@ -35,25 +36,21 @@ def main() -> None:
         sys.exit(f"export_run: error: {folder}: no checkpoint there")
     if out.exists() and not args.overwrite:
         sys.exit(f"export_run: error: {out} exists; pass --overwrite to replace it")
-    # Written beside OUT, then renamed: train_cpu_zoo.sh takes an existing OUT as a finished stage.
-    tmp = out.with_name(f".{out.name}.part")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     _, meta = read_spec(folder / "generator.safetensors")
     extra = {k: v for k, v in meta.items() if k in ("stage", "step")}
-    # generator_online: a run.ema checkpoint's weights being trained, beside their average.
-    for name in ("generator", "generator_online"):
-        if (folder / f"{name}.safetensors").is_file():
-            model, spec = load_generator(folder / f"{name}.safetensors")
-            save_generator(model, spec, tmp / f"{name}.safetensors", overwrite=True, half=True, extra=extra)
-    disc = folder / "discriminator.safetensors"
-    if disc.is_file():
-        save_file({k: (v.half() if v.is_floating_point() else v) for k, v in load_file(str(disc)).items()},
-                  str(tmp / "discriminator.safetensors"))
-    shutil.copy(run / "config.yaml", tmp / "config.yaml")
-    (tmp / "source.json").write_text(json.dumps({"run": str(run), "checkpoint": step, "step": meta.get("step")}, indent=2))
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
+    # Staged, then renamed: train_cpu_zoo.sh takes an existing OUT as a finished stage.
+    with staged_output(out, "folder") as tmp:
+        # generator_online: a run.ema checkpoint's weights being trained, beside their average.
+        for name in ("generator", "generator_online"):
+            if (folder / f"{name}.safetensors").is_file():
+                model, spec = load_generator(folder / f"{name}.safetensors")
+                save_generator(model, spec, tmp / f"{name}.safetensors", overwrite=True, half=True, extra=extra)
+        disc = folder / "discriminator.safetensors"
+        if disc.is_file():
+            save_file({k: (v.half() if v.is_floating_point() else v) for k, v in load_file(str(disc)).items()},
+                      str(tmp / "discriminator.safetensors"))
+        shutil.copy(run / "config.yaml", tmp / "config.yaml")
+        (tmp / "source.json").write_text(json.dumps({"run": str(run), "checkpoint": step, "step": meta.get("step")}, indent=2))
     print(f"exported {folder} to {out}")
 
 

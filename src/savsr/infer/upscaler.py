@@ -8,9 +8,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
 import tempfile
 from collections import deque
 from collections.abc import Iterator
@@ -27,7 +25,7 @@ from ..data.color import rgb_to_y
 from ..data.io import FrameSource, StreamInfo
 from ..data.resize import imresize
 from ..errors import SavsrError
-from ..fileio import raise_if_disk_full
+from ..fileio import staged_output
 from ..models.checkpoint import GeneratorSpec, load_generator, read_spec
 from ..precision import default_precision
 from .sequence import assemble_rgb, sliding_windows
@@ -232,7 +230,7 @@ class Upscaler:
         timed = source.timed_frames(first)
         written = 0
         bar = tqdm(total=count, desc=f"upscale ×{self.scale}", unit="frame", disable=not progress)
-        with _staged_output(dst, kind) as staged:
+        with staged_output(dst, kind) as staged:
             writer = None
             try:
                 lr_iter, pts_queue = _lr_tensors(timed, stop - first if stop is not None else None)
@@ -321,32 +319,6 @@ def _check_output(dst: Path, overwrite: bool) -> None:
             pass
     except OSError as exc:
         raise SavsrError(f"{parent}: cannot write there ({exc.strerror or exc})") from None
-
-
-@contextlib.contextmanager
-def _staged_output(dst: Path, kind: str) -> Iterator[Path]:
-    """A temporary path beside ``dst`` that replaces ``dst`` only if the block succeeds."""
-    tmp = dst.with_name(f".{dst.stem}.part{dst.suffix}")
-    shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
-    if kind == "folder":
-        tmp.mkdir(parents=True)
-    try:
-        yield tmp
-        if dst.is_dir():
-            old = dst.with_name(f".{dst.name}.old")
-            os.replace(dst, old)
-            os.replace(tmp, dst)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, dst)
-    except OSError as exc:
-        raise_if_disk_full(exc, dst)
-        raise
-    finally:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            tmp.unlink(missing_ok=True)
 
 
 def _open_writer(path: Path, frame: np.ndarray, src: Path, source: FrameSource, codec, crf, preset, fps) -> VideoWriter:
