@@ -8,7 +8,7 @@
 # later stages start from (their configs' run.init) and which git carries to the next machine.
 # A stage whose zoo/cpu_STAGE exists is skipped.
 #
-#   make data && scripts/train_cpu_zoo.sh                          # every stage, about 3 hours on 2 cores
+#   make data && scripts/train_cpu_zoo.sh                          # every stage, about 3.5 hours on 2 cores
 #   STAGES="sa_vsrgan_x4 vsrresfeatgan_x4" scripts/train_cpu_zoo.sh
 #
 # The order matters: the x2/x3 pretraining (fine-tuned from the x4 one) before their GAN stages.
