@@ -116,6 +116,38 @@ def test_upscale_real_mp4_keeps_timing_audio_and_colour(model_file: Path, tmp_pa
     assert _streams(part)["frames"] == 5
 
 
+def test_10_bit_video_stays_10_bit(model_file: Path, tmp_path: Path) -> None:
+    """A 10-bit source is written 10-bit where the encoder has it (H.264), 8-bit where not (MPEG-4
+    in .avi), and the decoded pixels are the model's output on the decoded input."""
+    src = tmp_path / "ten.mp4"
+    y, x = np.mgrid[0:24, 0:32]
+    clip = [np.stack([x * 2000 + t * 900, y * 2600, (x + y) * 1200], -1).clip(0, 65535).astype(np.uint16) for t in range(4)]
+    with av.open(str(src), "w") as out:
+        s = out.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt, s.options = 32, 24, "yuv420p10le", {"qp": "0"}
+        for i, f in enumerate(clip):
+            frame = av.VideoFrame.from_ndarray(f, format="rgb48le").reformat(format="yuv420p10le")
+            frame.pts = i
+            for packet in s.encode(frame):
+                out.mux(packet)
+        for packet in s.encode():
+            out.mux(packet)
+    model = load_model(model_file, device="cpu")
+    from savsr.data.io import FrameSource
+
+    lr = np.stack(list(FrameSource(src)))
+    assert lr.dtype == np.uint16
+    want = model(torch.from_numpy(lr.astype(np.float32) / 65535).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy()
+    for name, fmt in (("up.mp4", "yuv420p10le"), ("up.avi", "yuv420p")):
+        dst = tmp_path / name
+        assert main(["upscale", str(src), "-o", str(dst), "--model", str(model_file), "--device", "cpu"]) == 0
+        with av.open(str(dst)) as c:
+            frames = list(c.decode(video=0))
+        assert frames[0].format.name == fmt and len(frames) == 4
+        got = np.stack([f.to_ndarray(format="rgb48le") for f in frames]).astype(np.float32) / 65535
+        assert np.abs(got - want).mean() < 0.01, name  # H.264/MPEG-4 and 4:2:0 chroma are lossy
+
+
 def test_folder_and_image_inputs_of_every_layout(model_file: Path, tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     folder = tmp_path / "frames"

@@ -73,6 +73,19 @@ def test_jpeg_is_decoded_like_libjpeg(davis_rgb: np.ndarray) -> None:
     assert np.array_equal(read_image(first), np.asarray(Image.open(first).convert("RGB")))
 
 
+def test_jpeg_exif_orientation_is_applied(tmp_path: Path, davis_rgb: np.ndarray) -> None:
+    """A portrait photo stored sideways (EXIF orientation 6: turn 90° clockwise to view) is read
+    as viewers show it, and the pixels are writable (torch warns on read-only arrays)."""
+    img = Image.fromarray(np.round(davis_rgb[:40, :64] * 255).astype(np.uint8))
+    exif = img.getexif()
+    exif[0x0112] = 6
+    img.save(tmp_path / "sideways.jpg", quality=95, exif=exif)
+    img.save(tmp_path / "plain.jpg", quality=95)
+    rotated, plain = read_image(tmp_path / "sideways.jpg"), read_image(tmp_path / "plain.jpg")
+    assert rotated.shape == (64, 40, 3) and rotated.flags.writeable
+    np.testing.assert_array_equal(rotated, np.rot90(plain, k=-1))
+
+
 def test_video_stream_info_and_frames() -> None:
     video = require(DATA / "videos" / "sam2gallery_01_dog.mp4")
     source = FrameSource(video)

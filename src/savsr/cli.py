@@ -213,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "fp32, bf16, fp16 (GPU only)")
     up.add_argument("--frames", metavar="A:B", help="only frames A (inclusive) to B (exclusive)")
     up.add_argument("--codec", help="video encoder (default libx264; libvpx-vp9 for .webm)")
-    up.add_argument("--crf", type=int, default=18, help="quality for x264/x265, lower is better (default 18)")
+    up.add_argument("--crf", type=int, default=18, help="quality for x264/x265/VP9, lower is better (default 18)")
     up.add_argument("--preset", default="medium", help="x264/x265 speed preset (default medium)")
     up.add_argument("--fps", type=float, help="frame rate for frame-folder input (default 25) or to override")
     up.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")

@@ -28,7 +28,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import SavsrError
 
@@ -149,8 +149,8 @@ def _av_frame_to_array(frame) -> np.ndarray:  # frame: av.VideoFrame
 def _pillow_to_array(img: Image.Image) -> np.ndarray:
     """Pillow image (JPEG and the like: 8-bit) to (H, W, C) uint8."""
     if img.mode in ("L", "1", "LA", "I;16", "I"):
-        return np.asarray(img.convert("L"))[..., None]
-    return np.asarray(img.convert("RGB"))
+        return np.array(img.convert("L"))[..., None]  # a copy: np.asarray of a Pillow image is read-only
+    return np.array(img.convert("RGB"))
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -170,7 +170,8 @@ def _read_jpeg(path: Path) -> np.ndarray:
         with _open_pillow(path, max_pixels(), None) as img, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a damaged file fails below; warnings would be noise
             img.load()
-            return _pillow_to_array(img)
+            # As viewers and OpenCV show it: a phone's portrait photo is stored sideways.
+            return _pillow_to_array(ImageOps.exif_transpose(img))
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise SavsrError(f"{path}: corrupt or unreadable JPEG ({exc})") from None
 

@@ -332,7 +332,8 @@ def _open_writer(path: Path, frame: np.ndarray, src: Path, source: FrameSource, 
         from .video import VideoProps
 
         props, audio = VideoProps(rate=rate, time_base=None), None
-    return VideoWriter(path, frame.shape[1], frame.shape[0], props, codec, crf, preset, audio)
+    return VideoWriter(path, frame.shape[1], frame.shape[0], props, codec, crf, preset, audio,
+                       deep=frame.dtype == np.uint16)
 
 
 def model_path(name_or_path: str | os.PathLike) -> Path:

@@ -17,6 +17,7 @@ from ..errors import SavsrError
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".m4v", ".avi", ".webm"}
 IMAGE_OUT_SUFFIXES = {".png", ".tif", ".tiff"}
 _DEFAULT_CODEC = {".webm": "libvpx-vp9", ".avi": "mpeg4"}
+_FF_QP2LAMBDA = 118  # FFmpeg's scale from a quantiser to global_quality
 
 
 @dataclass
@@ -46,8 +47,20 @@ def probe_video(path: Path, fallback_rate: Fraction) -> VideoProps:
         )
 
 
+def _pix_fmt(codec: str, odd: bool, deep: bool) -> str:
+    """The encoder's pixel format: 4:2:0, or 4:4:4 where a side is odd (4:2:0 cannot hold it);
+    10-bit for a deep (16-bit or 10-bit) source where the encoder has it, else 8-bit."""
+    base = "yuv444p" if odd and codec.startswith("libx26") else "yuv420p"
+    if deep:
+        formats = {f.name for f in av.codec.Codec(codec, "w").video_formats or ()}
+        if f"{base}10le" in formats:
+            return f"{base}10le"
+    return base
+
+
 class VideoWriter:
-    """Encodes RGB uint8 frames into ``path``, copying the audio streams of ``audio_from``.
+    """Encodes RGB frames (uint8, or uint16 from deep sources) into ``path``, copying the audio
+    streams of ``audio_from``.
 
     Frame timestamps are kept (so variable frame rates survive); audio packets are copied, not
     re-encoded, and interleaved with the video by time. The output is tagged with the source's
@@ -57,7 +70,7 @@ class VideoWriter:
 
     def __init__(
         self, path: Path, width: int, height: int, props: VideoProps, codec: str | None = None,
-        crf: int = 18, preset: str = "medium", audio_from: Path | None = None,
+        crf: int = 18, preset: str = "medium", audio_from: Path | None = None, deep: bool = False,
     ) -> None:
         self.path = path
         suffix = path.suffix.lower()
@@ -69,15 +82,22 @@ class VideoWriter:
             self.out.close()
             raise SavsrError(f"{path}: cannot encode with codec {codec!r} ({exc})") from None
         self.stream.width, self.stream.height = width, height
-        odd = width % 2 or height % 2
-        self.stream.pix_fmt = "yuv444p" if odd and codec.startswith("libx26") else "yuv420p"
+        self.stream.pix_fmt = _pix_fmt(codec, bool(width % 2 or height % 2), deep)
+        # Constant quality for each default encoder; their own defaults are low fixed bitrates.
         if codec.startswith("libx26"):
             self.stream.options = {"crf": str(crf), "preset": preset}
+        elif codec == "libvpx-vp9":
+            self.stream.options = {"crf": str(crf), "b": "0"}
+        elif codec == "mpeg4":  # no CRF: a fixed quantiser, 2 of 1-31 (ffmpeg -q:v 2)
+            self.stream.codec_context.qscale = True
+            self.stream.codec_context.global_quality = 2 * _FF_QP2LAMBDA
         self.time_base = props.time_base or 1 / props.rate
         self.stream.codec_context.time_base = self.time_base
         cc = self.stream.codec_context
         # Untagged sources (image folders) are tagged BT.709, the HD standard.
         self.colorspace = props.colorspace if props.colorspace not in (None, 2) else 1
+        if codec == "mpeg4":  # FFmpeg writes it without colour tags, and decoders then assume BT.601
+            self.colorspace = 5
         self.color_range = props.color_range if props.color_range not in (None, 0) else 1
         cc.colorspace, cc.color_range = self.colorspace, self.color_range
         cc.color_primaries = props.color_primaries if props.color_primaries not in (None, 2) else 1
@@ -117,8 +137,9 @@ class VideoWriter:
             self._pending = None
 
     def write(self, rgb: np.ndarray, pts: int | None = None) -> None:
-        """Encode one (H, W, 3) uint8 frame; ``pts`` in the source's time base (None: frame index)."""
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        """Encode one (H, W, 3) uint8 or uint16 frame; ``pts`` in the source's time base (None: frame index)."""
+        fmt = "rgb48le" if rgb.dtype == np.uint16 else "rgb24"  # reformat below converts the depth
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format=fmt)
         frame = frame.reformat(format=self.stream.pix_fmt, dst_colorspace=self.colorspace,
                                dst_color_range=self.color_range)
         frame.pts = self._index if pts is None else pts
