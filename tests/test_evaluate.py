@@ -12,6 +12,7 @@ from PIL import Image
 
 from conftest import DATA, require
 from savsr.cli import main
+from savsr.errors import SavsrError
 from savsr.metrics.evaluate import EvalConfig, evaluate, summary
 from savsr.models import VSRResNet
 from savsr.models.checkpoint import GeneratorSpec, save_generator
@@ -109,6 +110,24 @@ def test_bad_inputs(tmp_path: Path, tiny_model: Path, capsys: pytest.CaptureFixt
     Image.fromarray(np.zeros((30, 30, 3), np.uint8)).save(data / "beta" / "99.png")
     assert main(["evaluate", "--data", str(data), "--scale", "2", "-o", str(tmp_path / "p"), "--lpips", "none"]) == 2
     assert "99.png" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("side", "scale", "lpips", "ok"), [
+    (32, 2, "alex", True), (31, 2, "alex", False),  # LPIPS-alex takes 31 px; 31 crops to 30 at ×2
+    (18, 3, "vgg", True), (17, 3, "vgg", False),    # LPIPS-vgg takes 16; 17 crops to 15 at ×3
+    (20, 4, "none", True), (19, 4, "none", False),  # SSIM's 11 px + 2 × 4 border; 19 crops to 16
+])
+def test_frames_too_small_to_score(tmp_path: Path, side: int, scale: int, lpips: str, ok: bool) -> None:
+    seq = tmp_path / "seqs" / "tiny"
+    seq.mkdir(parents=True)
+    Image.fromarray((np.random.default_rng(0).random((side, side, 3)) * 255).astype(np.uint8)).save(seq / "0.png")
+    cfg = EvalConfig(tmp_path / "seqs", scale, lpips=lpips)
+    if ok:  # the limit is the real one: one pixel more is scored
+        results, _ = evaluate(cfg, progress=False)
+        assert all(np.isfinite(getattr(results[0], m)[0]) for m in cfg.metrics if m != "lpips" or lpips != "none")
+    else:
+        with pytest.raises(SavsrError, match=f"{side}×{side} are too small"):
+            evaluate(cfg, progress=False)
 
 
 def test_precision_is_applied_and_recorded(tmp_path: Path) -> None:

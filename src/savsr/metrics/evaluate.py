@@ -22,8 +22,8 @@ from ..errors import SavsrError
 from ..fileio import atomic_output
 from collections import deque
 
-from .lpips import LPIPS
-from .psnr_ssim import psnr, ssim
+from .lpips import LPIPS, MIN_SIDE
+from .psnr_ssim import SSIM_WINDOW, psnr, ssim
 from .regions import DELTA, REGION_METRICS, WINDOW, Regions, region_scores
 
 if TYPE_CHECKING:
@@ -86,6 +86,20 @@ def _sequences(data: Path) -> list[Path]:
     return seqs
 
 
+def _check_frame_size(seq: Path, width: int, height: int, cfg: EvalConfig) -> None:
+    """Refuse, before any work, a sequence whose frames are too small to score: SSIM's window
+    must fit inside the GT cropped to a multiple of the scale less its border, and LPIPS's
+    network must accept the whole frame."""
+    s = cfg.scale
+    side = min(width - width % s, height - height % s)
+    need = SSIM_WINDOW + 2 * s
+    if cfg.lpips != "none":
+        need = max(need, MIN_SIDE[cfg.lpips])
+    if side < need:
+        raise SavsrError(f"{seq}: frames of {width}×{height} are too small to score at ×{s} "
+                         f"(each side needs at least {need} pixels)")
+
+
 def _to_tensor(frame: np.ndarray) -> Tensor:
     rgb = frame if frame.shape[2] == 3 else np.repeat(frame, 3, axis=2)
     return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)
@@ -136,6 +150,8 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> tuple[list[SequenceResul
         radius = upscaler.radius
     score = _Scorer(cfg)
     sources = [(seq, FrameSource(seq)) for seq in _sequences(cfg.data)]
+    for seq, source in sources:
+        _check_frame_size(seq, source.info.width, source.info.height, cfg)
     total = sum(src.info.num_frames or 0 for _, src in sources)
     bar = tqdm(total=total, desc="evaluate", unit="frame", disable=not progress)
     results, baseline = [], []

@@ -15,6 +15,7 @@ from ..models.vgg import VGG16Features
 
 _VGG_TAPS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
 _CHECKPOINT = {"alex": "alexnet", "vgg": "vgg16"}
+MIN_SIDE = {"alex": 31, "vgg": 16}  # the smallest image side each network's strides and pools accept
 # The official "scaling layer": an ImageNet-like normalisation for inputs in [-1, 1].
 _SHIFT = (-0.030, -0.088, -0.188)
 _SCALE = (0.458, 0.448, 0.450)

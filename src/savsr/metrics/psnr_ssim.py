@@ -20,7 +20,7 @@ from ..data.color import rgb_to_y
 ImageLike = Tensor | np.ndarray
 
 _K1, _K2, _L = 0.01, 0.03, 255.0
-_WIN_SIZE, _WIN_SIGMA = 11, 1.5
+SSIM_WINDOW, _WIN_SIGMA = 11, 1.5
 
 
 def _to_batch(img: ImageLike) -> tuple[Tensor, bool]:
@@ -75,14 +75,14 @@ def psnr(sr: ImageLike, hr: ImageLike, crop_border: int = 0, y_only: bool = True
     return _output(values, batched)
 
 
-def gaussian_1d(size: int = _WIN_SIZE, sigma: float = _WIN_SIGMA) -> Tensor:
+def gaussian_1d(size: int = SSIM_WINDOW, sigma: float = _WIN_SIGMA) -> Tensor:
     """Normalised 1-D Gaussian, float64, as cv2.getGaussianKernel."""
     x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-(x**2) / (2 * sigma**2))
     return g / g.sum()
 
 
-def gaussian_window(size: int = _WIN_SIZE, sigma: float = _WIN_SIGMA) -> Tensor:
+def gaussian_window(size: int = SSIM_WINDOW, sigma: float = _WIN_SIGMA) -> Tensor:
     """Normalised 2-D Gaussian window, float64 (size, size): the outer product of two 1-D ones."""
     g = gaussian_1d(size, sigma)
     return torch.outer(g, g)
@@ -96,7 +96,7 @@ def _ssim_map(a: Tensor, b: Tensor) -> Tensor:
     # 11×11 filtering at 2/11 of the cost; 'valid' (no padding): no invented border pixels.
     stack = torch.cat([a, b, a * a, b * b, a * b])
     filt = F.conv2d(F.conv2d(stack, g.view(1, 1, 1, -1)), g.view(1, 1, -1, 1))
-    mu_a, mu_b, e_aa, e_bb, e_ab = filt.reshape(5, m, 1, h - _WIN_SIZE + 1, w - _WIN_SIZE + 1)
+    mu_a, mu_b, e_aa, e_bb, e_ab = filt.reshape(5, m, 1, h - SSIM_WINDOW + 1, w - SSIM_WINDOW + 1)
     var_a = e_aa - mu_a**2
     var_b = e_bb - mu_b**2
     cov = e_ab - mu_a * mu_b
@@ -108,8 +108,8 @@ def ssim(sr: ImageLike, hr: ImageLike, crop_border: int = 0, y_only: bool = True
     """Structural similarity (11×11 Gaussian, σ=1.5), mean of the valid map, averaged over channels."""
     a, b, batched = _prepare(sr, hr, crop_border, y_only)
     n, c, h, w = a.shape
-    if h < _WIN_SIZE or w < _WIN_SIZE:
-        raise ValueError(f"SSIM needs at least {_WIN_SIZE}×{_WIN_SIZE} pixels after cropping, got {h}×{w}")
+    if h < SSIM_WINDOW or w < SSIM_WINDOW:
+        raise ValueError(f"SSIM needs at least {SSIM_WINDOW}×{SSIM_WINDOW} pixels after cropping, got {h}×{w}")
     smap = _ssim_map(a.reshape(n * c, 1, h, w), b.reshape(n * c, 1, h, w))
     values = smap.mean(dim=(1, 2, 3)).reshape(n, c).mean(dim=1)
     return _output(values, batched)
