@@ -58,13 +58,26 @@ def test_upscaler_rejects_seamy_overlap(model_file: Path) -> None:
         load_model(model_file, device="cpu", precision="fp16")
 
 
-def test_call_on_tensors(model_file: Path) -> None:
+def test_call_on_tensors(model_file: Path, tmp_path: Path) -> None:
     model = load_model(model_file, device="cpu")
     clip = torch.rand(4, 3, 10, 12)
     out = model(clip)
     assert out.shape == (4, 3, 20, 24) and 0 <= float(out.min()) and float(out.max()) <= 1
     assert model(clip[0]).shape == (3, 20, 24)
     assert model(clip[:, :1]).shape == (4, 1, 20, 24)  # grey stays grey
+    # uint8 frames are 0-255 and go the way of 8-bit files through `savsr upscale`.
+    u8 = torch.round(clip * 255).to(torch.uint8)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, frame in enumerate(u8):
+        Image.fromarray(frame.permute(1, 2, 0).numpy()).save(folder / f"{i}.png")
+    assert main(["upscale", str(folder), "-o", str(tmp_path / "sr"), "--model", str(model_file)]) == 0
+    cli = torch.stack([torch.from_numpy(np.array(Image.open(p))).permute(2, 0, 1) for p in sorted((tmp_path / "sr").iterdir())])
+    assert torch.equal(torch.round(model(u8) * 255).to(torch.uint8), cli)
+    with pytest.raises(TypeError, match="torch.from_numpy"):
+        model(clip.numpy())
+    with pytest.raises(ValueError, match="T ≥ 1"):
+        model(clip[:0])
     # Tiling changes nothing.
     model.tile = 8
     torch.testing.assert_close(model(clip), out, rtol=0, atol=1e-5)

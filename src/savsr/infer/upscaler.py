@@ -185,17 +185,23 @@ class Upscaler:
 
     # ---------------------------------------------------------------- public API
     def __call__(self, frames: Tensor) -> Tensor:
-        """Super-resolve a clip: (T, C, h, w) in [0, 1], C = 1 or 3, to (T, C, s·h, s·w).
+        """Super-resolve a clip: (T, C, h, w), C = 1 or 3, float in [0, 1] or uint8 in 0-255, to
+        float (T, C, s·h, s·w) in [0, 1].
 
-        A single frame (C, h, w) is a one-frame clip whose neighbours are itself.
+        A single frame (C, h, w) is a one-frame clip whose neighbours are itself. uint8 frames
+        go the way of `savsr upscale`'s 8-bit input (their bicubic upsampling rounded to 8 bits,
+        as in training).
         """
+        if not isinstance(frames, Tensor):
+            raise TypeError(f"expected a torch.Tensor, got {type(frames).__name__} (for a numpy (T, h, w, C) "
+                            "array: torch.from_numpy(a).permute(0, 3, 1, 2))")
         single = frames.dim() == 3
         clip = frames[None] if single else frames
-        if clip.dim() != 4 or clip.shape[1] not in (1, 3):
-            raise ValueError(f"expected (T, 1 or 3, h, w) or (C, h, w), got {tuple(frames.shape)}")
+        if clip.dim() != 4 or clip.shape[1] not in (1, 3) or clip.shape[0] == 0:
+            raise ValueError(f"expected (T ≥ 1, 1 or 3, h, w) or (C, h, w), got {tuple(frames.shape)}")
         grey = clip.shape[1] == 1
         rgb = clip.expand(-1, 3, -1, -1) if grey else clip
-        out = torch.stack([f.rgb for f in self.stream(iter(rgb.float()))])
+        out = torch.stack([f.rgb for f in self.stream(iter(rgb if rgb.dtype == torch.uint8 else rgb.float()))])
         out = out[:, :1] if grey else out
         return out[0] if single else out
 
