@@ -118,3 +118,8 @@ def test_rejects_bad_configuration(vgg: VGG16Features) -> None:
         SpatiallyAdaptiveLoss(vgg=vgg, feature_layers=("relu3_3",))
     with pytest.raises(ValueError, match="shape"):
         SpatiallyAdaptiveLoss(vgg=vgg)(torch.rand(1, 1, 8, 8), torch.rand(1, 1, 8, 9))
+    loss = SpatiallyAdaptiveLoss(vgg=vgg.float())
+    sr = torch.rand(2, 1, 8, 8)
+    with pytest.raises(ValueError, match="one per sample"):
+        loss(sr, sr, fake_logits=torch.zeros(4, 1))  # e.g. logits of torch.cat([hr, sr])
+    loss(sr, sr, fake_logits=torch.zeros(2, 1, 3, 3))  # patch logits, one map per sample, are fine

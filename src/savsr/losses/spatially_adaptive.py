@@ -126,6 +126,9 @@ class SpatiallyAdaptiveLoss(nn.Module):
         """
         if sr.shape != hr.shape:
             raise ValueError(f"sr {tuple(sr.shape)} and hr {tuple(hr.shape)} differ in shape")
+        if fake_logits is not None and (fake_logits.dim() == 0 or fake_logits.shape[0] != sr.shape[0]):
+            # Logits of another batch (e.g. of hr) would train G against the wrong samples silently.
+            raise ValueError(f"fake_logits {tuple(fake_logits.shape)} are not one per sample of sr {tuple(sr.shape)}")
         w = self.activity(hr.detach())
         pixel = self.pixel_loss(sr, hr, w)
         feature = self.feature_loss(sr, hr, w)
