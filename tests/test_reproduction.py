@@ -23,6 +23,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 import bundle_model  # noqa: E402
 import plot_curves  # noqa: E402
 import reproduction_tables  # noqa: E402
+import validation_log  # noqa: E402
 
 DOC = """# Report
 
@@ -175,6 +176,30 @@ def test_plot_curves_of_a_tiny_run(tmp_path: Path, capsys: pytest.CaptureFixture
     assert plot_curves.main([str(tmp_path / "a"), "-o", str(out)]) == 2  # exists: no --overwrite
     assert plot_curves.main([str(tmp_path / "nothing"), "-o", str(tmp_path / "x.png")]) == 2
     assert "no TensorBoard event files" in capsys.readouterr().err
+
+
+def test_validation_log_of_a_resumed_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from torch.utils.tensorboard import SummaryWriter
+
+    run = tmp_path / "cpu_stage_x4"
+    (run / "tensorboard").mkdir(parents=True)
+    (run / "config.yaml").write_text("data: {scale: 4}\nrun: {init: zoo/start.safetensors}\n")
+    # Validated at 128 and 256, stopped before a checkpoint at 256: the resume redoes 256, then 384.
+    for k, (steps, offset) in enumerate((([128, 256], 0.0), ([256, 384], 0.5))):
+        with SummaryWriter(str(run / "tensorboard"), filename_suffix=f".{k}") as w:
+            for step in steps:
+                w.add_scalar("val/psnr_y", 30 + step / 128 + offset, step, walltime=1000.0 * k + step)
+                w.add_scalar("val/lpips_alex", 0.2 - step / 12800, step, walltime=1000.0 * k + step)
+    assert validation_log.main([str(run)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == ["# cpu_stage_x4 (scale:4; init zoo/start.safetensors)",
+                       "128 31.0000 0.1900", "256 32.5000 0.1800", "384 33.5000 0.1700"]
+    log = tmp_path / "validation_log.txt"
+    log.write_text("# header\n" + "\n".join(printed) + "\n# other_run (x)\n1 2 3\n")
+    assert validation_log.main(["--check", str(log), str(run)]) == 0
+    log.write_text(log.read_text().replace("32.5000", "32.4000"))
+    assert validation_log.main(["--check", str(log), str(run)]) == 1
+    assert validation_log.main([str(tmp_path / "nothing")]) == 2
 
 
 def test_training_minutes_leave_out_the_pauses_between_resumes(tmp_path: Path) -> None:
