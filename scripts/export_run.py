@@ -23,6 +23,11 @@ from savsr.fileio import staged_output
 from savsr.models.checkpoint import load_generator, read_spec, save_generator
 
 
+def _die(message: str) -> None:
+    print(f"export_run: error: {message}", file=sys.stderr)
+    sys.exit(2)  # bad input, as for savsr and train_cpu_zoo.sh
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("run", type=Path, help="the run folder (savsr train --out)")
@@ -33,9 +38,9 @@ def main() -> None:
     run, step, out = args.run, args.checkpoint, args.out
     folder = run / "checkpoints" / step
     if not (folder / "generator.safetensors").is_file():
-        sys.exit(f"export_run: error: {folder}: no checkpoint there")
+        _die(f"{folder}: no checkpoint there")
     if out.exists() and not args.overwrite:
-        sys.exit(f"export_run: error: {out} exists; pass --overwrite to replace it")
+        _die(f"{out} exists; pass --overwrite to replace it")
     _, meta = read_spec(folder / "generator.safetensors")
     extra = {k: v for k, v in meta.items() if k in ("stage", "step")}
     # Staged, then renamed: train_cpu_zoo.sh takes an existing OUT as a finished stage.

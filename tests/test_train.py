@@ -78,7 +78,7 @@ def test_export_run_writes_fp16_weights_and_never_overwrites(pretrained: Path, t
     for args, message in ((("best", str(out)), "exists; pass --overwrite"),
                           (("step_00000099", str(tmp_path / "other")), "no checkpoint there")):
         res = export(*args)
-        assert res.returncode == 1 and message in res.stderr and "Traceback" not in res.stderr
+        assert res.returncode == 2 and message in res.stderr and "Traceback" not in res.stderr
     assert not (tmp_path / "other").exists()
     assert export("best", str(out), "--overwrite").returncode == 0
     best = json.loads((pretrained / "checkpoints" / "best.json").read_text())["step"]

@@ -384,7 +384,12 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """PSNR (Y, border = scale) and LPIPS-alex of the generator on the held-out frames."""
+        """PSNR (Y, border = scale) and LPIPS-alex of the generator on the held-out frames.
+
+        The centre frame of each window is run directly, not through ``Upscaler.stream``: that
+        would also super-resolve the window's M frames before it, tripling the cost of every
+        validation. The input is the same (the BI-degraded frames' 8-bit bicubic upsampling).
+        """
         if not self.cfg.data.val:
             return {}
         if self._lpips is None:
