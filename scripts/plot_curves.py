@@ -18,8 +18,8 @@ from pathlib import Path
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from savsr.errors import SavsrError
-from savsr.fileio import atomic_output, check_writable
-from savsr.figures import plt
+from savsr.fileio import atomic_output
+from savsr.figures import check_figure_path, plt
 
 VALIDATION = ("val/psnr_y", "val/lpips_alex")
 
@@ -37,7 +37,7 @@ def read_scalars(run: Path) -> dict[str, tuple[list[int], list[float]]]:
 
 def plot_curves(runs: list[Path], out: Path, overwrite: bool = False) -> Path:
     """Draw every loss and validation tag found in ``runs`` into one PNG grid."""
-    check_writable(out, overwrite)  # before reading logs that can be large
+    check_figure_path(out, overwrite)  # before reading logs that can be large
     data = {run.name: read_scalars(run) for run in runs}
     losses = sorted({t for scalars in data.values() for t in scalars if t.startswith("loss/")})
     tags = losses + [t for t in VALIDATION if any(t in s for s in data.values())]

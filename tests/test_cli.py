@@ -73,6 +73,11 @@ def test_maps_writes_figure_and_refuses_to_overwrite(tmp_path: Path, capsys: pyt
     assert "--overwrite" in capsys.readouterr().err
     assert out.read_bytes() == stamp
     assert main(["maps", str(img), "-o", str(out), "--overwrite"]) == 0
+    for name in ("maps.jpgx", "maps"):  # a format matplotlib cannot write: one line, nothing written
+        assert main(["maps", str(img), "-o", str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "unsupported figure format" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png", "maps.png"]
 
 
 def test_maps_on_a_video_frame(tmp_path: Path) -> None:

@@ -209,6 +209,7 @@ def test_bad_inputs_get_one_line_errors(model_file: Path, tmp_path: Path, capsys
         ([str(tmp_path / "ok.png"), "-o", str(tmp_path / "o.xyz")], "unsupported output"),
         ([str(tmp_path / "ok.png"), "-o", str(tmp_path / "o.png"), "--scale", "4"], "not ×4"),
         ([str(tmp_path / "ok.png"), "-o", str(tmp_path / "o.png"), "--model", "no-such-model"], "unknown model"),
+        ([str(tmp_path / "ok.png"), "-o", str(tmp_path / "o.png"), "--tile", "3"], "tiles start at 64"),
     ]
     if Path("/proc/self").exists() and __import__("os").geteuid() != 0:  # root ignores permissions
         cases.append(([str(tmp_path / "ok.png"), "-o", str(locked / "o.png")], "cannot write"))

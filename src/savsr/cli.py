@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--model", default="sa-vsrgan-x4", metavar="NAME|CHECKPOINT",
                     help="bundled model (see `savsr models`) or generator .safetensors (default sa-vsrgan-x4)")
     up.add_argument("--scale", type=int, choices=(2, 3, 4), help="expected scale; must match the model")
-    up.add_argument("--tile", type=int, help="tile side in HR pixels (default: from free memory; 0 = whole frame)")
+    up.add_argument("--tile", type=int, help="tile side in HR pixels, at least 64 (default: from free memory; 0 = whole frame)")
     up.add_argument("--tile-overlap", type=int, help="context around each tile (default: the receptive radius, 32)")
     up.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     up.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),

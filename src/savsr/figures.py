@@ -10,11 +10,23 @@ matplotlib.use("Agg")  # figures are files; never open a window
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from matplotlib.backend_bases import FigureCanvasBase  # noqa: E402
 from mpl_toolkits.axes_grid1 import make_axes_locatable  # noqa: E402
 
 from .data.color import rgb_to_y  # noqa: E402
-from .fileio import atomic_output  # noqa: E402
+from .errors import SavsrError  # noqa: E402
+from .fileio import atomic_output, check_writable  # noqa: E402
 from .losses.activity import activity_weights  # noqa: E402
+
+
+def check_figure_path(out: Path, overwrite: bool) -> None:
+    """Refuse, before anything is drawn, an existing ``out`` (without ``overwrite``) or a name
+    whose suffix matplotlib cannot write (it picks the format from the suffix)."""
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if out.suffix.lower().lstrip(".") not in formats:
+        raise SavsrError(f"{out}: unsupported figure format {out.suffix or '(no suffix)'}; "
+                         f"use one of {', '.join('.' + f for f in sorted(formats))}")
+    check_writable(out, overwrite)
 
 
 def luma(image: np.ndarray) -> np.ndarray:
@@ -35,6 +47,8 @@ def save_activity_figure(
     image: np.ndarray, out: str | Path, delta: float = 0.01, window: int = 3, overwrite: bool = False
 ) -> Path:
     """Draw Fig. 1 for one image: the image, W (Eq. 3) and the noise visibility 1 − W, with colour bars."""
+    out = Path(out)
+    check_figure_path(out, overwrite)
     w = activity_map(image, delta, window)
     h, wd = w.shape
     fig, axes = plt.subplots(1, 3, figsize=(16, 16 * h / wd / 3 + 0.9))
@@ -51,7 +65,6 @@ def save_activity_figure(
     for ax in axes:
         ax.set_axis_off()
     fig.suptitle(f"Spatial activity on Y, window {window}×{window}, δ = {delta:g}")
-    out = Path(out)
     with atomic_output(out, overwrite) as tmp:
         fig.savefig(tmp, dpi=100, bbox_inches="tight")
     plt.close(fig)
@@ -69,6 +82,8 @@ def save_comparison_figure(
     """
     from matplotlib.patches import Rectangle
 
+    out = Path(out)
+    check_figure_path(out, overwrite)
     top, left, bh, bw = box
     n = len(panels)
     first = next(iter(panels.values()))
@@ -86,7 +101,6 @@ def save_comparison_figure(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    out = Path(out)
     with atomic_output(out, overwrite) as tmp:
         fig.savefig(tmp, dpi=110)
     plt.close(fig)

@@ -33,7 +33,10 @@ def tiled_apply(fn: Callable[[Tensor], Tensor], x: Tensor, tile: int, overlap: i
     return out
 
 
-def auto_tile(pixels_budget: int, height: int, width: int, minimum: int = 64) -> int:
+MIN_TILE = 64  # the smallest tile side: below it the overlap's context costs more than the tile
+
+
+def auto_tile(pixels_budget: int, height: int, width: int, minimum: int = MIN_TILE) -> int:
     """Largest square tile side (0 = whole frame) whose padded area fits ``pixels_budget``."""
     if height * width <= pixels_budget:
         return 0

@@ -29,7 +29,7 @@ from ..fileio import staged_output
 from ..models.checkpoint import GeneratorSpec, load_generator, read_spec
 from ..precision import default_precision
 from .sequence import assemble_rgb, sliding_windows
-from .tiling import auto_tile, memory_budget_pixels, tiled_apply
+from .tiling import MIN_TILE, auto_tile, memory_budget_pixels, tiled_apply
 from .video import (
     IMAGE_OUT_SUFFIXES,
     VIDEO_SUFFIXES,
@@ -126,6 +126,9 @@ class Upscaler:
         self.overlap = rf if tile_overlap is None else tile_overlap
         if self.overlap < rf:
             raise SavsrError(f"--tile-overlap {self.overlap} is below the receptive radius {rf}; tiles would show seams")
+        if tile is not None and tile != 0 and tile < MIN_TILE:
+            # Each tile carries `overlap` pixels of context on every side: small tiles multiply the work.
+            raise SavsrError(f"--tile {tile}: tiles start at {MIN_TILE} pixels (0 = the whole frame)")
         self.tile = tile
         self._dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
@@ -157,8 +160,8 @@ class Upscaler:
             except torch.cuda.OutOfMemoryError:
                 torch.cuda.empty_cache()
                 tile = (min(h, w) if tile == 0 else tile) // 2
-                if tile < 64:
-                    raise SavsrError("out of GPU memory even with 64-pixel tiles; try --device cpu") from None
+                if tile < MIN_TILE:
+                    raise SavsrError(f"out of GPU memory even with {MIN_TILE}-pixel tiles; try --device cpu") from None
 
     def _upsample(self, lr: Tensor) -> Tensor:
         """(3, h, w) LR frame, uint8/uint16/float, to the bicubic HR frame in the same dtype."""
