@@ -210,6 +210,11 @@ def test_bad_inputs_get_one_line_errors(model_file: Path, tmp_path: Path, capsys
         ([str(tmp_path / "ok.png"), "-o", str(tmp_path / "o.png"), "--scale", "4"], "not ×4"),
         ([str(tmp_path / "ok.png"), "-o", str(tmp_path / "o.png"), "--model", "no-such-model"], "unknown model"),
         ([str(tmp_path / "ok.png"), "-o", str(tmp_path / "o.png"), "--tile", "3"], "tiles start at 64"),
+        ([str(tmp_path / "ok.png"), "-o", str(tmp_path / "o.mp4"), "--crf", "55"], "o.mp4: --crf 55 is above libx264's 51"),
+        ([str(tmp_path / "ok.png"), "-o", str(tmp_path / "o.mp4"), "--preset", "nope"], "o.mp4: unknown --preset"),
+        # MPEG-1 has a fixed list of frame rates: the encoder refuses 7 fps when it opens, at the first frame.
+        ([str(tmp_path / "ok.png"), "-o", str(tmp_path / "o.mkv"), "--codec", "mpeg1video", "--fps", "7"], "o.mkv: the encoder"),
+        ([str(tmp_path / "ok.png"), "-o", str(tmp_path / "o.webm"), "--codec", "libx264"], "o.webm: cannot encode"),
     ]
     if Path("/proc/self").exists() and __import__("os").geteuid() != 0:  # root ignores permissions
         cases.append(([str(tmp_path / "ok.png"), "-o", str(locked / "o.png")], "cannot write"))

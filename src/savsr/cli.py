@@ -19,6 +19,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _crf(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 63:  # VP9's range; x264/x265 stop at 51 (checked with the codec)
+        raise argparse.ArgumentTypeError(f"must be 0 to 63, got {text}")
+    return value
+
+
 def _odd_window(text: str) -> int:
     value = int(text)
     if value < 1 or value % 2 == 0:
@@ -213,9 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "fp32, bf16, fp16 (GPU only)")
     up.add_argument("--frames", metavar="A:B", help="only frames A (inclusive) to B (exclusive)")
     up.add_argument("--codec", help="video encoder (default libx264; libvpx-vp9 for .webm)")
-    up.add_argument("--crf", type=int, default=18, help="quality for x264/x265/VP9, lower is better (default 18)")
-    up.add_argument("--preset", default="medium", help="x264/x265 speed preset (default medium)")
-    up.add_argument("--fps", type=float, help="frame rate for frame-folder input (default 25) or to override")
+    up.add_argument("--crf", type=_crf, default=18,
+                    help="quality for x264/x265 (0-51) and VP9 (0-63), lower is better (default 18)")
+    up.add_argument("--preset", default="medium", help="x264/x265 speed preset, ultrafast to placebo (default medium)")
+    up.add_argument("--fps", type=_positive_float, help="frame rate for frame-folder input (default 25) or to override")
     up.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     up.set_defaults(func=_cmd_upscale)
 

@@ -250,7 +250,7 @@ class Upscaler:
                     frame = _to_output(sr.rgb, info)
                     if kind == "video":
                         if writer is None:
-                            writer = _open_writer(staged, frame, src, source, codec, crf, preset, fps)
+                            writer = _open_writer(staged, dst, frame, src, source, codec, crf, preset, fps)
                         writer.write(frame if frame.shape[2] == 3 else np.repeat(frame, 3, 2), pts)
                     elif kind == "image":
                         write_image(staged, frame)
@@ -330,7 +330,8 @@ def _check_output(dst: Path, overwrite: bool) -> None:
         raise SavsrError(f"{parent}: cannot write there ({exc.strerror or exc})") from None
 
 
-def _open_writer(path: Path, frame: np.ndarray, src: Path, source: FrameSource, codec, crf, preset, fps) -> VideoWriter:
+def _open_writer(path: Path, dst: Path, frame: np.ndarray, src: Path, source: FrameSource, codec, crf, preset,
+                 fps) -> VideoWriter:
     rate = Fraction(fps).limit_denominator(1001) if fps else Fraction(25)
     if source.is_video:
         props = probe_video(src, rate)
@@ -342,7 +343,7 @@ def _open_writer(path: Path, frame: np.ndarray, src: Path, source: FrameSource, 
 
         props, audio = VideoProps(rate=rate, time_base=None), None
     return VideoWriter(path, frame.shape[1], frame.shape[0], props, codec, crf, preset, audio,
-                       deep=frame.dtype == np.uint16)
+                       deep=frame.dtype == np.uint16, name=dst)
 
 
 def model_path(name_or_path: str | os.PathLike) -> Path:

@@ -18,6 +18,7 @@ VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".m4v", ".avi", ".webm"}
 IMAGE_OUT_SUFFIXES = {".png", ".tif", ".tiff"}
 _DEFAULT_CODEC = {".webm": "libvpx-vp9", ".avi": "mpeg4"}
 _FF_QP2LAMBDA = 118  # FFmpeg's scale from a quantiser to global_quality
+X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
 
 
 @dataclass
@@ -71,8 +72,10 @@ class VideoWriter:
     def __init__(
         self, path: Path, width: int, height: int, props: VideoProps, codec: str | None = None,
         crf: int = 18, preset: str = "medium", audio_from: Path | None = None, deep: bool = False,
+        name: Path | None = None,
     ) -> None:
         self.path = path
+        self.name = name or path  # what messages call the output (``path`` may be a staged name)
         suffix = path.suffix.lower()
         self.out = av.open(str(path), "w", format={".m4v": "mp4"}.get(suffix))
         codec = codec or _DEFAULT_CODEC.get(suffix, "libx264")
@@ -80,11 +83,17 @@ class VideoWriter:
             self.stream = self.out.add_stream(codec, rate=props.rate)
         except (av.FFmpegError, ValueError) as exc:
             self.out.close()
-            raise SavsrError(f"{path}: cannot encode with codec {codec!r} ({exc})") from None
+            raise SavsrError(f"{self.name}: cannot encode with codec {codec!r} ({exc})") from None
         self.stream.width, self.stream.height = width, height
         self.stream.pix_fmt = _pix_fmt(codec, bool(width % 2 or height % 2), deep)
         # Constant quality for each default encoder; their own defaults are low fixed bitrates.
         if codec.startswith("libx26"):
+            problem = (f"--crf {crf} is above {codec}'s 51" if crf > 51 else
+                       f"unknown --preset {preset!r}; expected one of {', '.join(X26X_PRESETS)}"
+                       if preset not in X26X_PRESETS else None)
+            if problem:
+                self.out.close()
+                raise SavsrError(f"{self.name}: {problem}")
             self.stream.options = {"crf": str(crf), "preset": preset}
         elif codec == "libvpx-vp9":
             self.stream.options = {"crf": str(crf), "b": "0"}
@@ -145,7 +154,11 @@ class VideoWriter:
         frame.pts = self._index if pts is None else pts
         frame.time_base = self.time_base
         self._index += 1
-        for packet in self.stream.encode(frame):
+        try:
+            packets = self.stream.encode(frame)
+        except av.FFmpegError as exc:  # the encoder opens on the first frame and may refuse its options
+            raise SavsrError(f"{self.name}: the encoder {self.stream.codec_context.name!r} refused the frames ({exc})") from None
+        for packet in packets:
             self.out.mux(packet)
         self._last = float(frame.pts * self.time_base)
         if self._first is None:
