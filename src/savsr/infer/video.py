@@ -59,6 +59,17 @@ def _pix_fmt(codec: str, odd: bool, deep: bool) -> str:
     return base
 
 
+def _set_quality(stream, codec: str, crf: int, preset: str) -> None:
+    """Constant quality for each default encoder; their own defaults are low fixed bitrates."""
+    if codec.startswith("libx26"):
+        stream.options = {"crf": str(crf), "preset": preset}
+    elif codec == "libvpx-vp9":
+        stream.options = {"crf": str(crf), "b": "0"}
+    elif codec == "mpeg4":  # no CRF: a fixed quantiser, 2 of 1-31 (ffmpeg -q:v 2)
+        stream.codec_context.qscale = True
+        stream.codec_context.global_quality = 2 * _FF_QP2LAMBDA
+
+
 class VideoWriter:
     """Encodes RGB frames (uint8, or uint16 from deep sources) into ``path``, copying the audio
     streams of ``audio_from``.
@@ -77,8 +88,11 @@ class VideoWriter:
         self.path = path
         self.name = name or path  # what messages call the output (``path`` may be a staged name)
         suffix = path.suffix.lower()
-        self.out = av.open(str(path), "w", format={".m4v": "mp4"}.get(suffix))
         codec = codec or _DEFAULT_CODEC.get(suffix, "libx264")
+        if codec.startswith("libx26") and (crf > 51 or preset not in X26X_PRESETS):
+            raise SavsrError(f"{self.name}: " + (f"--crf {crf} is above {codec}'s 51" if crf > 51 else
+                             f"unknown --preset {preset!r}; expected one of {', '.join(X26X_PRESETS)}"))
+        self.out = av.open(str(path), "w", format={".m4v": "mp4"}.get(suffix))
         try:
             self.stream = self.out.add_stream(codec, rate=props.rate)
         except (av.FFmpegError, ValueError) as exc:
@@ -86,20 +100,7 @@ class VideoWriter:
             raise SavsrError(f"{self.name}: cannot encode with codec {codec!r} ({exc})") from None
         self.stream.width, self.stream.height = width, height
         self.stream.pix_fmt = _pix_fmt(codec, bool(width % 2 or height % 2), deep)
-        # Constant quality for each default encoder; their own defaults are low fixed bitrates.
-        if codec.startswith("libx26"):
-            problem = (f"--crf {crf} is above {codec}'s 51" if crf > 51 else
-                       f"unknown --preset {preset!r}; expected one of {', '.join(X26X_PRESETS)}"
-                       if preset not in X26X_PRESETS else None)
-            if problem:
-                self.out.close()
-                raise SavsrError(f"{self.name}: {problem}")
-            self.stream.options = {"crf": str(crf), "preset": preset}
-        elif codec == "libvpx-vp9":
-            self.stream.options = {"crf": str(crf), "b": "0"}
-        elif codec == "mpeg4":  # no CRF: a fixed quantiser, 2 of 1-31 (ffmpeg -q:v 2)
-            self.stream.codec_context.qscale = True
-            self.stream.codec_context.global_quality = 2 * _FF_QP2LAMBDA
+        _set_quality(self.stream, codec, crf, preset)
         self.time_base = props.time_base or 1 / props.rate
         self.stream.codec_context.time_base = self.time_base
         cc = self.stream.codec_context
