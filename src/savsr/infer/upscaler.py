@@ -34,6 +34,7 @@ from .video import (
     IMAGE_OUT_SUFFIXES,
     VIDEO_SUFFIXES,
     VideoWriter,
+    encoder_for,
     probe_video,
     write_image,
 )
@@ -228,6 +229,8 @@ class Upscaler:
         info = source.info
         kind = _output_kind(dst, info)
         _check_output(dst, overwrite)
+        if kind == "video":
+            encoder_for(dst, codec, crf, preset)
         total = info.num_frames
         if total is not None:
             stop = total if stop is None else min(stop, total)

@@ -59,6 +59,16 @@ def _pix_fmt(codec: str, odd: bool, deep: bool) -> str:
     return base
 
 
+def encoder_for(path: Path, codec: str | None, crf: int, preset: str) -> str:
+    """The encoder of a video ``path`` (``codec``, else its suffix's default), once ``crf`` and
+    ``preset`` are known to suit it (called before any frame is computed)."""
+    codec = codec or _DEFAULT_CODEC.get(path.suffix.lower(), "libx264")
+    if codec.startswith("libx26") and (crf > 51 or preset not in X26X_PRESETS):
+        raise SavsrError(f"{path}: " + (f"--crf {crf} is above {codec}'s 51" if crf > 51 else
+                         f"unknown --preset {preset!r}; expected one of {', '.join(X26X_PRESETS)}"))
+    return codec
+
+
 def _set_quality(stream, codec: str, crf: int, preset: str) -> None:
     """Constant quality for each default encoder; their own defaults are low fixed bitrates."""
     if codec.startswith("libx26"):
@@ -88,10 +98,7 @@ class VideoWriter:
         self.path = path
         self.name = name or path  # what messages call the output (``path`` may be a staged name)
         suffix = path.suffix.lower()
-        codec = codec or _DEFAULT_CODEC.get(suffix, "libx264")
-        if codec.startswith("libx26") and (crf > 51 or preset not in X26X_PRESETS):
-            raise SavsrError(f"{self.name}: " + (f"--crf {crf} is above {codec}'s 51" if crf > 51 else
-                             f"unknown --preset {preset!r}; expected one of {', '.join(X26X_PRESETS)}"))
+        codec = encoder_for(self.name, codec, crf, preset)
         self.out = av.open(str(path), "w", format={".m4v": "mp4"}.get(suffix))
         try:
             self.stream = self.out.add_stream(codec, rate=props.rate)
