@@ -9,6 +9,9 @@
 #   PRECISION=bf16 scripts/reproduce.sh                     # networks in bf16: about 2x faster on CPUs with
 #                                                           # native bf16, Vid4 PSNR within 0.01 dB of fp32
 #
+#   ENSEMBLE="sa-vsrgan-x4 sa-vsrgan-x3" scripts/reproduce.sh  # models also scored with --self-ensemble
+#                                                           # (8x slower; default sa-vsrgan-x4; "" for none)
+#
 # MODELS holds families (vsrresnet, vsrresfeatgan, sa-vsrgan: every scale) or full names
 # (sa-vsrgan-x4). A model without weights in WEIGHTS is skipped and shows as "not trained".
 # An evaluation is reused when its weights (sha256), data and QUICK setting are unchanged;
@@ -23,6 +26,7 @@ DATA=${DATA:-../shared/data/vid4/GT}
 WEIGHTS=${WEIGHTS:-src/savsr/weights}
 DEVICE=${DEVICE:-auto}
 PRECISION=${PRECISION:-fp32}
+ENSEMBLE=${ENSEMBLE-sa-vsrgan-x4}
 QUICK=${QUICK:-}
 FORCE=${FORCE:-}
 if [[ -n $QUICK ]]; then
@@ -59,7 +63,7 @@ if [[ -n $QUICK ]]; then  # the first QUICK frames of each sequence, as links
     DATA=$quick_data
 fi
 
-evaluate() {  # evaluate SCALE METHOD MODEL-ARG STAMP
+evaluate() {  # evaluate SCALE METHOD MODEL-ARG STAMP [EXTRA-ARG...]
     local dir=$OUT/x$1/$2
     if [[ -z $FORCE && -f $dir/stamp && $(cat "$dir/stamp") == "$4" && -f $dir/results.json ]]; then
         echo "x$1 $2: results reused ($dir)"
@@ -67,7 +71,7 @@ evaluate() {  # evaluate SCALE METHOD MODEL-ARG STAMP
     fi
     echo "x$1 $2: evaluating into $dir"
     nice -n 10 "$BIN/savsr" evaluate --scale "$1" --model "$3" --data "$DATA" --regions --device "$DEVICE" \
-        --precision "$PRECISION" \
+        --precision "$PRECISION" "${@:5}" \
         -o "$dir" --overwrite > "$dir.log" 2>&1 || { tail -n 5 "$dir.log" >&2; die "x$1 $2 failed (log: $dir.log)"; }
     echo "$4" > "$dir/stamp"
 }
@@ -80,7 +84,11 @@ for s in $SCALES; do
         weights=$WEIGHTS/$family-x$s.safetensors
         selected "$family" "$s" || continue
         if [[ ! -f $weights ]]; then echo "x$s $family: not trained ($weights missing)"; continue; fi
-        evaluate "$s" "$family" "$weights" "$(sha256sum "$weights" | cut -d' ' -f1) data=$DATA quick=$QUICK precision=$PRECISION"
+        stamp="$(sha256sum "$weights" | cut -d' ' -f1) data=$DATA quick=$QUICK precision=$PRECISION"
+        evaluate "$s" "$family" "$weights" "$stamp"
+        if [[ " $ENSEMBLE " == *" $family-x$s "* ]]; then
+            evaluate "$s" "$family+se" "$weights" "$stamp self_ensemble=1" --self-ensemble
+        fi
     done
 done
 

@@ -4,7 +4,8 @@
 
 Reads RESULTS/x{s}/{method}/results.json (as scripts/reproduce.sh writes them) and replaces
 what lies between ``<!-- BEGIN generated:NAME -->`` and ``<!-- END generated:NAME -->`` for
-NAME = table1 and regions; the text around the markers is left as it is. With ``--cards`` it
+NAME = table1, regions and selfensemble (``--sections`` picks some); the text around the markers
+is left as it is. With ``--cards`` it
 also fills the ``vid4`` section of each bundled model's card (WEIGHTS/METHOD-xS.md) that has results.
 """
 
@@ -116,7 +117,35 @@ def regions(root: Path, bundled: set[str]) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-SECTIONS = {"table1": table1, "regions": regions}
+SELF_ENSEMBLE = "+se"  # RESULTS/x{s}/{method}+se/: the method evaluated with --self-ensemble
+
+
+def self_ensemble(root: Path, bundled: set[str]) -> str:
+    """Per scale with self-ensemble results: each such model's single pass beside its ×8 self-ensemble."""
+    out = []
+    for s in SCALES:
+        pairs = {m: (load_results(root, s, m), r) for m in METHODS
+                 if (r := load_results(root, s, m + SELF_ENSEMBLE)) is not None}
+        if not pairs:
+            continue
+        out += [f"### ×{s}", "", "| method | inference | " + " | ".join(name for _, name, _ in METRICS)
+                + " | PSNR gain over bicubic (dB) |", "|---|---|" + "---:|" * (len(METRICS) + 1)]
+        for method, (single, ensemble) in pairs.items():
+            for label, result in (("single pass", single), ("×8 self-ensemble", ensemble)):
+                if result is None:
+                    out.append(f"| {METHODS[method]} | {label} | {missing_label(method, s, bundled)} |"
+                               + " — |" * len(METRICS))
+                    continue
+                mean = result["table"]["mean"]
+                gain = mean["psnr"] - result["table"]["bicubic (mean)"]["psnr"]
+                out.append(f"| {METHODS[method]} | {label} | " + " | ".join(_fmt(mean[k], d) for k, _, d in METRICS)
+                           + f" | {_fmt(gain, 2, sign=True)} |")
+        scored = {f"{m}{i}": r for m, pair in pairs.items() for i, r in enumerate(pair) if r is not None}
+        out += ["", f"Scored: {_frames_note(scored)}.", ""]
+    return "\n".join(out).rstrip() + "\n" if out else "No self-ensemble results yet (ENSEMBLE in scripts/reproduce.sh).\n"
+
+
+SECTIONS = {"table1": table1, "regions": regions, "selfensemble": self_ensemble}
 
 
 def card_vid4(result: dict, method: str, scale: int) -> str:
@@ -154,9 +183,9 @@ def replace_sections(path: Path, bodies: dict[str, str]) -> None:
         tmp.write_text(text)
 
 
-def rewrite(doc: Path, root: Path, bundled: set[str]) -> None:
-    """Rewrite the generated sections of ``doc`` from the results under ``root``."""
-    replace_sections(doc, {name: build(root, bundled) for name, build in SECTIONS.items()})
+def rewrite(doc: Path, root: Path, bundled: set[str], sections: tuple[str, ...] = tuple(SECTIONS)) -> None:
+    """Rewrite the named generated sections of ``doc`` from the results under ``root``."""
+    replace_sections(doc, {name: SECTIONS[name](root, bundled) for name in sections})
 
 
 def rewrite_cards(weights: Path, root: Path) -> list[Path]:
@@ -178,11 +207,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", type=Path, default=Path(__file__).resolve().parents[1] / "src" / "savsr" / "weights",
                         help="bundled weights folder, to tell 'not trained' from 'not evaluated'")
     parser.add_argument("--cards", action="store_true", help="also fill the Vid4 section of the bundled model cards")
+    parser.add_argument("--sections", nargs="+", choices=tuple(SECTIONS), default=tuple(SECTIONS),
+                        help="rewrite only these sections (default all), e.g. after evaluating a subset")
     args = parser.parse_args(argv)
     try:
         if not args.results.is_dir():
             raise SavsrError(f"{args.results}: no such results folder")
-        rewrite(args.doc, args.results, {p.stem for p in args.weights.glob("*.safetensors")})
+        rewrite(args.doc, args.results, {p.stem for p in args.weights.glob("*.safetensors")}, tuple(args.sections))
         cards = rewrite_cards(args.weights, args.results) if args.cards else []
     except SavsrError as exc:
         print(f"reproduction_tables: error: {exc}", file=sys.stderr)

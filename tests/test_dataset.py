@@ -13,7 +13,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from savsr.cli import main
 from savsr.data.color import rgb_to_y
-from savsr.data.dataset import VideoPatchDataset, augment
+from savsr.data.dataset import VideoPatchDataset
+from savsr.data.dihedral import dihedral
 from savsr.data.prepare import load_manifest, prepare_dataset
 from savsr.data.resize import bi_degrade
 from savsr.errors import SavsrError
@@ -139,7 +140,7 @@ def test_y_samples_and_augmentation(dataset_dir: Path) -> None:
         torch.testing.assert_close(hr_y, rgb_to_y(hr_rgb[None])[0])
         torch.testing.assert_close(lr_y, rgb_to_y(lr_rgb.reshape(5, 3, 16, 16))[:, 0])
     x = torch.arange(9.0).view(1, 3, 3)
-    variants = {tuple(augment(x, c).flatten().tolist()) for c in range(8)}
+    variants = {tuple(dihedral(x, c).flatten().tolist()) for c in range(8)}
     assert len(variants) == 8  # the 8 symmetries of the square, all distinct
 
 

@@ -150,3 +150,20 @@ def test_precision_is_applied_and_recorded(tmp_path: Path) -> None:
     fp32, bf16 = (tables[p]["per_frame"]["alpha"]["psnr"] for p in ("fp32", "bf16"))
     assert fp32 != bf16
     assert np.allclose(fp32, bf16, atol=0.1)
+
+
+def test_self_ensemble_is_applied_and_recorded(tmp_path: Path) -> None:
+    data = _sequences(tmp_path / "seqs")
+    torch.manual_seed(0)
+    model = VSRResNet(frames=5, channels=1, blocks=1, features=8)
+    for p in model.parameters():
+        p.data.mul_(4.0)  # a residual large enough that the 8 symmetries disagree
+    weights = save_generator(model, GeneratorSpec(scale=2, blocks=1, features=8), tmp_path / "rand.safetensors")
+    args = ["evaluate", "--data", str(data), "--scale", "2", "--model", str(weights), "--lpips", "none"]
+    assert main([*args, "-o", str(tmp_path / "plain")]) == 0
+    assert main([*args, "--self-ensemble", "-o", str(tmp_path / "se")]) == 0
+    plain, se = (json.loads((tmp_path / d / "results.json").read_text()) for d in ("plain", "se"))
+    assert (plain["config"]["self_ensemble"], se["config"]["self_ensemble"]) == ("False", "True")
+    assert "×8 self-ensemble." in (tmp_path / "se" / "results.md").read_text()
+    assert "self-ensemble" not in (tmp_path / "plain" / "results.md").read_text()
+    assert plain["per_frame"]["alpha"]["psnr"] != se["per_frame"]["alpha"]["psnr"]

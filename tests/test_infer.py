@@ -13,6 +13,7 @@ from PIL import Image
 
 from conftest import DATA, require
 from savsr.cli import main
+from savsr.data.dihedral import CODES, dihedral, dihedral_inverse
 from savsr.errors import SavsrError
 from savsr.infer.sequence import sliding_windows
 from savsr.infer.tiling import tiled_apply
@@ -81,6 +82,56 @@ def test_call_on_tensors(model_file: Path, tmp_path: Path) -> None:
     # Tiling changes nothing.
     model.tile = 8
     torch.testing.assert_close(model(clip), out, rtol=0, atol=1e-5)
+
+
+def _numpy_symmetries(a: np.ndarray) -> list[tuple[np.ndarray, object]]:
+    """The 8 symmetries of the square as rotations of the array and of its mirror image, each with
+    its inverse: a construction independent of savsr.data.dihedral's flips and transposes."""
+    out = []
+    for mirror in (False, True):
+        for k in range(4):
+            def inverse(y: np.ndarray, k: int = k, mirror: bool = mirror) -> np.ndarray:
+                y = np.rot90(y, -k, axes=(-2, -1))
+                return np.flip(y, -1) if mirror else y
+
+            out.append((np.rot90(np.flip(a, -1) if mirror else a, k, axes=(-2, -1)), inverse))
+    return out
+
+
+def test_dihedral_is_the_group_of_the_square() -> None:
+    a = np.random.default_rng(0).random((2, 5, 7))
+    ours = [dihedral(torch.from_numpy(a), c).numpy() for c in CODES]
+    for ref, _ in _numpy_symmetries(a):
+        assert sum(x.shape == ref.shape and np.array_equal(x, ref) for x in ours) == 1
+    for c in CODES:
+        assert np.array_equal(dihedral_inverse(dihedral(torch.from_numpy(a), c), c).numpy(), a)
+
+
+def test_self_ensemble_averages_the_8_symmetries(model_file: Path) -> None:
+    plain = load_model(model_file, device="cpu", precision="fp32")
+    ens = load_model(model_file, device="cpu", precision="fp32", self_ensemble=True)
+    x = torch.rand(1, 5, 11, 14)
+    want = np.mean([inv(plain._predict(torch.from_numpy(np.ascontiguousarray(t))).numpy())
+                    for t, inv in _numpy_symmetries(x.numpy())], axis=0)
+    np.testing.assert_allclose(ens._predict(x).numpy(), want, rtol=0, atol=1e-6)
+    # So the whole pipeline (bicubic chroma included) commutes with the symmetries, which a
+    # single pass of the network does not; tiles change nothing.
+    clip = torch.rand(3, 3, 11, 14)
+    out = ens(clip)
+    for c in CODES[1:]:
+        torch.testing.assert_close(ens(dihedral(clip, c)), dihedral(out, c), rtol=0, atol=1e-5)
+    assert (plain(dihedral(clip, 5)) - dihedral(plain(clip), 5)).abs().max() > 1e-3
+    ens.tile = 8
+    torch.testing.assert_close(ens(clip), out, rtol=0, atol=1e-5)
+    # `savsr upscale --self-ensemble` is the same computation.
+    frame = torch.round(clip[0] * 255).to(torch.uint8)
+    src, dst = model_file.parent / "se_in.png", model_file.parent / "se_out.png"
+    Image.fromarray(frame.permute(1, 2, 0).numpy()).save(src)
+    assert main(["upscale", str(src), "-o", str(dst), "--model", str(model_file), "--precision", "fp32",
+                 "--self-ensemble", "--overwrite"]) == 0
+    cli = torch.from_numpy(np.array(Image.open(dst))).permute(2, 0, 1)
+    ens.tile = None
+    assert torch.equal(torch.round(ens(frame) * 255).to(torch.uint8), cli)
 
 
 def test_frames_argument() -> None:

@@ -39,6 +39,10 @@ Hand-written middle.
 old regions
 <!-- END generated:regions -->
 
+<!-- BEGIN generated:selfensemble -->
+old self-ensemble
+<!-- END generated:selfensemble -->
+
 Hand-written end.
 """
 
@@ -82,12 +86,33 @@ def test_tables_beside_the_paper(tmp_path: Path, capsys: pytest.CaptureFixture) 
     assert "| SA-VSRGAN | PSNR-Y (dB) | not trained | — | — | — | — | 31.64 | — |" in lines
     assert "| *SA-VSRGAN − VSRResFeatGAN* | +0.50 | +0.50 | +0.50 | -1.500 |" in lines
     assert "| Bicubic | 23.81 | 17.81 | 30.81 | 6.500 |" in lines
+    assert "No self-ensemble results yet" in text
     # Idempotent: a second run gives the same page.
     assert reproduction_tables.main(args) == 0 and doc.read_text() == text
     doc.write_text(DOC.replace("<!-- END generated:regions -->\n", ""))
     capsys.readouterr()
     assert reproduction_tables.main(args) == 2
     assert "generated:regions" in capsys.readouterr().err
+
+
+def test_self_ensemble_section_alone(tmp_path: Path) -> None:
+    root, doc, weights = tmp_path / "res", tmp_path / "doc.md", tmp_path / "weights"
+    doc.write_text(DOC)
+    weights.mkdir()
+    for method, psnr in (("sa-vsrgan", 24.5), ("sa-vsrgan+se", 24.7)):
+        fake_results(root, 4, method, psnr)
+        path = root / "x4" / method / "results.json"
+        result = json.loads(path.read_text())
+        result["table"]["bicubic (mean)"] = {"psnr": 23.81, "ssim": 0.6, "lpips": 0.5}
+        path.write_text(json.dumps(result))
+    args = [str(root), "--doc", str(doc), "--weights", str(weights), "--sections", "selfensemble"]
+    assert reproduction_tables.main(args) == 0
+    text = doc.read_text()
+    assert "old table" in text and "old regions" in text and "old self-ensemble" not in text  # only that section
+    lines = text.splitlines()
+    assert "| SA-VSRGAN | single pass | 24.50 | 0.7000 | 0.2800 | +0.69 |" in lines
+    assert "| SA-VSRGAN | ×8 self-ensemble | 24.70 | 0.7000 | 0.3000 | +0.89 |" in lines
+    assert "### ×2" not in text  # no self-ensemble results there
 
 
 def test_model_cards_get_their_vid4_table(tmp_path: Path) -> None:
@@ -147,7 +172,13 @@ def test_reproduce_quick_end_to_end(tmp_path: Path) -> None:
     assert "| VSRResFeatGAN | PSNR-Y (dB) | not trained |" in doc
     # A second run reuses every evaluation; a changed model is evaluated again.
     again = subprocess.run(["bash", str(REPO / "scripts" / "reproduce.sh")], env=env, capture_output=True, text=True)
-    assert again.returncode == 0 and again.stdout.count("results reused") == 2
+    # The default ENSEMBLE also scores sa-vsrgan-x4 with --self-ensemble.
+    se = json.loads((out / "x4" / "sa-vsrgan+se" / "results.json").read_text())
+    assert se["config"]["self_ensemble"] == "True" and se["table"]["mean"]["frames"] == 8
+    gain = se["table"]["mean"]["psnr"] - bicubic["mean"]["psnr"]
+    assert (f"| SA-VSRGAN | ×8 self-ensemble | {se['table']['mean']['psnr']:.2f} | {se['table']['mean']['ssim']:.4f} | "
+            f"{se['table']['mean']['lpips']:.4f} | {gain:+.2f} |") in doc
+    assert again.returncode == 0 and again.stdout.count("results reused") == 3
     save_generator(VSRResNet(blocks=1, features=8), GeneratorSpec(scale=4, blocks=1, features=8),
                    weights / "sa-vsrgan-x4.safetensors", overwrite=True)
     third = subprocess.run(["bash", str(REPO / "scripts" / "reproduce.sh")], env=env, capture_output=True, text=True)

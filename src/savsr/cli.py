@@ -89,7 +89,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     cfg = EvalConfig(
         data=Path(args.data) if args.data else _default_vid4(), scale=args.scale, model=args.model,
         frames=args.frames, lpips=args.lpips, lpips_on=args.lpips_on, device=str(resolve_device(args.device)),
-        precision=args.precision,
+        precision=args.precision, self_ensemble=args.self_ensemble,
         regions=Regions(*(args.region_thresholds or ())) if args.regions or args.region_thresholds else None,
     )
     results, baseline = evaluate(cfg, progress=sys.stderr.isatty())
@@ -127,7 +127,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_upscale(args: argparse.Namespace) -> int:
     from .infer.upscaler import load_model
 
-    model = load_model(args.model, args.device, args.precision, args.tile, args.tile_overlap)
+    model = load_model(args.model, args.device, args.precision, args.tile, args.tile_overlap, args.self_ensemble)
     if args.scale is not None and args.scale != model.scale:
         raise SavsrError(f"model {args.model} super-resolves ×{model.scale}, not ×{args.scale}")
     out = model.upscale_video(
@@ -147,6 +147,10 @@ def _cmd_models(args: argparse.Namespace) -> int:
     for m in models:
         print(f"{m.name:<20} ×{m.spec.scale} {m.spec.color.upper():<3} {m.spec.blocks} blocks × {m.spec.features}  card: {m.card}")
     return 0
+
+
+SELF_ENSEMBLE_HELP = ("average the network over the 8 flips and transposes of each frame: 8× slower, "
+                      "higher PSNR (docs/inference.md)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -193,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--precision", choices=("fp32", "bf16", "fp16", "auto"), default="fp32",
                     help="the network's arithmetic (default fp32, so numbers do not depend on the hardware; "
                          "bf16 is about 2× faster on CPUs that have it)")
+    ev.add_argument("--self-ensemble", action="store_true", help=SELF_ENSEMBLE_HELP)
     ev.add_argument("-o", "--output-dir", metavar="OUTDIR", help="where to write results.{md,json,csv}")
     ev.add_argument("--overwrite", action="store_true", help="replace existing result files")
     ev.set_defaults(func=_cmd_evaluate)
@@ -218,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
                     help="auto (default: bf16 where the CPU or GPU computes it natively, else fp32), "
                          "fp32, bf16, fp16 (GPU only)")
+    up.add_argument("--self-ensemble", action="store_true", help=SELF_ENSEMBLE_HELP)
     up.add_argument("--frames", metavar="A:B", help="only frames A (inclusive) to B (exclusive)")
     up.add_argument("--codec", help="video encoder (default libx264; libvpx-vp9 for .webm)")
     up.add_argument("--crf", type=_crf, default=18,

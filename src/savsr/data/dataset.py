@@ -14,21 +14,11 @@ from torch.utils.data import Dataset
 
 from ..errors import SavsrError
 from .color import rgb_to_y
+from .dihedral import dihedral
 from .prepare import SceneEntry, load_manifest
 from .resize import bi_degrade
 
 log = logging.getLogger(__name__)
-
-
-def augment(x: Tensor, code: int) -> Tensor:
-    """One of the 8 flips/transposes of the square (…, P, P) patch, chosen by ``code`` in 0..7."""
-    if code & 1:
-        x = x.flip(-1)
-    if code & 2:
-        x = x.flip(-2)
-    if code & 4:
-        x = x.transpose(-1, -2)
-    return x
 
 
 class VideoPatchDataset(Dataset):
@@ -176,5 +166,5 @@ class VideoPatchDataset(Dataset):
         lr, hr = up.float() / 255.0, hr.float() / 255.0
         if self.color == "y":
             lr, hr = rgb_to_y(lr), rgb_to_y(hr)
-        lr, hr = augment(lr, code), augment(hr, code)
+        lr, hr = dihedral(lr, code), dihedral(hr, code)
         return lr.reshape(-1, p, p).contiguous(), hr[0].contiguous()

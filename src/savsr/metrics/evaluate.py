@@ -70,6 +70,7 @@ class EvalConfig:
     # bf16 is 2× faster on CPUs that have it and moves Vid4 PSNR by about 0.001 dB (docs/performance.md).
     precision: str = "fp32"
     regions: Regions | None = None  # region-aware scores (metrics/regions.py) when set
+    self_ensemble: bool = False  # average the network over the 8 flips/transposes (8× slower)
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -144,7 +145,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> tuple[list[SequenceResul
     if cfg.model != "bicubic":
         from ..infer.upscaler import load_model
 
-        upscaler = load_model(cfg.model, cfg.device, precision=cfg.precision)
+        upscaler = load_model(cfg.model, cfg.device, precision=cfg.precision, self_ensemble=cfg.self_ensemble)
         if upscaler.scale != cfg.scale:
             raise SavsrError(f"{cfg.model} is a ×{upscaler.scale} model, but --scale is {cfg.scale}")
         radius = upscaler.radius
@@ -240,7 +241,8 @@ def render_markdown(table: dict[str, dict[str, float]], cfg: EvalConfig) -> str:
     lines = [
         f"Model: `{cfg.model}`, ×{cfg.scale}, frames: {cfg.frames}. PSNR/SSIM on Y (BT.601), "
         f"{cfg.scale} border pixels cropped; LPIPS: {lpips_label}"
-        + ("." if cfg.model == "bicubic" else f"; network in {cfg.precision}."),
+        + ("." if cfg.model == "bicubic" else f"; network in {cfg.precision}"
+           + (", ×8 self-ensemble." if cfg.self_ensemble else ".")),
         "",
         "| sequence | frames | PSNR (dB) | SSIM | LPIPS |",
         "|---|---:|---:|---:|---:|",
