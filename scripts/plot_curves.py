@@ -25,14 +25,23 @@ VALIDATION = ("val/psnr_y", "val/lpips_alex")
 
 
 def read_scalars(run: Path) -> dict[str, tuple[list[int], list[float]]]:
-    """tag -> (steps, values) of one run's loss and validation scalars."""
+    """tag -> (steps, values) of one run's loss and validation scalars, by step.
+
+    A run resumed from a checkpoint has one event file per start, and a step logged after the last
+    checkpoint is logged again by the resume: each step keeps its latest value, once.
+    """
     logdir = run / "tensorboard" if (run / "tensorboard").is_dir() else run
     if not logdir.is_dir() or not any(logdir.glob("events.out.tfevents.*")):
         raise SavsrError(f"{run}: no TensorBoard event files (expected {run}/tensorboard/events.out.tfevents.*)")
     acc = EventAccumulator(str(logdir), size_guidance={"scalars": 0})  # 0: keep every point
     acc.Reload()
     wanted = [t for t in acc.Tags()["scalars"] if t.startswith("loss/") or t in VALIDATION]
-    return {t: ([e.step for e in acc.Scalars(t)], [e.value for e in acc.Scalars(t)]) for t in wanted}
+    out = {}
+    for tag in wanted:
+        latest = {e.step: e.value for e in acc.Scalars(tag)}  # events come in the order they were written
+        steps = sorted(latest)
+        out[tag] = (steps, [latest[s] for s in steps])
+    return out
 
 
 def plot_curves(runs: list[Path], out: Path, overwrite: bool = False) -> Path:

@@ -6,7 +6,7 @@ for each run (the one headed "# RUN_NAME (") holds exactly these numbers; exit 1
     .venv/bin/python scripts/validation_log.py --check zoo/validation_log.txt runs/cpu_*/
 
 A run resumed from a checkpoint has one event file per start; a step logged twice (a restart
-after the validation but before the next checkpoint) keeps its latest value.
+after the validation but before the next checkpoint) keeps its latest value (read_scalars).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ def history(run: Path) -> list[tuple[int, float, float]]:
     scalars = read_scalars(run)
     if not all(tag in scalars for tag in TAGS):
         return []
-    # Event files come in the order they were written: the last value of a step is the latest.
     psnr, lpips = dict(zip(*scalars["val/psnr_y"])), dict(zip(*scalars["val/lpips_alex"]))
     return [(step, psnr[step], lpips[step]) for step in sorted(psnr) if step in lpips]
 

@@ -225,6 +225,9 @@ def test_validation_log_of_a_resumed_run(tmp_path: Path, capsys: pytest.CaptureF
     printed = capsys.readouterr().out.splitlines()
     assert printed == ["# cpu_stage_x4 (scale:4; init zoo/start.safetensors)",
                        "128 31.0000 0.1900", "256 32.5000 0.1800", "384 33.5000 0.1700"]
+    # The curves draw each step once too, with its latest value.
+    steps, values = plot_curves.read_scalars(run)["val/psnr_y"]
+    assert steps == [128, 256, 384] and np.allclose(values, [31.0, 32.5, 33.5])
     log = tmp_path / "validation_log.txt"
     log.write_text("# header\n" + "\n".join(printed) + "\n# other_run (x)\n1 2 3\n")
     assert validation_log.main(["--check", str(log), str(run)]) == 0
