@@ -113,6 +113,14 @@ def test_self_ensemble_section_alone(tmp_path: Path) -> None:
     assert "| SA-VSRGAN | single pass | 24.50 | 0.7000 | 0.2800 | +0.69 |" in lines
     assert "| SA-VSRGAN | ×8 self-ensemble | 24.70 | 0.7000 | 0.3000 | +0.89 |" in lines
     assert "### ×2" not in text  # no self-ensemble results there
+    # The model card gives both means too.
+    card = weights / "sa-vsrgan-x4.md"
+    card.write_text("# sa-vsrgan-x4\n\n<!-- BEGIN generated:vid4 -->\n<!-- END generated:vid4 -->\n")
+    assert reproduction_tables.main([*args, "--cards"]) == 0
+    lines = card.read_text().splitlines()
+    assert "| **mean** | **24.50** | **0.7000** | **0.2800** |" in lines
+    assert "| mean with `--self-ensemble` | 24.70 | 0.7000 | 0.3000 |" in lines
+    assert any("+0.69 dB (+0.89 dB with `--self-ensemble`, 8× the compute)" in line for line in lines)
 
 
 def test_model_cards_get_their_vid4_table(tmp_path: Path) -> None:
