@@ -27,7 +27,7 @@ import yaml
 
 from savsr.demo import run_demo
 from savsr.models.checkpoint import load_generator, save_generator
-from savsr.train.checkpoint import CheckpointManager
+from savsr.train.checkpoint import CheckpointManager, read_best
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "src" / "savsr" / "weights"
 
@@ -59,12 +59,11 @@ def stage_summary(run: Path, used: str = "best", final: bool = True) -> tuple[st
     # A run trained on a lent GPU came back with its config and logs only.
     folders = CheckpointManager(run).folders()
     ran = folders[-1][0] if folders else max(e.step for e in _loss_events(run))
-    best_file = run / "checkpoints" / "best.json"
-    if best_file.is_file():
-        best = json.loads(best_file.read_text())
-        metric = (f"LPIPS-alex {-best['metric']:.4f}" if r.get("best_metric") == "lpips_alex"  # stored negated
-                  else f"PSNR-Y {best['metric']:.2f} dB")
-        validated, best_step = f"best validation {metric} at step {best['step']}", best["step"]
+    name = r.get("best_metric", "psnr_y")
+    if (best := read_best(run / "checkpoints", name)) is not None:
+        best_step, value = best
+        metric = f"LPIPS-alex {value:.4f}" if name == "lpips_alex" else f"PSNR-Y {value:.2f} dB"
+        validated = f"best validation {metric} at step {best_step}"
     else:  # no validation source in the run (the GPU runs: the LPIPS weights stay on the CPU machine)
         validated, best_step = "not validated during the run", ran
     used_step = best_step if used == "best" else int(used.split("_")[1])

@@ -17,7 +17,7 @@ import torch
 from savsr.cli import main
 from savsr.errors import SavsrError
 from savsr.train import Trainer, load_config
-from savsr.train.checkpoint import CheckpointManager, load_checkpoint, verify
+from savsr.train.checkpoint import CheckpointManager, load_checkpoint, read_best, verify
 from train_helpers import make_dataset, same_weights, start_training, wait_for_checkpoint, weights, write_config
 
 BIN = Path(sys.executable).parent
@@ -54,7 +54,8 @@ def test_pretrain_end_to_end(pretrained: Path) -> None:
     lrs = [v for _, v in tags["lr/g"]]
     assert lrs[0] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(1e-5)  # ÷10 at 50 % and 75 %
     best = json.loads((pretrained / "checkpoints" / "best.json").read_text())
-    assert best["metric"] == pytest.approx(max(v for _, v in tags["val/psnr_y"]), abs=1e-5)  # TB stores float32
+    assert best["metric"] == "psnr_y"
+    assert best["value"] == pytest.approx(max(v for _, v in tags["val/psnr_y"]), abs=1e-5)  # TB stores float32
 
 
 def test_export_run_writes_fp16_weights_and_never_overwrites(pretrained: Path, tmp_path: Path) -> None:
@@ -85,6 +86,27 @@ def test_export_run_writes_fp16_weights_and_never_overwrites(pretrained: Path, t
     assert json.loads((out / "source.json").read_text())["step"] == str(best)
 
 
+def test_best_checkpoint_by_lowest_lpips_and_older_best_json(tmp_path: Path) -> None:
+    mgr = CheckpointManager(tmp_path, keep_last=1)
+    net = torch.nn.Linear(2, 2)
+    for step, lpips in ((1, 0.30), (2, 0.20), (3, 0.25)):
+        mgr.save(step, {"generator": net}, {"step": step}, best=("lpips_alex", lpips))
+    assert read_best(mgr.dir, "lpips_alex") == (2, 0.20)
+    assert json.loads((mgr.dir / "best.json").read_text()) == {"step": 2, "metric": "lpips_alex", "value": 0.20}
+    assert json.loads((mgr.dir / "best" / "checksums.json").read_text()) and not (mgr.dir / "step_00000002").exists()
+    with pytest.raises(SavsrError, match="selects by psnr_y"):
+        read_best(mgr.dir, "psnr_y")
+    # A run from before the format stored a "higher is better" score, LPIPS negated: it goes on.
+    (mgr.dir / "best.json").write_text(json.dumps({"step": 2, "metric": -0.20}))
+    assert read_best(mgr.dir, "lpips_alex") == (2, 0.20)
+    mgr.save(4, {"generator": net}, {"step": 4}, best=("lpips_alex", 0.22))  # worse: best stays at step 2
+    assert read_best(mgr.dir, "lpips_alex") == (2, 0.20)
+    mgr.save(5, {"generator": net}, {"step": 5}, best=("lpips_alex", 0.10))
+    assert json.loads((mgr.dir / "best.json").read_text()) == {"step": 5, "metric": "lpips_alex", "value": 0.10}
+    (mgr.dir / "best.json").write_text(json.dumps({"step": 7, "metric": 31.5}))  # an old PSNR record
+    assert read_best(mgr.dir, "psnr_y") == (7, 31.5)
+
+
 def test_gan_end_to_end_logs_every_term(pretrained: Path, dataset: Path, tmp_path: Path) -> None:
     init = pretrained / "checkpoints" / "best" / "generator.safetensors"
     cfg = write_config(tmp_path / "gan.yaml", dataset, stage="gan", init=str(init), epochs=1, best_metric="lpips_alex")
@@ -94,7 +116,8 @@ def test_gan_end_to_end_logs_every_term(pretrained: Path, dataset: Path, tmp_pat
                 "loss/discriminator_eq12", "d/real_prob", "d/fake_prob", "lr/g", "lr/d", "val/psnr_y"):
         assert tag in tags, tag
     best = json.loads((tmp_path / "gan" / "checkpoints" / "best.json").read_text())
-    assert -best["metric"] == pytest.approx(min(v for _, v in tags["val/lpips_alex"]), abs=1e-5)  # lowest LPIPS
+    assert best["metric"] == "lpips_alex"
+    assert best["value"] == pytest.approx(min(v for _, v in tags["val/lpips_alex"]), abs=1e-5)  # lowest LPIPS
     last = tmp_path / "gan" / "checkpoints" / "step_00000008"
     assert (last / "discriminator.safetensors").is_file()
     # A GAN run carried to another machine: G via run.init, D via run.init_discriminator.
@@ -226,7 +249,9 @@ def test_non_finite_losses_restore_then_stop(dataset: Path, tmp_path: Path, monk
 
 @pytest.mark.slow
 def test_ddp_two_ranks_gloo_hold_identical_weights(dataset: Path, tmp_path: Path) -> None:
-    cfg = write_config(tmp_path / "c.yaml", dataset, epochs=1, val_every=1000, image_every=1000)
+    # Validation (rank 0 only) at steps that are not checkpoint steps: every rank must still
+    # reach the checkpoint's barrier, or the ranks' collectives fall out of step.
+    cfg = write_config(tmp_path / "c.yaml", dataset, epochs=1, val_every=3, image_every=1000)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     res = subprocess.run(
         [str(BIN / "torchrun"), "--nproc_per_node=2", "--master_port=29517",

@@ -36,6 +36,24 @@ from ..fileio import raise_if_disk_full
 
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"^step_(\d{8,})$")
+LOWER_IS_BETTER = frozenset({"lpips_alex"})  # validation metrics that `checkpoints/best` minimises
+
+
+def read_best(directory: Path, metric: str) -> tuple[int, float] | None:
+    """(step, value of ``metric``) of ``directory/best.json``, None if there is none yet.
+
+    best.json is ``{"step": 1234, "metric": "lpips_alex", "value": 0.1057}``. Runs made before that
+    format stored ``{"step", "metric": score}`` with LPIPS negated ("higher is better"): read as such.
+    """
+    record = directory / "best.json"
+    if not record.is_file():
+        return None
+    best = json.loads(record.read_text())
+    if isinstance(best["metric"], str):
+        if best["metric"] != metric:
+            raise SavsrError(f"{record}: records the best {best['metric']}, but this run selects by {metric}")
+        return int(best["step"]), float(best["value"])
+    return int(best["step"]), -best["metric"] if metric in LOWER_IS_BETTER else float(best["metric"])
 
 
 def _sha256(path: Path) -> str:
@@ -121,9 +139,10 @@ class CheckpointManager:
         modules: dict[str, torch.nn.Module],
         state: dict[str, Any],
         metadata: dict[str, str] | None = None,
-        best_metric: float | None = None,
+        best: tuple[str, float] | None = None,
     ) -> Path:
-        """Write checkpoint ``step``; then keep the newest ``keep_last`` and the best by ``best_metric``."""
+        """Write checkpoint ``step``; then keep the newest ``keep_last`` and, given ``best`` = (validation
+        metric, its value at this step), the best checkpoint so far as ``best/`` (see :func:`read_best`)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         final = self.dir / f"step_{step:08d}"
         tmp = self.dir / f".step_{step:08d}.part"
@@ -139,15 +158,16 @@ class CheckpointManager:
             shutil.rmtree(final)
         os.replace(tmp, final)
         _fsync(self.dir)
-        if best_metric is not None:
-            self._update_best(final, step, best_metric)
+        if best is not None:
+            self._update_best(final, step, *best)
         self._rotate()
         return final
 
-    def _update_best(self, folder: Path, step: int, metric: float) -> None:
+    def _update_best(self, folder: Path, step: int, metric: str, value: float) -> None:
         record = self.dir / "best.json"
-        best = json.loads(record.read_text()) if record.is_file() else None
-        if best is not None and best["metric"] >= metric:
+        best = read_best(self.dir, metric)
+        sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+        if best is not None and sign * best[1] >= sign * value:
             return
         tmp = self.dir / ".best.part"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -155,7 +175,7 @@ class CheckpointManager:
         shutil.rmtree(self.dir / "best", ignore_errors=True)
         os.replace(tmp, self.dir / "best")
         part = self.dir / ".best.json.part"
-        part.write_text(json.dumps({"step": step, "metric": metric}))
+        part.write_text(json.dumps({"step": step, "metric": metric, "value": value}))
         os.replace(part, record)
 
     def _rotate(self) -> None:

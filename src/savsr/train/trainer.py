@@ -199,7 +199,6 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=amp == "fp16")
         self.ckpt = CheckpointManager(self.out, run.keep_last)
         self.step = 0
-        self.best: float | None = None
         self._stop_signal: int | None = None
         self._saved_step = -1
         self._writer = None
@@ -252,11 +251,10 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "rng": _rng_state(),
             "lr_scale": self.lr_scale,
-            "best": self.best,
             "config": dump_config(self.cfg),
         }
 
-    def save(self, metric: float | None = None) -> Path | None:
+    def save(self, metric: tuple[str, float] | None = None) -> Path | None:
         """Checkpoint on rank 0 (all ranks wait for it)."""
         path = None
         if self.dist.is_main:
@@ -267,7 +265,7 @@ class Trainer:
                 modules["discriminator"] = _unwrap(self.d)
             meta = {"format": "savsr-generator", **{k: str(v) for k, v in asdict(self.spec).items()},
                     "stage": self.cfg.stage, "step": str(self.step)}
-            path = self.ckpt.save(self.step, modules, self.state_dict(), meta, best_metric=metric)
+            path = self.ckpt.save(self.step, modules, self.state_dict(), meta, best=metric)
             log.info("checkpoint %s", path)
         self._saved_step = self.step
         barrier(self.dist)
@@ -295,7 +293,7 @@ class Trainer:
             sched.load_state_dict(state["schedulers"][k])
         self.scaler.load_state_dict(state["scaler"])
         _set_rng_state(state["rng"])
-        self.step, self.best = state["step"], state["best"]
+        self.step = state["step"]
         log.info("resumed from %s at step %d", folder, self.step)
 
     def resume(self, how: str | None) -> None:
@@ -490,10 +488,10 @@ class Trainer:
                         sums, count, seen, t0 = {}, 0, 0, time.perf_counter()
                     if self.dist.is_main and self.step % run.image_every == 0:
                         self._log_images(lr, hr)
-                    metric = None
-                    if self.step % run.val_every == 0 and self.cfg.data.val:
-                        metric = self._validate_and_log()
-                    if self.step % run.checkpoint_every == 0 or metric is not None:
+                    # Decided on every rank alike: save() holds a barrier, and only rank 0 validates.
+                    validating = self.step % run.val_every == 0 and bool(self.cfg.data.val)
+                    metric = self._validate_and_log() if validating else None
+                    if self.step % run.checkpoint_every == 0 or validating:
                         last_ckpt = self.save(metric)
                     if not all_true(self._stop_signal is None, self.dist, self.device):
                         raise TrainingInterrupted(self._stop_signal or signal.SIGTERM, self.save())
@@ -511,7 +509,8 @@ class Trainer:
                 self._writer.close()
             cleanup(self.dist)
 
-    def _validate_and_log(self) -> float | None:
+    def _validate_and_log(self) -> tuple[str, float] | None:
+        """Validate (rank 0), log, and return (best_metric, its value) for the checkpoint's best/ record."""
         metrics = self.validate() if self.dist.is_main else {}
         if self.dist.is_main and metrics:
             for k, v in metrics.items():
@@ -519,9 +518,8 @@ class Trainer:
             log.info("step %d: %s", self.step, ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
         if not metrics:
             return None
-        # best.json keeps "higher is better": LPIPS enters negated.
         name = self.cfg.run.best_metric
-        return metrics[f"val/{name}"] if name == "psnr_y" else -metrics[f"val/{name}"]
+        return name, metrics[f"val/{name}"]
 
     def _log_scalars(self, sums: dict[str, float], count: int, seen: int, t0: float) -> None:
         if not self.dist.is_main or count == 0:
