@@ -140,6 +140,8 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> tuple[list[SequenceResul
 
     if cfg.scale not in (2, 3, 4):
         raise SavsrError(f"--scale must be 2, 3 or 4, got {cfg.scale}")
+    if cfg.self_ensemble and cfg.model == "bicubic":
+        raise SavsrError("--self-ensemble averages a network's outputs; bicubic has no network")
     upscaler = None
     radius = 2
     if cfg.model != "bicubic":
