@@ -120,26 +120,29 @@ def regions(root: Path, bundled: set[str]) -> str:
 
 def self_ensemble(root: Path, bundled: set[str]) -> str:
     """Per scale with self-ensemble results: each such model's single pass beside its ×8 self-ensemble."""
+    columns = METRICS + REGION_COLUMNS[1:]
     out = []
     for s in SCALES:
         pairs = {m: (load_results(root, s, m), r) for m in METHODS
                  if (r := load_results(root, s, m + SELF_ENSEMBLE)) is not None}
         if not pairs:
             continue
-        out += [f"### ×{s}", "", "| method | inference | " + " | ".join(name for _, name, _ in METRICS)
-                + " | PSNR gain over bicubic (dB) |", "|---|---|" + "---:|" * (len(METRICS) + 1)]
+        out += [f"### ×{s}", "", "| method | inference | " + " | ".join(name for _, name, _ in columns)
+                + " | PSNR gain over bicubic (dB) |", "|---|---|" + "---:|" * (len(columns) + 1)]
         for method, (single, ensemble) in pairs.items():
             for label, result in (("single pass", single), ("×8 self-ensemble", ensemble)):
                 if result is None:
                     out.append(f"| {METHODS[method]} | {label} | {missing_label(method, s, bundled)} |"
-                               + " — |" * len(METRICS))
+                               + " — |" * len(columns))
                     continue
                 mean = result["table"]["mean"]
                 gain = mean["psnr"] - result["table"]["bicubic (mean)"]["psnr"]
-                out.append(f"| {METHODS[method]} | {label} | " + " | ".join(_fmt(mean[k], d) for k, _, d in METRICS)
+                out.append(f"| {METHODS[method]} | {label} | "
+                           + " | ".join(_fmt(mean.get(k, math.nan), d) for k, _, d in columns)
                            + f" | {_fmt(gain, 2, sign=True)} |")
         scored = {f"{m}{i}": r for m, pair in pairs.items() for i, r in enumerate(pair) if r is not None}
-        out += ["", f"Scored: {_frames_note(scored)}.", ""]
+        out += ["", f"Scored: {_frames_note(scored)}. High and flat: the regions of "
+                    "[Region-aware analysis](#region-aware-analysis).", ""]
     return "\n".join(out).rstrip() + "\n" if out else "No self-ensemble results yet (ENSEMBLE in scripts/reproduce.sh).\n"
 
 

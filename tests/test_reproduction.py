@@ -110,8 +110,8 @@ def test_self_ensemble_section_alone(tmp_path: Path) -> None:
     text = doc.read_text()
     assert "old table" in text and "old regions" in text and "old self-ensemble" not in text  # only that section
     lines = text.splitlines()
-    assert "| SA-VSRGAN | single pass | 24.50 | 0.7000 | 0.2800 | +0.69 |" in lines
-    assert "| SA-VSRGAN | ×8 self-ensemble | 24.70 | 0.7000 | 0.3000 | +0.89 |" in lines
+    assert "| SA-VSRGAN | single pass | 24.50 | 0.7000 | 0.2800 | 18.50 | 31.50 | 5.000 | +0.69 |" in lines
+    assert "| SA-VSRGAN | ×8 self-ensemble | 24.70 | 0.7000 | 0.3000 | 18.70 | 31.70 | 6.500 | +0.89 |" in lines
     assert "### ×2" not in text  # no self-ensemble results there
     # The model card gives both means too.
     card = weights / "sa-vsrgan-x4.md"
@@ -183,9 +183,11 @@ def test_reproduce_quick_end_to_end(tmp_path: Path) -> None:
     # The default ENSEMBLE also scores sa-vsrgan-x4 with --self-ensemble.
     se = json.loads((out / "x4" / "sa-vsrgan+se" / "results.json").read_text())
     assert se["config"]["self_ensemble"] == "True" and se["table"]["mean"]["frames"] == 8
-    gain = se["table"]["mean"]["psnr"] - bicubic["mean"]["psnr"]
-    assert (f"| SA-VSRGAN | ×8 self-ensemble | {se['table']['mean']['psnr']:.2f} | {se['table']['mean']['ssim']:.4f} | "
-            f"{se['table']['mean']['lpips']:.4f} | {gain:+.2f} |") in doc
+    mean = se["table"]["mean"]
+    cells = [f"{mean[k]:.{d}f}" if mean[k] == mean[k] else "—"  # the tiny frames have no flat pixels: NaN
+             for k, d in (("psnr", 2), ("ssim", 4), ("lpips", 4), ("psnr_high", 2), ("psnr_flat", 2), ("noise_flat", 3))]
+    gain = mean["psnr"] - bicubic["mean"]["psnr"]
+    assert f"| SA-VSRGAN | ×8 self-ensemble | {' | '.join(cells)} | {gain:+.2f} |" in doc
     assert again.returncode == 0 and again.stdout.count("results reused") == 3
     save_generator(VSRResNet(blocks=1, features=8), GeneratorSpec(scale=4, blocks=1, features=8),
                    weights / "sa-vsrgan-x4.safetensors", overwrite=True)
