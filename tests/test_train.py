@@ -94,8 +94,7 @@ def test_best_checkpoint_by_lowest_lpips_and_older_best_json(tmp_path: Path) -> 
     assert read_best(mgr.dir, "lpips_alex") == (2, 0.20)
     assert json.loads((mgr.dir / "best.json").read_text()) == {"step": 2, "metric": "lpips_alex", "value": 0.20}
     assert json.loads((mgr.dir / "best" / "checksums.json").read_text()) and not (mgr.dir / "step_00000002").exists()
-    with pytest.raises(SavsrError, match="selects by psnr_y"):
-        read_best(mgr.dir, "psnr_y")
+    assert read_best(mgr.dir, "psnr_y") is None  # resumed with another run.best_metric: its best starts again
     # A run from before the format stored a "higher is better" score, LPIPS negated: it goes on.
     (mgr.dir / "best.json").write_text(json.dumps({"step": 2, "metric": -0.20}))
     assert read_best(mgr.dir, "lpips_alex") == (2, 0.20)
@@ -103,6 +102,8 @@ def test_best_checkpoint_by_lowest_lpips_and_older_best_json(tmp_path: Path) -> 
     assert read_best(mgr.dir, "lpips_alex") == (2, 0.20)
     mgr.save(5, {"generator": net}, {"step": 5}, best=("lpips_alex", 0.10))
     assert json.loads((mgr.dir / "best.json").read_text()) == {"step": 5, "metric": "lpips_alex", "value": 0.10}
+    mgr.save(6, {"generator": net}, {"step": 6}, best=("psnr_y", 20.0))  # switched metric: a new best
+    assert json.loads((mgr.dir / "best.json").read_text()) == {"step": 6, "metric": "psnr_y", "value": 20.0}
     (mgr.dir / "best.json").write_text(json.dumps({"step": 7, "metric": 31.5}))  # an old PSNR record
     assert read_best(mgr.dir, "psnr_y") == (7, 31.5)
 

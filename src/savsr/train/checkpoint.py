@@ -40,7 +40,8 @@ LOWER_IS_BETTER = frozenset({"lpips_alex"})  # validation metrics that `checkpoi
 
 
 def read_best(directory: Path, metric: str) -> tuple[int, float] | None:
-    """(step, value of ``metric``) of ``directory/best.json``, None if there is none yet.
+    """(step, value of ``metric``) of ``directory/best.json``; None if there is none yet, or if it
+    records another metric (a run resumed with a new ``run.best_metric``: its best starts again).
 
     best.json is ``{"step": 1234, "metric": "lpips_alex", "value": 0.1057}``. Runs made before that
     format stored ``{"step", "metric": score}`` with LPIPS negated ("higher is better"): read as such.
@@ -51,7 +52,8 @@ def read_best(directory: Path, metric: str) -> tuple[int, float] | None:
     best = json.loads(record.read_text())
     if isinstance(best["metric"], str):
         if best["metric"] != metric:
-            raise SavsrError(f"{record}: records the best {best['metric']}, but this run selects by {metric}")
+            log.warning("%s records the best %s; selecting by %s from now on", record, best["metric"], metric)
+            return None
         return int(best["step"]), float(best["value"])
     return int(best["step"]), -best["metric"] if metric in LOWER_IS_BETTER else float(best["metric"])
 
