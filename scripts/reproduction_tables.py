@@ -47,12 +47,12 @@ def _fmt(value: float, digits: int, sign: bool = False) -> str:
     return "—" if value is None or math.isnan(value) else f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
 
 
-def _frames_note(results: dict[str, dict]) -> str:
+def _frames_note(results: list[dict]) -> str:
     """Which frames each method was scored on, so that a quick run is never taken for the full one."""
-    notes = {f"{r['table']['mean']['frames']} frames ({r['config']['frames']}) of {r['config']['data']}" for r in results.values()}
-    lpips = {f"LPIPS-{r['config']['lpips']} on {r['config']['lpips_on'].upper()}" for r in results.values()}
+    notes = {f"{r['table']['mean']['frames']} frames ({r['config']['frames']}) of {r['config']['data']}" for r in results}
+    lpips = {f"LPIPS-{r['config']['lpips']} on {r['config']['lpips_on'].upper()}" for r in results}
     # results written before --precision existed were fp32
-    nets = {f"networks in {r['config'].get('precision', 'fp32')}" for r in results.values() if r["config"]["model"] != "bicubic"}
+    nets = {f"networks in {r['config'].get('precision', 'fp32')}" for r in results if r["config"]["model"] != "bicubic"}
     return "; ".join(sorted(notes)) + "; " + ", ".join(sorted(lpips | nets))
 
 
@@ -75,7 +75,7 @@ def table1(root: Path, bundled: set[str]) -> str:
                 else:
                     cells = [missing_label(method, s, bundled)] + ["—"] * len(VID4) + [_fmt(ref, digits), "—"]
                 out.append(f"| {label if k == 0 else ''} | {name} | " + " | ".join(cells) + " |")
-        out += ["", f"Scored: {_frames_note(results)}." if results else "No results at this scale yet.", ""]
+        out += ["", f"Scored: {_frames_note(list(results.values()))}." if results else "No results at this scale yet.", ""]
         if "sa-vsrgan" in results and "vsrresfeatgan" in results:
             # A ratio does not depend on the LPIPS variant's scale, unlike the Δ column.
             ours = results["sa-vsrgan"]["table"]["mean"]["lpips"] / results["vsrresfeatgan"]["table"]["mean"]["lpips"]
@@ -112,7 +112,7 @@ def regions(root: Path, bundled: set[str]) -> str:
             mean, reg = any_result["table"]["mean"], any_result["config"]["regions"]
             out += ["", f"High activity: W > {reg['high']} ({100 * mean['frac_high']:.1f} % of the scored pixels); "
                         f"flat: W < {reg['flat']} ({100 * mean['frac_flat']:.1f} %); W of Eq. 3 on the GT Y, "
-                        f"window {reg['window']}, δ = {reg['delta']}. Scored: {_frames_note(results)}.", ""]
+                        f"window {reg['window']}, δ = {reg['delta']}. Scored: {_frames_note(list(results.values()))}.", ""]
         else:
             out += ["", "No results at this scale yet.", ""]
     return "\n".join(out).rstrip() + "\n"
@@ -140,7 +140,7 @@ def self_ensemble(root: Path, bundled: set[str]) -> str:
                 out.append(f"| {METHODS[method]} | {label} | "
                            + " | ".join(_fmt(mean.get(k, math.nan), d) for k, _, d in columns)
                            + f" | {_fmt(gain, 2, sign=True)} |")
-        scored = {f"{m}{i}": r for m, pair in pairs.items() for i, r in enumerate(pair) if r is not None}
+        scored = [r for pair in pairs.values() for r in pair if r is not None]
         out += ["", f"Scored: {_frames_note(scored)}. High and flat: the regions of "
                     "[Region-aware analysis](#region-aware-analysis).", ""]
     return "\n".join(out).rstrip() + "\n" if out else "No self-ensemble results yet (ENSEMBLE in scripts/reproduce.sh).\n"
@@ -174,7 +174,7 @@ def card_vid4(result: dict, method: str, scale: int, ensemble: dict | None = Non
     gain = f"{_fmt(table['mean']['psnr'] - bicubic, 2, sign=True)} dB"
     if ensemble is not None:
         gain += f" ({_fmt(ensemble['table']['mean']['psnr'] - bicubic, 2, sign=True)} dB with `--self-ensemble`, 8× the compute)"
-    return ("\n".join(rows) + f"\n\nScored: {_frames_note({method: result})}. PSNR gain over bicubic: {gain}. "
+    return ("\n".join(rows) + f"\n\nScored: {_frames_note([result])}. PSNR gain over bicubic: {gain}. "
             "The paper's PercepDist is on another scale than our LPIPS (docs/reproduction.md).\n")
 
 
