@@ -55,7 +55,8 @@ def read_best(directory: Path, metric: str) -> tuple[int, float] | None:
             log.warning("%s records the best %s; selecting by %s from now on", record, best["metric"], metric)
             return None
         return int(best["step"]), float(best["value"])
-    return int(best["step"]), -best["metric"] if metric in LOWER_IS_BETTER else float(best["metric"])
+    score = float(best["metric"])
+    return int(best["step"]), -score if metric in LOWER_IS_BETTER else score
 
 
 def _sha256(path: Path) -> str:
