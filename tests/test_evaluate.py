@@ -13,7 +13,9 @@ from PIL import Image
 from conftest import DATA, require
 from savsr.cli import main
 from savsr.errors import SavsrError
-from savsr.metrics.evaluate import EvalConfig, evaluate, summary
+from savsr.data.io import FrameSource
+from savsr.metrics.evaluate import EvalConfig, evaluate, protocol_frame, summary
+from savsr.metrics.periodic import periodic_error
 from savsr.models import VSRResNet
 from savsr.models.checkpoint import GeneratorSpec, save_generator
 
@@ -79,7 +81,13 @@ def test_model_path_and_reports(tmp_path: Path, tiny_model: Path) -> None:
     assert table["bicubic (mean)"] == base["mean"]
     md = (out / "results.md").read_text()
     assert "| **mean** | 11 |" in md and "LPIPS-alex (RGB)" in md
-    assert (out / "results.csv").read_text().splitlines()[0] == "sequence,frames,psnr,ssim,lpips"
+    assert (out / "results.csv").read_text().splitlines()[0] == "sequence,frames,psnr,ssim,lpips,grid2,grid4"
+    assert "| grid 2 px | grid 4 px |" in md
+    # The periodic error ratios are those of metrics.periodic on the protocol's frame and border.
+    per_frame = json.loads((bicubic / "results.json").read_text())["per_frame"]["alpha"]
+    hr, up, _ = protocol_frame(FrameSource(data / "alpha"), 3, 2)
+    want = periodic_error(up.double() / 255, hr.double() / 255, crop_border=2)
+    assert (per_frame["grid2"][3], per_frame["grid4"][3]) == (want[2], want[4])
     # Existing results are not replaced without --overwrite.
     stamp = (out / "results.json").read_bytes()
     assert main(["evaluate", "--data", str(data), "--scale", "2", "--model", str(tiny_model), "-o", str(out)]) == 2

@@ -7,6 +7,7 @@ import io
 import itertools
 import json
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,9 +21,8 @@ from ..data.io import FrameSource, to_uint8
 from ..data.resize import bi_degrade
 from ..errors import SavsrError
 from ..fileio import atomic_output
-from collections import deque
-
 from .lpips import LPIPS, MIN_SIDE
+from .periodic import periodic_error
 from .psnr_ssim import SSIM_WINDOW, psnr, ssim
 from .regions import DELTA, REGION_METRICS, WINDOW, Regions, region_scores
 
@@ -41,6 +41,8 @@ class SequenceResult:
     psnr: list[float] = field(default_factory=list)
     ssim: list[float] = field(default_factory=list)
     lpips: list[float] = field(default_factory=list)
+    grid2: list[float] = field(default_factory=list)
+    grid4: list[float] = field(default_factory=list)
     psnr_high: list[float] = field(default_factory=list)
     psnr_flat: list[float] = field(default_factory=list)
     noise_flat: list[float] = field(default_factory=list)
@@ -119,6 +121,9 @@ class _Scorer:
         res.frames.append(index)
         res.psnr.append(psnr(sr, hr, self.cfg.scale))
         res.ssim.append(ssim(sr, hr, self.cfg.scale))
+        grid = periodic_error(sr, hr, self.cfg.scale)
+        res.grid2.append(grid[2])
+        res.grid4.append(grid[4])
         if self.lpips is not None:
             a, b = sr_rgb[None].float(), hr_rgb[None].float()
             if self.cfg.lpips_on == "y":
@@ -214,7 +219,7 @@ def protocol_frame(
     return hr, up, next(itertools.islice(upscaler.stream(lr for _, lr, _ in clip), index - start, None))
 
 
-METRICS = ("psnr", "ssim", "lpips")
+METRICS = ("psnr", "ssim", "lpips", "grid2", "grid4")
 
 
 def summary(
@@ -245,14 +250,17 @@ def render_markdown(table: dict[str, dict[str, float]], cfg: EvalConfig) -> str:
         f"{cfg.scale} border pixels cropped; LPIPS: {lpips_label}"
         + ("." if cfg.model == "bicubic" else f"; network in {cfg.precision}"
            + (", ×8 self-ensemble." if cfg.self_ensemble else ".")),
+        "Grid: energy of SR − GT on Y at the 2- and 4-pixel periods over the GT's (1 = nothing there, "
+        "above 1 = a pattern the GT lacks; docs/evaluation.md).",
         "",
-        "| sequence | frames | PSNR (dB) | SSIM | LPIPS |",
-        "|---|---:|---:|---:|---:|",
+        "| sequence | frames | PSNR (dB) | SSIM | LPIPS | grid 2 px | grid 4 px |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, row in table.items():
         label = f"**{name}**" if name == "mean" else f"*{name}*" if name == "bicubic (mean)" else name
         lp = "—" if math.isnan(row["lpips"]) else f"{row['lpips']:.4f}"
-        lines.append(f"| {label} | {row['frames']} | {row['psnr']:.2f} | {row['ssim']:.4f} | {lp} |")
+        lines.append(f"| {label} | {row['frames']} | {row['psnr']:.2f} | {row['ssim']:.4f} | {lp} "
+                     f"| {row['grid2']:.3f} | {row['grid4']:.3f} |")
     if cfg.regions is not None:
         lines += [
             "",

@@ -46,6 +46,9 @@ class ModelConfig:
 @dataclass
 class DiscriminatorConfig:
     features: list[int] = field(default_factory=lambda: [64, 128, 256])
+    # Stride-1 convolutions + BlurPool instead of the paper's stride-2 convolutions (docs/method.md,
+    # "Periodic artefacts"); false is the literal reading of Lucas et al.'s discriminator.
+    antialias: bool = False
 
 
 @dataclass

@@ -33,6 +33,7 @@ from ..fileio import atomic_output
 from ..infer.sequence import assemble_rgb
 from ..losses import SpatiallyAdaptiveLoss, activity_weights, discriminator_loss
 from ..metrics import LPIPS, psnr
+from ..metrics.periodic import PERIODS, periodic_error
 from ..models import Discriminator
 from ..models.checkpoint import GeneratorSpec, load_generator, load_weights, read_spec
 from ..precision import default_precision
@@ -175,7 +176,8 @@ class Trainer:
         self.lr_scale = 1.0
         self.optimizers = {"g": self.opt_g}
         if cfg.stage == "gan":
-            disc = Discriminator(self.channels, cfg.discriminator.features, d.patch_size)
+            disc = Discriminator(self.channels, cfg.discriminator.features, d.patch_size,
+                                 antialias=cfg.discriminator.antialias)
             if run.init_discriminator:
                 try:
                     state = load_file(run.init_discriminator)
@@ -382,7 +384,8 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """PSNR (Y, border = scale) and LPIPS-alex of the generator on the held-out frames.
+        """PSNR (Y, border = scale), LPIPS-alex and the periodic error ratios (grid2, grid4) of the
+        generator on the held-out frames.
 
         The centre frame of each window is run directly, not through ``Upscaler.stream``: that
         would also super-resolve the window's M frames before it, tripling the cost of every
@@ -394,7 +397,7 @@ class Trainer:
             self._lpips = LPIPS("alex").to(self.device)
         g = self.model()
         g.eval()
-        ps, lp = [], []
+        ps, lp, grid = [], [], []
         for window, hr, up in self._validation_set():
             x = window.float().to(self.device) / 255.0
             x = rgb_to_y(x) if self.channels == 1 else x
@@ -402,10 +405,13 @@ class Trainer:
             hr_rgb = hr.float() / 255.0
             hr_scored = rgb_to_y(hr_rgb[None])[0] if self.channels == 1 else hr_rgb
             ps.append(psnr(sr.double(), hr_scored.double(), self.cfg.data.scale))
+            grid.append(periodic_error(sr.double(), hr_scored.double(), self.cfg.data.scale))
             rgb = assemble_rgb(sr, up)
             lp.append(float(self._lpips(rgb[None].to(self.device), hr_rgb[None].to(self.device))[0]))
         g.train()
-        return {"val/psnr_y": float(np.mean(ps)), "val/lpips_alex": float(np.mean(lp))}
+        return {"val/psnr_y": float(np.mean(ps)), "val/lpips_alex": float(np.mean(lp))} | {
+            f"val/grid{p}": float(np.nanmean([g[p] for g in grid])) for p in PERIODS
+        }
 
     @property
     def writer(self):
