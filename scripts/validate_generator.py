@@ -3,7 +3,7 @@
     .venv/bin/python scripts/validate_generator.py configs/cpu/vsrresnet_x4.yaml zoo/gpu_vsrresnet_x4/generator.safetensors
 
 For runs that trained without validation (the GPU runs, whose machine lacks the LPIPS weights):
-prints PSNR-Y and LPIPS-alex on data.val (4 centre crops of sam2_bedroom.mp4 in configs/cpu).
+prints PSNR-Y, LPIPS-alex and the periodic error ratios on data.val (4 centre crops of sam2_bedroom.mp4 in configs/cpu).
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ def main() -> None:
         cfg = load_config(config, [f"run.init={path}", "run.device=cpu", "data.workers=0"])
         with tempfile.TemporaryDirectory() as out:
             scores = Trainer(cfg, out, progress=False).validate()
-        print(f"{path}: PSNR-Y {scores['val/psnr_y']:.4f} dB, LPIPS-alex {scores['val/lpips_alex']:.4f}")
+        print(f"{path}: PSNR-Y {scores['val/psnr_y']:.4f} dB, LPIPS-alex {scores['val/lpips_alex']:.4f}, "
+              f"grid 2 px {scores['val/grid2']:.3f}, grid 4 px {scores['val/grid4']:.3f}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from savsr.models import Discriminator, VSRResNet
+from savsr.models.discriminator import BlurPool
 
 
 def n_params(module: torch.nn.Module) -> int:
@@ -82,6 +83,38 @@ def test_discriminator_structure_and_sizes() -> None:
         assert logits.shape == (3, 1)
         p = d.probability(torch.rand(3, 3, *size))
         assert ((p > 0) & (p < 1)).all()
+
+
+def test_antialiased_discriminator_keeps_the_sizes_and_the_weights() -> None:
+    plain, smooth = Discriminator(channels=3), Discriminator(channels=3, antialias=True)
+    convs = [m for m in smooth.features if isinstance(m, torch.nn.Conv2d)]
+    assert [c.stride for c in convs] == [(1, 1)] * 3
+    assert sum(isinstance(m, BlurPool) for m in smooth.features) == 3
+    # Same parameters, so the paper's layout and the antialiased one have the same size and
+    # each can start from the other's weights.
+    assert [p.shape for p in plain.parameters()] == [p.shape for p in smooth.parameters()]
+    for size in [(36, 36), (17, 23)]:
+        assert smooth(torch.rand(2, 3, *size)).shape == (2, 1)
+    assert plain.features[1].__class__ is torch.nn.LeakyReLU  # the paper's layout: keys as before
+
+
+def test_blurpool_against_numpy(calendar_rgb: np.ndarray) -> None:
+    x = calendar_rgb[100:123, 200:217].transpose(2, 0, 1)  # odd sizes: 23×17
+    got = BlurPool(3)(torch.from_numpy(x.copy()).float()[None])[0].double().numpy()
+    k = np.outer([1, 2, 1], [1, 2, 1]) / 16
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    want = np.zeros((3, 12, 9))
+    for c in range(3):
+        for i in range(12):
+            for j in range(9):
+                want[c, i, j] = (padded[c, 2 * i : 2 * i + 3, 2 * j : 2 * j + 3] * k).sum()
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    # The 3-tap binomial has a zero at the 2-pixel period: a checkerboard vanishes inside the
+    # frame instead of folding onto the coarse grid as a constant, as a plain stride does.
+    yy, xx = np.mgrid[:16, :16]
+    checker = torch.from_numpy((-1.0) ** (yy + xx)).float()[None, None]
+    assert BlurPool(1)(checker)[..., 1:-1, 1:-1].abs().max() < 1e-6
+    assert checker[..., ::2, ::2].abs().min() == 1
 
 
 def _fixed_batch(frame: np.ndarray, n: int = 4, size: int = 24) -> tuple[torch.Tensor, torch.Tensor]:
