@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from savsr.data.color import rgb_to_y
+from savsr.data.color import luma, rgb_to_y
 from savsr.data.io import FrameSource
 from savsr.data.prepare import load_manifest
 from savsr.data.resize import bi_degrade
@@ -65,8 +65,7 @@ def probe_frame(args: argparse.Namespace) -> None:
             sr = protocol_frame(source, args.index, s, load_model(name, "cpu", precision=args.precision))[2]
             out = torch.round(sr.output.double() * 255) / 255  # the 8-bit frame that evaluate scores
         ratios = periodic_error(out, gt, s)
-        err = rgb_to_y((out if out.shape[0] == 3 else out.expand(3, -1, -1))[None])[0, 0] - rgb_to_y(gt[None])[0, 0]
-        err = err[s:-s, s:-s] * 255
+        err = (luma(out)[0] - luma(gt)[0])[s:-s, s:-s] * 255
         print(f"| {name} | {ratios[2]:.3f} | {ratios[4]:.3f} | {locked_share(err):.4f} |")
 
 

@@ -4,7 +4,7 @@
 
 Reads RESULTS/x{s}/{method}/results.json (as scripts/reproduce.sh writes them) and replaces
 what lies between ``<!-- BEGIN generated:NAME -->`` and ``<!-- END generated:NAME -->`` for
-NAME = table1, regions and selfensemble (``--sections`` picks some); the text around the markers
+NAME = table1, regions, selfensemble and periodic (``--sections`` picks some); the text around the markers
 is left as it is. With ``--cards`` it
 also fills the ``vid4`` section of each bundled model's card (WEIGHTS/METHOD-xS.md) that has results.
 """
@@ -146,7 +146,29 @@ def self_ensemble(root: Path, bundled: set[str]) -> str:
     return "\n".join(out).rstrip() + "\n" if out else "No self-ensemble results yet (ENSEMBLE in scripts/reproduce.sh).\n"
 
 
-SECTIONS = {"table1": table1, "regions": regions, "selfensemble": self_ensemble}
+def periodic(root: Path, bundled: set[str]) -> str:
+    """Each method's Vid4 means of the periodic error ratios (grid 2 px, grid 4 px) at each scale."""
+    out = ["| method | " + " | ".join(f"×{s} grid 2 px | ×{s} grid 4 px" for s in SCALES) + " |",
+           "|---|" + "---:|" * (2 * len(SCALES))]
+    scored = []
+    for method, label in METHODS.items():
+        cells = []
+        for s in SCALES:
+            result = load_results(root, s, method)
+            if result is None:
+                cells += [missing_label(method, s, bundled), "—"]
+            elif "grid2" not in result["table"]["mean"]:
+                cells += ["not scored (results older than the measure)", "—"]
+            else:
+                mean = result["table"]["mean"]
+                cells += [_fmt(mean["grid2"], 3), _fmt(mean["grid4"], 3)]
+                scored.append(result)
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    out += ["", f"Scored: {_frames_note(scored)}." if scored else "No results with the measure yet."]
+    return "\n".join(out) + "\n"
+
+
+SECTIONS = {"table1": table1, "regions": regions, "selfensemble": self_ensemble, "periodic": periodic}
 
 
 def card_vid4(result: dict, method: str, scale: int, ensemble: dict | None = None) -> str:

@@ -43,6 +43,10 @@ old regions
 old self-ensemble
 <!-- END generated:selfensemble -->
 
+<!-- BEGIN generated:periodic -->
+old periodic
+<!-- END generated:periodic -->
+
 Hand-written end.
 """
 
@@ -50,7 +54,8 @@ Hand-written end.
 def fake_results(root: Path, scale: int, method: str, psnr: float) -> None:
     """A results.json as savsr evaluate --regions writes it, with chosen values."""
     row = {"psnr": psnr, "ssim": 0.7, "lpips": 0.28 if method == "sa-vsrgan" else 0.3, "psnr_high": psnr - 6, "psnr_flat": psnr + 7,
-           "noise_flat": 5.0 if method == "sa-vsrgan" else 6.5, "frac_high": 0.11, "frac_flat": 0.55, "frames": 10}
+           "noise_flat": 5.0 if method == "sa-vsrgan" else 6.5, "frac_high": 0.11, "frac_flat": 0.55, "frames": 10,
+           "grid2": 3.5 if method == "vsrresfeatgan" else 1.0, "grid4": 1.25}
     table = {seq: dict(row, psnr=psnr + k) for k, seq in enumerate(VID4)} | {"mean": row}
     config = {"model": method, "frames": "all", "data": "vid4", "lpips": "alex", "lpips_on": "rgb", "precision": "bf16",
               "regions": {"high": 0.5, "flat": 0.1, "delta": 0.01, "window": 3}}
@@ -87,6 +92,8 @@ def test_tables_beside_the_paper(tmp_path: Path, capsys: pytest.CaptureFixture) 
     assert "| *SA-VSRGAN − VSRResFeatGAN* | +0.50 | +0.50 | +0.50 | -1.500 |" in lines
     assert "| Bicubic | 23.81 | 17.81 | 30.81 | 6.500 |" in lines
     assert "No self-ensemble results yet" in text
+    assert "| VSRResFeatGAN | not trained | — | not trained | — | 3.500 | 1.250 |" in lines
+    assert "| VSRResNet | not trained | — | not trained | — | not evaluated | — |" in lines
     # Idempotent: a second run gives the same page.
     assert reproduction_tables.main(args) == 0 and doc.read_text() == text
     doc.write_text(DOC.replace("<!-- END generated:regions -->\n", ""))

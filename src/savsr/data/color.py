@@ -40,6 +40,12 @@ def rgb_to_y(x: Tensor) -> Tensor:
     return rgb_to_ycbcr(x)[:, :1]
 
 
+def luma(x: Tensor) -> Tensor:
+    """One (C, H, W) image in [0, 1], Y (C = 1) or RGB, as its detached (1, H, W) float64 Y."""
+    x = x.detach().to(torch.float64)
+    return rgb_to_y(x[None])[0] if x.shape[0] == 3 else x
+
+
 def ycbcr_to_rgb(x: Tensor) -> Tensor:
     """Exact inverse of :func:`rgb_to_ycbcr` (no clipping), so a super-resolved Y can be joined to Cb/Cr."""
     _check(x)

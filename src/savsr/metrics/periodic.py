@@ -18,17 +18,11 @@ import math
 import torch
 from torch import Tensor
 
-from ..data.color import rgb_to_y
+from ..data.color import luma
 
 PERIODS = (2, 4)  # the strides of VGG16 up to relu2_2 (2) and of the discriminator's first two layers (2, 4)
 _NOTHING = 1e-6
 BAND_HALFWIDTH = 1  # bins each side of the exact frequency: a Hann-windowed tone spreads to exactly ±1
-
-
-def _luma(x: Tensor) -> Tensor:
-    """(C, H, W) in [0, 1] to its (H, W) float64 Y on a 0-255 scale."""
-    x = x.detach().to(torch.float64)
-    return (rgb_to_y(x[None])[0] if x.shape[0] == 3 else x)[0] * 255.0
 
 
 def band_mask(height: int, width: int, period: int, halfwidth: int = BAND_HALFWIDTH) -> Tensor:
@@ -91,7 +85,7 @@ def periodic_error(
     Returns:
         {p: ratio}; NaN where the GT has no energy in the band (a constant frame).
     """
-    a, b = _luma(sr), _luma(hr).to(sr.device)
+    a, b = luma(sr)[0] * 255.0, luma(hr)[0].to(sr.device) * 255.0
     if a.shape != b.shape:
         raise ValueError(f"images differ in shape: {tuple(a.shape)} vs {tuple(b.shape)}")
     multiple = math.lcm(*periods)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..data.color import rgb_to_y
+from ..data.color import luma
 from ..errors import SavsrError
 from ..losses.activity import activity_weights
 
@@ -39,19 +39,13 @@ class Regions:
             raise SavsrError(f"region thresholds must satisfy 0 < flat <= high < 1, got high {self.high}, flat {self.flat}")
 
 
-def _luma(x: Tensor) -> Tensor:
-    """(C, H, W) in [0, 1] to its (1, H, W) float64 Y (BT.601, as PSNR takes it)."""
-    x = x.detach().to(torch.float64)
-    return rgb_to_y(x[None])[0] if x.shape[0] == 3 else x
-
-
 def region_masks(hr: Tensor, crop_border: int, regions: Regions) -> tuple[Tensor, Tensor]:
     """Boolean (H', W') masks of the high-activity and flat pixels of a GT frame.
 
     W (Eq. 3) is computed on the whole GT Y, so pixels next to the crop see their real
     neighbours; the masks are then cropped by ``crop_border`` like the PSNR of the frame.
     """
-    w = activity_weights(_luma(hr)[None], DELTA, WINDOW)[0, 0]
+    w = activity_weights(luma(hr)[None], DELTA, WINDOW)[0, 0]
     if crop_border:
         w = w[crop_border:-crop_border, crop_border:-crop_border]
     return w > regions.high, w < regions.flat
@@ -78,7 +72,7 @@ def region_scores(sr: Tensor, hr: Tensor, crop_border: int, regions: Regions) ->
         ``frac_high``/``frac_flat``: each region's share of the scored pixels. A metric of an
         empty region is NaN.
     """
-    a, b = _luma(sr), _luma(hr)
+    a, b = luma(sr), luma(hr)
     if a.shape != b.shape:
         raise ValueError(f"images differ in shape: {tuple(a.shape)} vs {tuple(b.shape)}")
     high, flat = region_masks(hr, crop_border, regions)
