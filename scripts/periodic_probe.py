@@ -134,8 +134,11 @@ def probe_losses(args: argparse.Namespace) -> None:
     patterns = {
         "none": np.zeros((n, n)),
         "checkerboard (2 px)": (-1.0) ** (yy + xx),
+        "checkerboard shifted by 1 px": -((-1.0) ** (yy + xx)),
         "stripes (2 px)": (-1.0) ** xx,
         "random 4×4 tile": np.tile(np.random.default_rng(1).standard_normal((TILE, TILE)), (n // TILE, n // TILE)),
+        "the same tile shifted by (1, 2) px": np.roll(
+            np.tile(np.random.default_rng(1).standard_normal((TILE, TILE)), (n // TILE, n // TILE)), (1, 2), (0, 1)),
         "white noise": np.random.default_rng(2).standard_normal((n, n)),
         "smooth noise (5×5 box)": F.avg_pool2d(torch.randn(1, 1, n + 4, n + 4), 5, 1)[0, 0].numpy(),
     }
