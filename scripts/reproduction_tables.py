@@ -4,8 +4,8 @@
 
 Reads RESULTS/x{s}/{method}/results.json (as scripts/reproduce.sh writes them) and replaces
 what lies between ``<!-- BEGIN generated:NAME -->`` and ``<!-- END generated:NAME -->`` for
-NAME = table1, regions, selfensemble and periodic (``--sections`` picks some); the text around the markers
-is left as it is. With ``--cards`` it
+NAME = table1, regions, selfensemble and periodic (``--sections`` picks some, ``--scales``
+some of their ``### ×S`` blocks); the text around the markers is left as it is. With ``--cards`` it
 also fills the ``vid4`` section of each bundled model's card (WEIGHTS/METHOD-xS.md) that has results.
 """
 
@@ -147,25 +147,41 @@ def self_ensemble(root: Path, bundled: set[str]) -> str:
 
 
 def periodic(root: Path, bundled: set[str]) -> str:
-    """Each method's Vid4 means of the periodic error ratios (grid 2 px, grid 4 px) at each scale."""
-    out = ["| method | " + " | ".join(f"×{s} grid 2 px | ×{s} grid 4 px" for s in SCALES) + " |",
-           "|---|" + "---:|" * (2 * len(SCALES))]
-    scored = []
-    for method, label in METHODS.items():
-        cells = []
-        for s in SCALES:
-            result = load_results(root, s, method)
-            if result is None:
-                cells += [missing_label(method, s, bundled), "—"]
-            elif "grid2" not in result["table"]["mean"]:
-                cells += ["not scored (results older than the measure)", "—"]
-            else:
-                mean = result["table"]["mean"]
-                cells += [_fmt(mean["grid2"], 3), _fmt(mean["grid4"], 3)]
-                scored.append(result)
-        out.append(f"| {label} | " + " | ".join(cells) + " |")
-    out += ["", f"Scored: {_frames_note(scored)}." if scored else "No results with the measure yet."]
-    return "\n".join(out) + "\n"
+    """Per scale: each method's Vid4 means of the periodic error ratios (grid 2 px, grid 4 px)
+    beside its PSNR-Y and LPIPS, and grid 2 px on each sequence."""
+    out = []
+    for s in SCALES:
+        results = {m: r for m in METHODS if (r := load_results(root, s, m)) is not None}
+        out += [f"### ×{s}", "", "| method | grid 2 px | grid 4 px | PSNR-Y (dB) | LPIPS-alex | "
+                + " | ".join(f"grid 2 px {q}" for q in VID4) + " |", "|---|" + "---:|" * (4 + len(VID4))]
+        scored = []
+        for method, label in METHODS.items():
+            result = results.get(method)
+            if result is None or "grid2" not in result["table"]["mean"]:
+                why = "not scored (results older than the measure)" if result else missing_label(method, s, bundled)
+                out.append(f"| {label} | {why} |" + " — |" * (3 + len(VID4)))
+                continue
+            table = result["table"]
+            mean = table["mean"]
+            cells = [_fmt(mean["grid2"], 3), _fmt(mean["grid4"], 3), _fmt(mean["psnr"], 2), _fmt(mean["lpips"], 4)]
+            cells += [_fmt(table[q]["grid2"], 3) if q in table else "—" for q in VID4]
+            out.append(f"| {label} | " + " | ".join(cells) + " |")
+            scored.append(result)
+        out += ["", f"Scored: {_frames_note(scored)}." if scored else "No results with the measure at this scale yet.", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def keep_scales(old: str, new: str, scales: tuple[int, ...]) -> str:
+    """``new`` (a section body of ``### ×S`` blocks) with the blocks of scales not in ``scales``
+    taken from ``old``, so that evaluating one scale does not blank the others."""
+    def blocks(body: str) -> dict[int, str]:
+        parts = re.split(r"(?m)^(?=### ×[234]\n)", body)
+        return {int(p[5]): p for p in parts if p.startswith("### ×")}
+
+    old_blocks, new_blocks = blocks(old), blocks(new)
+    chosen = {s: (new_blocks if s in scales else old_blocks).get(s) for s in SCALES}
+    body = "".join(b if b.endswith("\n\n") else b + "\n" for b in chosen.values() if b)
+    return body.rstrip() + "\n" if body else new
 
 
 SECTIONS = {"table1": table1, "regions": regions, "selfensemble": self_ensemble, "periodic": periodic}
@@ -200,21 +216,25 @@ def card_vid4(result: dict, method: str, scale: int, ensemble: dict | None = Non
             "The paper's PercepDist is on another scale than our LPIPS (docs/reproduction.md).\n")
 
 
-def replace_sections(path: Path, bodies: dict[str, str]) -> None:
-    """Replace the body of each named generated section of ``path``; fail if a marker pair is missing."""
+def replace_sections(path: Path, bodies: dict[str, str], scales: tuple[int, ...] = SCALES) -> None:
+    """Replace the body of each named generated section of ``path`` (only its ``### ×S`` blocks of
+    ``scales``); fail if a marker pair is missing."""
     text = path.read_text()
     for name, body in bodies.items():
-        pattern = re.compile(rf"(<!-- BEGIN generated:{name} -->\n).*?(<!-- END generated:{name} -->)", re.S)
+        pattern = re.compile(rf"(<!-- BEGIN generated:{name} -->\n)(.*?)(<!-- END generated:{name} -->)", re.S)
         if len(pattern.findall(text)) != 1:
             raise SavsrError(f"{path}: needs exactly one '<!-- BEGIN generated:{name} -->' ... '<!-- END generated:{name} -->' pair")
-        text = pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
+        if tuple(scales) != SCALES:
+            body = keep_scales(pattern.search(text).group(2), body, scales)
+        text = pattern.sub(lambda m: m.group(1) + body + m.group(3), text)
     with atomic_output(path, overwrite=True) as tmp:  # updated in place, by design
         tmp.write_text(text)
 
 
-def rewrite(doc: Path, root: Path, bundled: set[str], sections: tuple[str, ...] = tuple(SECTIONS)) -> None:
-    """Rewrite the named generated sections of ``doc`` from the results under ``root``."""
-    replace_sections(doc, {name: SECTIONS[name](root, bundled) for name in sections})
+def rewrite(doc: Path, root: Path, bundled: set[str], sections: tuple[str, ...] = tuple(SECTIONS),
+            scales: tuple[int, ...] = SCALES) -> None:
+    """Rewrite the named generated sections of ``doc`` (their blocks of ``scales``) from the results under ``root``."""
+    replace_sections(doc, {name: SECTIONS[name](root, bundled) for name in sections}, scales)
 
 
 def rewrite_cards(weights: Path, root: Path) -> list[Path]:
@@ -239,11 +259,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cards", action="store_true", help="also fill the Vid4 section of the bundled model cards")
     parser.add_argument("--sections", nargs="+", choices=tuple(SECTIONS), default=tuple(SECTIONS),
                         help="rewrite only these sections (default all), e.g. after evaluating a subset")
+    parser.add_argument("--scales", nargs="+", type=int, choices=SCALES, default=SCALES,
+                        help="rewrite only these scales' blocks of each section (default all); the others keep their text")
     args = parser.parse_args(argv)
     try:
         if not args.results.is_dir():
             raise SavsrError(f"{args.results}: no such results folder")
-        rewrite(args.doc, args.results, {p.stem for p in args.weights.glob("*.safetensors")}, tuple(args.sections))
+        rewrite(args.doc, args.results, {p.stem for p in args.weights.glob("*.safetensors")}, tuple(args.sections),
+                tuple(args.scales))
         cards = rewrite_cards(args.weights, args.results) if args.cards else []
     except SavsrError as exc:
         print(f"reproduction_tables: error: {exc}", file=sys.stderr)

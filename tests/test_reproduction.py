@@ -92,8 +92,9 @@ def test_tables_beside_the_paper(tmp_path: Path, capsys: pytest.CaptureFixture) 
     assert "| *SA-VSRGAN − VSRResFeatGAN* | +0.50 | +0.50 | +0.50 | -1.500 |" in lines
     assert "| Bicubic | 23.81 | 17.81 | 30.81 | 6.500 |" in lines
     assert "No self-ensemble results yet" in text
-    assert "| VSRResFeatGAN | not trained | — | not trained | — | 3.500 | 1.250 |" in lines
-    assert "| VSRResNet | not trained | — | not trained | — | not evaluated | — |" in lines
+    # The periodic section: x4 means, then calendar, city, foliage and walk (grid 2 px).
+    assert "| VSRResFeatGAN | 3.500 | 1.250 | 24.00 | 0.3000 | 3.500 | 3.500 | 3.500 | 3.500 |" in lines
+    assert "| VSRResNet | not evaluated |" + " — |" * 7 in lines
     # Idempotent: a second run gives the same page.
     assert reproduction_tables.main(args) == 0 and doc.read_text() == text
     doc.write_text(DOC.replace("<!-- END generated:regions -->\n", ""))
@@ -284,3 +285,35 @@ def test_stage_summary_of_a_gpu_run_that_came_back_without_checkpoints(tmp_path:
     assert "at steps 4000, 6000" in text and "not validated during the run" in text
     assert "the next stage started from step 8000" in text
     assert "on CUDA, weights averaged (EMA, decay 0.99);" in text
+
+
+def test_scales_rewrites_only_their_blocks(tmp_path: Path) -> None:
+    """After evaluating one scale, --scales 2 rewrites its blocks and keeps the others' text."""
+    root, doc, weights = tmp_path / "res", tmp_path / "doc.md", tmp_path / "weights"
+    doc.write_text(DOC)
+    weights.mkdir()
+    for s, psnr in ((2, 30.0), (4, 24.5)):
+        fake_results(root, s, "sa-vsrgan", psnr)
+    args = [str(root), "--doc", str(doc), "--weights", str(weights)]
+    assert reproduction_tables.main(args) == 0
+    first = doc.read_text()
+    assert "| SA-VSRGAN | 1.000 | 1.250 | 24.50 | 0.2800 | 1.000 | 1.000 | 1.000 | 1.000 |" in first.splitlines()
+    # A new x2 result, and the x4 one gone (another session, another machine): x4 keeps its text.
+    import shutil
+
+    shutil.rmtree(root / "x4")
+    shutil.rmtree(root / "x2")
+    fake_results(root, 2, "sa-vsrgan", 31.0)
+    assert reproduction_tables.main([*args, "--scales", "2"]) == 0
+    text = doc.read_text()
+    assert "| SA-VSRGAN | PSNR-Y (dB) | 31.00 | 32.00 | 33.00 | 34.00 | **31.00** | 31.64 | -0.64 |" in text
+    assert "| SA-VSRGAN | PSNR-Y (dB) | 24.50 | 25.50 | 26.50 | 27.50 | **24.50** | 24.72 | -0.22 |" in text
+    assert "| SA-VSRGAN | PSNR-Y (dB) | 30.00" not in text
+    # The x3 and x4 blocks of every section are as they were, character for character.
+    for section in ("table1", "regions", "periodic"):
+        old_body = first.split(f"generated:{section} -->")[1]
+        new_body = text.split(f"generated:{section} -->")[1]
+        assert old_body[old_body.index("### ×3"):] == new_body[new_body.index("### ×3"):]
+    # Without --scales, the x4 block would say that nothing was evaluated.
+    assert reproduction_tables.main(args) == 0
+    assert "| SA-VSRGAN | PSNR-Y (dB) | not trained |" in doc.read_text()
