@@ -14,12 +14,18 @@ section is filled in by scripts/reproduction_tables.py from `make reproduce`'s r
 
 A run trained on a lent GPU came back as an export with its logs (zoo/gpu_*: generator,
 config.yaml, tensorboard/): it can stand for RUN or a --pretrain stage; its steps come from the logs.
+``--pretrain card:NAME`` takes the stages of the bundled model NAME's card as they are written,
+for runs that stayed on an earlier session's machine:
+
+    .venv/bin/python scripts/bundle_model.py runs/cpu_vsrresnet_x2 vsrresnet-x2 \
+        --pretrain card:vsrresnet-x4 --machine "2 CPU cores" --gpu "one NVIDIA H200"
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 import torch
@@ -87,13 +93,30 @@ def stage_summary(run: Path, used: str = "best", final: bool = True) -> tuple[st
     return text + f" Trained {minutes:.0f} min.", minutes, where
 
 
+def card_stages(name: str) -> list[tuple[str, float, str]]:
+    """The stage lines of bundled model ``name``'s card, as earlier stages of another model: how a
+    later session, whose machine no longer has those runs, still lists the whole lineage."""
+    card = WEIGHTS / f"{name}.md"
+    if not card.is_file():
+        raise SystemExit(f"bundle_model: error: {card}: no such model card")
+    section = card.read_text().split("## Training\n", 1)[1].split("\n## ", 1)[0]
+    stages = []
+    for line in (x for x in section.splitlines() if x.startswith("- **")):
+        minutes, where = re.search(r"Trained (\d+) min\.", line), re.search(r", on (CPU|CUDA)", line)
+        if minutes is None or where is None:
+            raise SystemExit(f"bundle_model: error: {card}: a stage line without its minutes or device: {line[:60]}")
+        stages.append((line.replace("; this model uses step", "; the next stage started from step"),
+                       float(minutes[1]), where[1].lower()))
+    return stages
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("run", type=Path)
     p.add_argument("name")
     p.add_argument("--pretrain", action="append", default=[], metavar="RUN[:CHECKPOINT]",
                    help="an earlier stage's run folder and the checkpoint the next stage started from "
-                        "(default best); repeat, in training order")
+                        "(default best), or card:NAME for the stages of a bundled model's card; repeat, in training order")
     p.add_argument("--machine", required=True, help="what the CPU stages trained on, e.g. '2 CPU cores'")
     p.add_argument("--gpu", default="a GPU", help="what the stages with run.device=cuda trained on, e.g. 'one NVIDIA H200'")
     p.add_argument("--note", default="", help="a remark on the compute, e.g. that the machine was shared")
@@ -112,8 +135,9 @@ def main() -> None:
     demo_dir = Path("/tmp") / f"savsr_card_{args.name}"
     run_demo(demo_dir, args.name, device="cpu", precision="fp32")  # cards report fp32, as evaluate does
     metrics = json.loads((demo_dir / "metrics.json").read_text())
-    stages = [stage_summary(Path(run), used or "best", final=False)
-              for run, _, used in (s.partition(":") for s in args.pretrain)]
+    stages = []
+    for run, _, used in (s.partition(":") for s in args.pretrain):
+        stages += card_stages(used) if run == "card" else [stage_summary(Path(run), used or "best", final=False)]
     stages.append(stage_summary(args.run, args.checkpoint))
     minutes = sum(m for _, m, _ in stages)
     by_machine = {w: sum(m for _, m, x in stages if x == w) for w in ("cuda", "cpu") if any(x == w for _, _, x in stages)}

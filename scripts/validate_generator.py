@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import tempfile
 
+from savsr.models.checkpoint import read_spec
 from savsr.train import Trainer, load_config
 
 
@@ -18,6 +19,9 @@ def main() -> None:
     config, generators = sys.argv[1], sys.argv[2:]
     for path in generators:
         cfg = load_config(config, [f"run.init={path}", "run.device=cpu", "data.workers=0"])
+        scale = read_spec(path)[0].scale
+        if scale != cfg.data.scale:  # training may fine-tune across scales; scoring must not
+            sys.exit(f"validate_generator: error: {path} is a ×{scale} generator, {config} validates at ×{cfg.data.scale}")
         with tempfile.TemporaryDirectory() as out:
             scores = Trainer(cfg, out, progress=False).validate()
         print(f"{path}: PSNR-Y {scores['val/psnr_y']:.4f} dB, LPIPS-alex {scores['val/lpips_alex']:.4f}, "
