@@ -2,10 +2,16 @@
 
     .venv/bin/python scripts/periodic_probe.py frame --models vsrresnet-x4 vsrresfeatgan-x4 sa-vsrgan-x4
     .venv/bin/python scripts/periodic_probe.py losses --discriminator zoo/cpu_vsrresfeatgan_x4/discriminator.safetensors
+    .venv/bin/python scripts/periodic_probe.py direction --start vsrresnet-x2 --trained vsrresfeatgan-x2
 
 ``frame`` scores one Vid4 frame under the protocol of ``savsr evaluate`` (default calendar 20, ×4)
 with the periodic error ratios, and says how much of the error is one 4×4 tile repeated over the
 whole frame (a grid locked to the LR pixels, which are 4 HR pixels apart at ×4).
+
+``direction`` takes what a training run added to a generator's output (``--trained`` minus
+``--start``), keeps its part in the band of each period, and evaluates the feature and pixel terms
+of Eq. 13 (baseline and SA weights) with ε times that part added to the start's output: a term
+that falls with ε rewards the pattern, one that rises objects to it.
 
 ``losses`` takes LR-grid-aligned 128×128 patches of the training sets (never Vid4), runs the ×4
 pretraining (``zoo/gpu_vsrresnet_x4``) on them, and asks each term of Eq. 13 two questions:
@@ -32,7 +38,7 @@ from savsr.data.io import FrameSource
 from savsr.data.prepare import load_manifest
 from savsr.data.resize import bi_degrade
 from savsr.errors import SavsrError
-from savsr.infer.upscaler import load_model
+from savsr.infer.upscaler import load_model, model_path
 from savsr.losses import SpatiallyAdaptiveLoss
 from savsr.metrics.evaluate import protocol_frame
 from savsr.metrics.periodic import PERIODS, band_mask, periodic_error
@@ -151,7 +157,33 @@ def probe_losses(args: argparse.Namespace) -> None:
                 pat = (pat - pat.mean()) / (pat - pat.mean()).pow(2).mean().sqrt() * args.rms / 255
             noisy = (hr + pat).clamp(0, 1)
             print(f"| {name} | {float(loss(noisy, hr, None).feature):.4f} | {float(d(noisy).mean()):+.2f} |")
-        print(f"| (the ×4 pretraining's output) | {float(loss(sr0, hr, None).feature):.4f} | {float(d(sr0).mean()):+.2f} |")
+        print(f"| (the generator's output) | {float(loss(sr0, hr, None).feature):.4f} | {float(d(sr0).mean()):+.2f} |")
+
+
+def probe_direction(args: argparse.Namespace) -> None:
+    """Does each term of Eq. 13 reward what training added at the 2- and 4-pixel periods?"""
+    g0, spec = load_generator(model_path(args.start))
+    g1, spec1 = load_generator(model_path(args.trained))
+    if spec1.scale != spec.scale:
+        raise SavsrError(f"{args.trained} is ×{spec1.scale}, {args.start} ×{spec.scale}")
+    x, hr = _patches(args.roots, args.size, spec.scale)
+    losses = {"baseline (β2 = β3 = 0)": SpatiallyAdaptiveLoss(beta2=0, beta3=0), "SA (β2 = β3 = 0.1)": SpatiallyAdaptiveLoss()}
+    n = args.size
+    print(f"{x.shape[0]} patches {n}×{n} (×{spec.scale}); start {args.start}, trained {args.trained}. "
+          "The terms of Eq. 13 at start + ε·(the band's part of trained − start):\n")
+    print("| band | ε | RMS added (levels) | " + " | ".join(f"{k}: {t}" for k in losses for t in ("feature", "pixel")) + " |")
+    print("|---|---:|---:|" + "---:|" * (2 * len(losses)))
+    with torch.no_grad():
+        s0, s1 = g0(x).clamp(0, 1), g1(x).clamp(0, 1)
+        for p in PERIODS:
+            change = torch.fft.ifft2(torch.fft.fft2((s1 - s0).double()) * band_mask(n, n, p)).real.float()
+            rms = float(change.pow(2).mean().sqrt()) * 255
+            for eps in (0.0, 0.5, 1.0, 2.0):
+                cells = []
+                for loss in losses.values():
+                    terms = loss(s0 + eps * change, hr, None)
+                    cells += [f"{float(terms.feature):.5f}", f"{float(terms.pixel):.3e}"]
+                print(f"| {p} px | {eps:g} | {eps * rms:.2f} | " + " | ".join(cells) + " |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,10 +203,15 @@ def main(argv: list[str] | None = None) -> int:
     lo.add_argument("--roots", nargs="+", default=["datasets/train_native", "datasets/train_half"])
     lo.add_argument("--size", type=int, default=128)
     lo.add_argument("--rms", type=float, default=4.0)
+    di = sub.add_parser("direction", help="does each term reward what training added at those periods?")
+    di.add_argument("--start", default="vsrresnet-x2", help="a bundled model name or a generator file")
+    di.add_argument("--trained", default="vsrresfeatgan-x2")
+    di.add_argument("--roots", nargs="+", default=["datasets/train_native", "datasets/train_half"])
+    di.add_argument("--size", type=int, default=128)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     try:
-        (probe_frame if args.command == "frame" else probe_losses)(args)
+        {"frame": probe_frame, "losses": probe_losses, "direction": probe_direction}[args.command](args)
     except SavsrError as exc:
         print(f"periodic_probe: error: {exc}", file=sys.stderr)
         return 2
