@@ -121,3 +121,23 @@ def test_edge_cases(calendar_rgb: np.ndarray) -> None:
         periodic_error(gt, gt[:, :16])
     with pytest.raises(ValueError, match="too small"):
         periodic_error(gt, gt, crop_border=15)
+
+
+def test_probe_locked_share() -> None:
+    """scripts/periodic_probe.py's share of an error that is one 4×4 tile repeated from the origin."""
+    import sys
+
+    from conftest import REPO
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    import periodic_probe
+
+    rng = np.random.default_rng(3)
+    tile = torch.from_numpy(rng.standard_normal((4, 4)))
+    assert periodic_probe.locked_share(tile.repeat(10, 12)) == pytest.approx(1.0)
+    noise = torch.from_numpy(rng.standard_normal((80, 96)))
+    # Brute force: the mean of each of the 16 phases, their variance over the field's variance.
+    means = np.array([[noise.numpy()[i::4, j::4].mean() for j in range(4)] for i in range(4)])
+    want = ((means - means.mean()) ** 2).mean() / noise.numpy().var()
+    assert periodic_probe.locked_share(noise) == pytest.approx(want, rel=1e-9)
+    assert periodic_probe.locked_share(noise + 0.5 * tile.repeat(20, 24)) > 0.1 > periodic_probe.locked_share(noise)
