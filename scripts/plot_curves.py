@@ -3,7 +3,7 @@
     .venv/bin/python scripts/plot_curves.py runs/cpu_vsrresfeatgan_x4 runs/cpu_sa_vsrgan_x4 \
         -o docs/figures/curves_x4.png
 
-One panel per scalar (every ``loss/*`` tag, then ``val/psnr_y`` and ``val/lpips_alex``), one line
+One panel per scalar (every ``loss/*`` tag, then ``val/psnr_y``, ``val/lpips_alex`` and ``val/grid2``), one line
 and colour per run, against the training step; positive losses on a log scale. A run is a folder
 holding ``tensorboard/`` (savsr train's run folder) or the event files themselves.
 """
@@ -21,7 +21,7 @@ from savsr.errors import SavsrError
 from savsr.fileio import atomic_output
 from savsr.figures import check_figure_path, plt
 
-VALIDATION = ("val/psnr_y", "val/lpips_alex")
+VALIDATION = ("val/psnr_y", "val/lpips_alex", "val/grid2")
 
 
 def read_scalars(run: Path) -> dict[str, tuple[list[int], list[float]]]:
