@@ -41,7 +41,7 @@ from savsr.errors import SavsrError
 from savsr.infer.upscaler import load_model, model_path
 from savsr.losses import SpatiallyAdaptiveLoss
 from savsr.metrics.evaluate import protocol_frame
-from savsr.metrics.periodic import PERIODS, band_mask, periodic_error
+from savsr.metrics.periodic import PERIODS, band_mask, hann2d, periodic_error
 from savsr.models import Discriminator
 from savsr.models.checkpoint import load_generator
 
@@ -100,11 +100,6 @@ def _patches(roots: list[str], size: int, scale: int, frames: int = 5) -> tuple[
     return torch.stack(ups), torch.stack(hrs)
 
 
-def _hann2(n: int) -> torch.Tensor:
-    w = 0.5 - 0.5 * torch.cos(2 * torch.pi * torch.arange(n, dtype=torch.float64) / n)
-    return w[:, None] * w[None, :]
-
-
 def probe_losses(args: argparse.Namespace) -> None:
     torch.manual_seed(0)
     g, spec = load_generator(args.generator)
@@ -129,7 +124,7 @@ def probe_losses(args: argparse.Namespace) -> None:
         value = {"pixel": terms.pixel, "feature": terms.feature, "adversarial": loss.alpha1 * terms.adversarial}[name]
         (grad,) = torch.autograd.grad(value, sr)
         grad = grad[:, 0].double()
-        spectrum = torch.fft.fft2(grad * _hann2(n)).abs().pow(2).sum(0)
+        spectrum = torch.fft.fft2(grad * hann2d(n, n)).abs().pow(2).sum(0)
         shares = {p: float(spectrum[m].sum() / spectrum.sum()) for p, m in masks.items()}
         locked = float(np.mean([locked_share(gr) for gr in grad]))
         print(f"| {name} | {float(grad.pow(2).mean().sqrt()):.2e} | {shares[2]:.3f} | {shares[4]:.3f} | {locked:.4f} |")

@@ -42,9 +42,13 @@ def band_mask(height: int, width: int, period: int, halfwidth: int = BAND_HALFWI
     return near(height)[:, None] | near(width)[None, :]
 
 
-def _hann(n: int) -> Tensor:
-    """Periodic Hann window, float64: its DFT is (−¼, ½, −¼) on bins −1, 0, +1."""
-    return 0.5 - 0.5 * torch.cos(2 * torch.pi * torch.arange(n, dtype=torch.float64) / n)
+def hann2d(height: int, width: int) -> Tensor:
+    """Separable periodic Hann window, float64 (height, width): each 1-D factor's DFT is
+    (−¼, ½, −¼) on bins −1, 0, +1."""
+    def hann(n: int) -> Tensor:
+        return 0.5 - 0.5 * torch.cos(2 * torch.pi * torch.arange(n, dtype=torch.float64) / n)
+
+    return hann(height)[:, None] * hann(width)[None, :]
 
 
 def _crop(y: Tensor, crop_border: int, multiple: int) -> Tensor:
@@ -66,7 +70,7 @@ def band_energies(y: Tensor, periods: tuple[int, ...] = PERIODS) -> dict[int, fl
     energy along the axes into every band.
     """
     h, w = y.shape
-    spectrum = torch.fft.fft2(y * _hann(h).to(y)[:, None] * _hann(w).to(y)[None, :]).abs().pow(2)
+    spectrum = torch.fft.fft2(y * hann2d(h, w).to(y)).abs().pow(2)
     return {p: float(spectrum[band_mask(h, w, p).to(spectrum.device)].sum()) for p in periods}
 
 
@@ -97,4 +101,4 @@ def periodic_error(
     return {p: e_err[p] / e_gt[p] if e_gt[p] > _NOTHING else float("nan") for p in periods}
 
 
-__all__ = ["PERIODS", "band_energies", "band_mask", "periodic_error"]
+__all__ = ["PERIODS", "band_energies", "band_mask", "hann2d", "periodic_error"]
