@@ -8,7 +8,6 @@ tiling.
 
 from __future__ import annotations
 
-import copy
 
 import torch
 
@@ -66,7 +65,7 @@ def run(report: Report, device: torch.device, quick: bool) -> None:
         ort = _onnxruntime_path(model, x, device)
         if ort is not None:
             paths["fp32 ONNX Runtime (CPU provider)"] = ("fp32", flops, ort)
-    up = Upscaler(copy.deepcopy(model), spec, device, tile=0)  # it converts its model to channels_last
+    up = Upscaler(model_cl, spec, device, tile=0)  # as load_model builds it: channels_last
     paths[f"product: Upscaler default ({up.precision})"] = (up.precision, flops, lambda: up._forward(x))
     for name, (secs, own, fp32) in against(roofs, paths, rounds, device).items():
         report.add(Row("inference", name, 1 / secs, "frame/s", own, fp32))
@@ -80,7 +79,7 @@ def run(report: Report, device: torch.device, quick: bool) -> None:
 
     # Tiling: one frame in tiles of 256 (overlap = receptive radius) against the whole frame.
     tile = 64 if quick else 256
-    tiled = Upscaler(model, spec, device, up.precision, tile=tile)
+    tiled = Upscaler(model_cl, spec, device, up.precision, tile=tile)
     secs = interleaved({"whole": lambda: up._forward(x), "tiled": lambda: tiled._forward(x)}, rounds, device)
     rf = model.receptive_radius
     report.add(Row("inference", f"tiling overhead, tile {tile} + overlap {rf}", secs["tiled"] / secs["whole"], "× time",

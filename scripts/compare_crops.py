@@ -23,7 +23,7 @@ from savsr.errors import SavsrError
 from savsr.fileio import check_writable
 from savsr.figures import save_comparison_figure
 from savsr.infer.upscaler import load_model
-from savsr.metrics.evaluate import protocol_frame
+from savsr.evaluation import protocol_frame
 from savsr.metrics.psnr_ssim import psnr
 
 

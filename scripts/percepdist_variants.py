@@ -28,7 +28,7 @@ from torch import Tensor
 from savsr.data.color import rgb_to_y
 from savsr.data.io import FrameSource
 from savsr.infer.upscaler import load_model
-from savsr.metrics.evaluate import _sequences, protocol_frame
+from savsr.evaluation import protocol_frame, sequences
 from savsr.metrics.lpips import LPIPS, unit_normalize
 
 
@@ -94,7 +94,7 @@ def main() -> None:
     per_seq = {m: {name: [] for name in funcs} for m in upscalers}
     frames = 0
     with torch.no_grad():
-        for seq in _sequences(args.data):
+        for seq in sequences(args.data):
             source = FrameSource(seq)
             values = {m: {name: [] for name in funcs} for m in upscalers}
             for index in range(0, source.info.num_frames or 0, args.every):

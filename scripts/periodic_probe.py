@@ -40,7 +40,7 @@ from savsr.data.resize import bi_degrade
 from savsr.errors import SavsrError
 from savsr.infer.upscaler import load_model, model_path
 from savsr.losses import SpatiallyAdaptiveLoss
-from savsr.metrics.evaluate import protocol_frame
+from savsr.evaluation import protocol_frame
 from savsr.metrics.periodic import PERIODS, band_mask, hann2d, periodic_error
 from savsr.models import Discriminator
 from savsr.models.checkpoint import load_generator

@@ -19,7 +19,7 @@ from savsr.cli import VID4_CANDIDATES
 from savsr.data.color import rgb_to_y
 from savsr.data.io import FrameSource
 from savsr.infer.upscaler import load_model
-from savsr.metrics.evaluate import protocol_frame
+from savsr.evaluation import protocol_frame
 from savsr.metrics.psnr_ssim import psnr
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproduce docs/reproduction.md from the bundled weights (no training): evaluate bicubic and
-# every bundled model on Vid4 at x2, x3 and x4 with --regions, draw the Fig. 4/5-style crops,
-# and rewrite the generated tables of the doc (scripts/reproduction_tables.py).
+# every bundled model on Vid4 at x2, x3 and x4 with --regions and --temporal, draw the
+# Fig. 4/5-style crops and the per-frame tLP plot, and rewrite the generated tables of the doc
+# (scripts/reproduction_tables.py).
 #
 #   scripts/reproduce.sh                                    # all (about 20 min of 2 CPU cores per model and scale)
 #   SCALES="4" MODELS="bicubic sa-vsrgan-x4" scripts/reproduce.sh
@@ -11,6 +12,9 @@
 #
 #   ENSEMBLE="sa-vsrgan-x4 sa-vsrgan-x3" scripts/reproduce.sh  # models also scored with --self-ensemble
 #                                                           # (8x slower; default sa-vsrgan-x4; "" for none)
+#
+#   TEMPORAL= scripts/reproduce.sh                          # without tOF/tLP (on by default; off for QUICK
+#                                                           # runs under 6 frames, too short for a pair)
 #
 # MODELS holds families (vsrresnet, vsrresfeatgan, sa-vsrgan: every scale) or full names
 # (sa-vsrgan-x4). A model without weights in WEIGHTS is skipped and shows as "not trained".
@@ -29,6 +33,9 @@ PRECISION=${PRECISION:-fp32}
 ENSEMBLE=${ENSEMBLE-sa-vsrgan-x4}
 QUICK=${QUICK:-}
 FORCE=${FORCE:-}
+if [[ -n $QUICK && $QUICK -lt 6 ]]; then TEMPORAL=${TEMPORAL-}; else TEMPORAL=${TEMPORAL-1}; fi
+# The sequence whose per-frame tLP is plotted (TecoGAN's Fig. of tLP over time).
+TLP_SEQUENCE=${TLP_SEQUENCE:-calendar}
 if [[ -n $QUICK ]]; then
     OUT=${OUT:-eval_output/reproduction-quick$QUICK}
     DOC=${DOC:-$OUT/reproduction.md}
@@ -71,7 +78,7 @@ evaluate() {  # evaluate SCALE METHOD MODEL-ARG STAMP [EXTRA-ARG...]
     fi
     echo "x$1 $2: evaluating into $dir"
     nice -n 10 "$BIN/savsr" evaluate --scale "$1" --model "$3" --data "$DATA" --regions --device "$DEVICE" \
-        --precision "$PRECISION" "${@:5}" \
+        --precision "$PRECISION" ${TEMPORAL:+--temporal} "${@:5}" \
         -o "$dir" --overwrite > "$dir.log" 2>&1 || { tail -n 5 "$dir.log" >&2; die "x$1 $2 failed (log: $dir.log)"; }
     echo "$4" > "$dir/stamp"
 }
@@ -79,12 +86,12 @@ evaluate() {  # evaluate SCALE METHOD MODEL-ARG STAMP [EXTRA-ARG...]
 mkdir -p "$OUT"
 for s in $SCALES; do
     mkdir -p "$OUT/x$s"
-    if selected bicubic "$s"; then evaluate "$s" bicubic bicubic "bicubic data=$DATA quick=$QUICK"; fi
+    if selected bicubic "$s"; then evaluate "$s" bicubic bicubic "bicubic data=$DATA quick=$QUICK temporal=$TEMPORAL"; fi
     for family in $FAMILIES; do
         weights=$WEIGHTS/$family-x$s.safetensors
         selected "$family" "$s" || continue
         if [[ ! -f $weights ]]; then echo "x$s $family: not trained ($weights missing)"; continue; fi
-        stamp="$(sha256sum "$weights" | cut -d' ' -f1) data=$DATA quick=$QUICK precision=$PRECISION"
+        stamp="$(sha256sum "$weights" | cut -d' ' -f1) data=$DATA quick=$QUICK precision=$PRECISION temporal=$TEMPORAL"
         evaluate "$s" "$family" "$weights" "$stamp"
         if [[ " $ENSEMBLE " == *" $family-x$s "* ]]; then
             evaluate "$s" "$family+se" "$weights" "$stamp self_ensemble=1" --self-ensemble
@@ -104,6 +111,11 @@ for s in $SCALES; do  # Fig. 4 (x4), Fig. 5 (x3) and the same at x2: GT | bicubi
     "$BIN/python" scripts/compare_crops.py --data "$DATA" --sequence "$CROP_SEQUENCE" --frame "$CROP_FRAME" \
         --scale "$s" --box $CROP_BOX "${panels[@]}" -o "$figures/crops_x$s.png" --overwrite
 done
+
+if [[ -n $TEMPORAL ]]; then  # per-frame tLP of every evaluated method on one sequence, one panel per scale
+    figures=$([[ -n $QUICK ]] && echo "$OUT" || echo docs/figures)
+    "$BIN/python" scripts/plot_temporal.py "$OUT" --sequence "$TLP_SEQUENCE" -o "$figures/tlp_$TLP_SEQUENCE.png" --overwrite
+fi
 
 if [[ -n $QUICK && ! -f $DOC ]]; then cp docs/reproduction.md "$DOC"; fi
 cards=()

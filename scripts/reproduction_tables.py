@@ -4,7 +4,7 @@
 
 Reads RESULTS/x{s}/{method}/results.json (as scripts/reproduce.sh writes them) and replaces
 what lies between ``<!-- BEGIN generated:NAME -->`` and ``<!-- END generated:NAME -->`` for
-NAME = table1, regions, selfensemble and periodic (``--sections`` picks some, ``--scales``
+NAME = table1, regions, selfensemble, periodic and temporal (``--sections`` picks some, ``--scales``
 some of their ``### ×S`` blocks); the text around the markers is left as it is. With ``--cards`` it
 also fills the ``vid4`` section of each bundled model's card (WEIGHTS/METHOD-xS.md) that has results.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from savsr.errors import SavsrError
 from savsr.fileio import atomic_output
-from savsr.metrics.evaluate import VID4
+from savsr.evaluation import VID4
 
 SCALES = (2, 3, 4)
 # Directory name under RESULTS/x{s}/ (= the bundled model's family) -> name in the paper.
@@ -171,6 +171,44 @@ def periodic(root: Path, bundled: set[str]) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+TEMPORAL_COLUMNS = (("tof", "tOF", 3), ("tlp", "tLP", 3), ("tof_high", "tOF high", 3), ("tof_flat", "tOF flat", 3),
+                    ("tnoise_flat", "temporal noise flat", 3))
+
+
+def temporal(root: Path, bundled: set[str]) -> str:
+    """Per scale: each method's Vid4 means of TecoGAN's tOF and tLP and of the temporal region
+    scores, SA − baseline, and tLP on each sequence."""
+    out = []
+    for s in SCALES:
+        results = {m: r for m in METHODS if (r := load_results(root, s, m)) is not None}
+        out += [f"### ×{s}", "", "| method | " + " | ".join(name for _, name, _ in TEMPORAL_COLUMNS) + " | "
+                + " | ".join(f"tLP {q}" for q in VID4) + " |", "|---|" + "---:|" * (len(TEMPORAL_COLUMNS) + len(VID4))]
+        scored = {}
+        for method, label in METHODS.items():
+            result = results.get(method)
+            if result is None or "tof" not in result["table"]["mean"]:
+                why = "not scored (results without --temporal)" if result else missing_label(method, s, bundled)
+                out.append(f"| {label} | {why} |" + " — |" * (len(TEMPORAL_COLUMNS) + len(VID4) - 1))
+                continue
+            table = result["table"]
+            cells = [_fmt(table["mean"].get(k, math.nan), d) for k, _, d in TEMPORAL_COLUMNS]
+            cells += [_fmt(table[q]["tlp"], 3) if q in table else "—" for q in VID4]
+            out.append(f"| {label} | " + " | ".join(cells) + " |")
+            scored[method] = result
+        if "sa-vsrgan" in scored and "vsrresfeatgan" in scored:
+            sa, base = scored["sa-vsrgan"]["table"], scored["vsrresfeatgan"]["table"]
+            cells = [_fmt(sa["mean"].get(k, math.nan) - base["mean"].get(k, math.nan), d, sign=True)
+                     for k, _, d in TEMPORAL_COLUMNS]
+            cells += [_fmt(sa[q]["tlp"] - base[q]["tlp"], 3, sign=True) if q in sa and q in base else "—" for q in VID4]
+            out.append("| *SA-VSRGAN − VSRResFeatGAN* | " + " | ".join(cells) + " |")
+        if scored:
+            pairs = next(iter(scored.values()))["table"]["mean"]["pairs"]
+            out += ["", f"{pairs} pairs; scored: {_frames_note(list(scored.values()))}.", ""]
+        else:
+            out += ["", "No temporal results at this scale yet.", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
 def keep_scales(old: str, new: str, scales: tuple[int, ...]) -> str:
     """``new`` (a section body of ``### ×S`` blocks) with the blocks of scales not in ``scales``
     taken from ``old``, so that evaluating one scale does not blank the others."""
@@ -184,7 +222,8 @@ def keep_scales(old: str, new: str, scales: tuple[int, ...]) -> str:
     return body.rstrip() + "\n" if body else new
 
 
-SECTIONS = {"table1": table1, "regions": regions, "selfensemble": self_ensemble, "periodic": periodic}
+SECTIONS = {"table1": table1, "regions": regions, "selfensemble": self_ensemble, "periodic": periodic,
+            "temporal": temporal}
 
 
 def card_vid4(result: dict, method: str, scale: int, ensemble: dict | None = None) -> str:

@@ -9,23 +9,23 @@ prints PSNR-Y, LPIPS-alex and the periodic error ratios on data.val (4 centre cr
 from __future__ import annotations
 
 import sys
-import tempfile
 
-from savsr.models.checkpoint import read_spec
-from savsr.train import Trainer, load_config
+from savsr import load_model
+from savsr.evaluation import Validator
+from savsr.train import load_config
 
 
 def main() -> None:
     config, generators = sys.argv[1], sys.argv[2:]
+    d = load_config(config).data
+    validator = Validator(d.val, d.scale, d.frames, d.val_frames, d.val_crop, "cpu")
     for path in generators:
-        cfg = load_config(config, [f"run.init={path}", "run.device=cpu", "data.workers=0"])
-        scale = read_spec(path)[0].scale
-        if scale != cfg.data.scale:  # training may fine-tune across scales; scoring must not
-            sys.exit(f"validate_generator: error: {path} is a ×{scale} generator, {config} validates at ×{cfg.data.scale}")
-        with tempfile.TemporaryDirectory() as out:
-            scores = Trainer(cfg, out, progress=False).validate()
-        print(f"{path}: PSNR-Y {scores['val/psnr_y']:.4f} dB, LPIPS-alex {scores['val/lpips_alex']:.4f}, "
-              f"grid 2 px {scores['val/grid2']:.3f}, grid 4 px {scores['val/grid4']:.3f}")
+        model = load_model(path, "cpu", precision="fp32", tile=0)
+        if model.scale != d.scale:  # training may fine-tune across scales; scoring must not
+            sys.exit(f"validate_generator: error: {path} is a ×{model.scale} generator, {config} validates at ×{d.scale}")
+        scores = validator(model)
+        print(f"{path}: PSNR-Y {scores['psnr_y']:.4f} dB, LPIPS-alex {scores['lpips_alex']:.4f}, "
+              f"grid 2 px {scores['grid2']:.3f}, grid 4 px {scores['grid4']:.3f}")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from conftest import DATA, require
 from savsr.cli import main
 from savsr.errors import SavsrError
 from savsr.data.io import FrameSource
-from savsr.metrics.evaluate import EvalConfig, evaluate, protocol_frame, summary
+from savsr.evaluation import EvalConfig, evaluate, protocol_frame, summary
 from savsr.metrics.periodic import periodic_error
 from savsr.models import VSRResNet
 from savsr.models.checkpoint import GeneratorSpec, save_generator

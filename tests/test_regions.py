@@ -18,7 +18,7 @@ from savsr.errors import SavsrError
 from savsr.data.color import rgb_to_y
 from savsr.data.io import FrameSource
 from savsr.infer.upscaler import load_model
-from savsr.metrics.evaluate import EvalConfig, evaluate, protocol_frame
+from savsr.evaluation import EvalConfig, evaluate, protocol_frame
 from savsr.metrics.psnr_ssim import psnr
 from savsr.models import VSRResNet
 from savsr.models.checkpoint import GeneratorSpec, save_generator

@@ -15,13 +15,14 @@ import torch
 from PIL import Image
 
 from conftest import REPO
-from savsr.metrics.evaluate import VID4
+from savsr.evaluation import VID4
 from savsr.models import VSRResNet
 from savsr.models.checkpoint import GeneratorSpec, save_generator
 
 sys.path.insert(0, str(REPO / "scripts"))
 import bundle_model  # noqa: E402
 import plot_curves  # noqa: E402
+import plot_temporal  # noqa: E402
 import reproduction_tables  # noqa: E402
 import validation_log  # noqa: E402
 
@@ -47,6 +48,10 @@ old self-ensemble
 old periodic
 <!-- END generated:periodic -->
 
+<!-- BEGIN generated:temporal -->
+old temporal
+<!-- END generated:temporal -->
+
 Hand-written end.
 """
 
@@ -56,6 +61,9 @@ def fake_results(root: Path, scale: int, method: str, psnr: float) -> None:
     row = {"psnr": psnr, "ssim": 0.7, "lpips": 0.28 if method == "sa-vsrgan" else 0.3, "psnr_high": psnr - 6, "psnr_flat": psnr + 7,
            "noise_flat": 5.0 if method == "sa-vsrgan" else 6.5, "frac_high": 0.11, "frac_flat": 0.55, "frames": 10,
            "grid2": 3.5 if method == "vsrresfeatgan" else 1.0, "grid4": 1.25}
+    if method != "bicubic":  # bicubic's results predate --temporal here
+        row |= {"tof": 0.8, "tlp": 9.0 if method == "vsrresfeatgan" else 6.0, "tof_high": 1.5, "tof_flat": 0.4,
+                "tnoise_flat": 2.0, "pairs": 8}
     table = {seq: dict(row, psnr=psnr + k) for k, seq in enumerate(VID4)} | {"mean": row}
     config = {"model": method, "frames": "all", "data": "vid4", "lpips": "alex", "lpips_on": "rgb", "precision": "bf16",
               "regions": {"high": 0.5, "flat": 0.1, "delta": 0.01, "window": 3}}
@@ -95,6 +103,10 @@ def test_tables_beside_the_paper(tmp_path: Path, capsys: pytest.CaptureFixture) 
     # The periodic section: x4 means, then calendar, city, foliage and walk (grid 2 px).
     assert "| VSRResFeatGAN | 3.500 | 1.250 | 24.00 | 0.3000 | 3.500 | 3.500 | 3.500 | 3.500 |" in lines
     assert "| VSRResNet | not evaluated |" + " — |" * 7 in lines
+    # The temporal section: means, then tLP per sequence, and SA − baseline.
+    assert "| SA-VSRGAN | 0.800 | 6.000 | 1.500 | 0.400 | 2.000 | 6.000 | 6.000 | 6.000 | 6.000 |" in lines
+    assert "| *SA-VSRGAN − VSRResFeatGAN* | +0.000 | -3.000 | +0.000 | +0.000 | +0.000 | -3.000 | -3.000 | -3.000 | -3.000 |" in lines
+    assert "| Bicubic | not scored (results without --temporal) |" + " — |" * 8 in lines
     # Idempotent: a second run gives the same page.
     assert reproduction_tables.main(args) == 0 and doc.read_text() == text
     doc.write_text(DOC.replace("<!-- END generated:regions -->\n", ""))
@@ -225,6 +237,25 @@ def test_plot_curves_of_a_tiny_run(tmp_path: Path, capsys: pytest.CaptureFixture
     assert plot_curves.main([str(tmp_path / "a"), "-o", str(out)]) == 2  # exists: no --overwrite
     assert plot_curves.main([str(tmp_path / "nothing"), "-o", str(tmp_path / "x.png")]) == 2
     assert "no TensorBoard event files" in capsys.readouterr().err
+
+
+def test_plot_temporal_reads_per_frame_tlp(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    root = tmp_path / "res"
+    for s, method, tlp in ((4, "sa-vsrgan", [1.0, 2.0]), (4, "bicubic", [0.5, 0.25]), (2, "vsrresfeatgan", [3.0, 4.0])):
+        (root / f"x{s}" / method).mkdir(parents=True)
+        per_frame = {"calendar": {"frames": [0, 1, 2, 3, 4, 5], "pairs": [3, 4], "tlp": tlp}}
+        (root / f"x{s}" / method / "results.json").write_text(json.dumps({"per_frame": per_frame}))
+    (root / "x3" / "vsrresnet").mkdir(parents=True)  # results without --temporal: left out
+    (root / "x3" / "vsrresnet" / "results.json").write_text(json.dumps({"per_frame": {"calendar": {"frames": [0]}}}))
+    assert plot_temporal.read_tlp(root, "calendar") == {
+        2: {"VSRResFeatGAN": ([3, 4], [3.0, 4.0])},
+        4: {"Bicubic": ([3, 4], [0.5, 0.25]), "SA-VSRGAN": ([3, 4], [1.0, 2.0])},
+    }
+    out = tmp_path / "tlp.png"
+    assert plot_temporal.main([str(root), "-o", str(out)]) == 0 and out.stat().st_size > 0
+    assert plot_temporal.main([str(root), "-o", str(out)]) == 2  # exists: no --overwrite
+    assert plot_temporal.main([str(root), "--sequence", "walk", "-o", str(tmp_path / "w.png")]) == 2
+    assert "no results with per-frame tLP of 'walk'" in capsys.readouterr().err
 
 
 def test_validation_log_of_a_resumed_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

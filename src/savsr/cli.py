@@ -79,8 +79,8 @@ def _default_vid4() -> Path:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import REPORTS, EvalConfig, check_reports, evaluate, render_markdown, write_reports
     from .infer.upscaler import resolve_device
-    from .metrics.evaluate import REPORTS, EvalConfig, check_reports, evaluate, render_markdown, write_reports
     from .metrics.regions import Regions
 
     model_name = "bicubic" if args.model == "bicubic" else Path(args.model).stem
@@ -89,7 +89,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     cfg = EvalConfig(
         data=Path(args.data) if args.data else _default_vid4(), scale=args.scale, model=args.model,
         frames=args.frames, lpips=args.lpips, lpips_on=args.lpips_on, device=str(resolve_device(args.device)),
-        precision=args.precision, self_ensemble=args.self_ensemble,
+        precision=args.precision, self_ensemble=args.self_ensemble, temporal=args.temporal,
         regions=Regions(*(args.region_thresholds or ())) if args.regions or args.region_thresholds else None,
     )
     results, baseline = evaluate(cfg, progress=sys.stderr.isatty())
@@ -193,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also score high-activity and flat pixels (W of Eq. 3 on the GT; docs/evaluation.md)")
     ev.add_argument("--region-thresholds", type=float, nargs=2, metavar=("HIGH", "FLAT"),
                     help="high activity is W > HIGH, flat is W < FLAT (default 0.5 0.1; implies --regions)")
+    ev.add_argument("--temporal", action="store_true",
+                    help="also score flicker: TecoGAN's tOF and tLP, and with --regions the flat and high-activity "
+                         "temporal scores (docs/evaluation.md)")
     ev.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     ev.add_argument("--precision", choices=("fp32", "bf16", "fp16", "auto"), default="fp32",
                     help="the network's arithmetic (default fp32, so numbers do not depend on the hardware; "

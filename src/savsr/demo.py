@@ -16,11 +16,11 @@ import torch
 
 from .data.io import FrameSource
 from .data.resize import bi_degrade
-from .fileio import atomic_output
+from .evaluation import Scorer, SequenceResult
 from .figures import save_activity_figure, save_comparison_figure
+from .fileio import atomic_output
 from .infer.upscaler import load_model
 from .infer.video import VideoProps, VideoWriter
-from .metrics import LPIPS, psnr, ssim
 
 CLIP = "bedroom_clip.mkv"
 MODEL = "sa-vsrgan-x4"
@@ -49,18 +49,14 @@ def run_demo(output_dir: str | Path, model_name: str = MODEL, device: str = "aut
     tmp.replace(video)
     paths["super-resolved video"] = video
 
-    lpips = LPIPS("alex").to(model.device)
+    scorer = Scorer(s, "alex", "rgb", model.device)
     rows = {}
-    for name, est in (("bicubic", bicubic.float() / 255.0), (model.name, sr_u8.float() / 255.0)):
-        ref = gt.float() / 255.0
-        with torch.no_grad():
-            lp = torch.cat([lpips(est[i : i + 8].to(model.device), ref[i : i + 8].to(model.device)).cpu()
-                            for i in range(0, len(est), 8)])
-        rows[name] = {
-            "psnr_y": float(psnr(est.double(), ref.double(), s).mean()),
-            "ssim_y": float(ssim(est.double(), ref.double(), s).mean()),
-            "lpips_alex": float(lp.mean()),
-        }
+    for name, est in (("bicubic", bicubic), (model.name, sr_u8)):
+        res = SequenceResult(name)
+        for i in range(len(gt)):
+            rgb = est[i].double() / 255.0
+            scorer(res, i, rgb, rgb, gt[i].double() / 255.0)
+        rows[name] = {"psnr_y": res.mean("psnr"), "ssim_y": res.mean("ssim"), "lpips_alex": res.mean("lpips")}
     table = ["| method | PSNR-Y (dB) | SSIM-Y | LPIPS-alex |", "|---|---:|---:|---:|"]
     table += [f"| {k} | {v['psnr_y']:.2f} | {v['ssim_y']:.4f} | {v['lpips_alex']:.4f} |" for k, v in rows.items()]
     text = (f"×{s} on the bundled clip ({len(gt)} frames, {gt.shape[-1]}×{gt.shape[-2]} ground truth), BI degradation; "

@@ -123,8 +123,7 @@ class Upscaler:
             raise SavsrError(f"unknown precision {precision!r}; expected auto, fp32, bf16 or fp16")
         if precision == "fp16" and self.device.type == "cpu":
             raise SavsrError("--precision fp16 needs a GPU; on the CPU use fp32 (default) or bf16")
-        # channels_last: oneDNN and cuDNN convolutions are fastest in NHWC (docs/performance.md).
-        self.model = model.to(self.device, memory_format=torch.channels_last).eval()
+        self.model = model.to(self.device).eval()
         self.spec, self.name, self.precision = spec, name, precision
         self.radius = spec.frames // 2
         rf = self.model.receptive_radius
@@ -183,24 +182,33 @@ class Upscaler:
         """(3, h, w) LR frame, uint8/uint16/float, to the bicubic HR frame in the same dtype."""
         return imresize(lr.to(self.device), self.scale)
 
+    def _prepare(self, lr: Tensor) -> tuple[Tensor, Tensor]:
+        """An LR frame (3, h, w) as the model's input (Y or RGB in [0, 1]) and its bicubic frame."""
+        up = self._upsample(lr)
+        unit = _to_unit(up)
+        return (rgb_to_y(unit[None])[0] if self.spec.color == "y" else unit), up
+
+    def _centre(self, window: list[tuple[Tensor, Tensor]]) -> SRFrame:
+        x = torch.cat([inp for inp, _ in window])[None]
+        out = self._predict(x)[0].clamp_(0, 1)
+        up = window[self.radius][1]
+        return SRFrame(out, assemble_rgb(out, _to_unit(up)), up)
+
     def stream(self, lr_frames: Iterator[Tensor]) -> Iterator[SRFrame]:
         """One :class:`SRFrame` for each LR frame (3, h, w) of a stream, holding 2M+1 frames.
 
         Each frame is upsampled and converted to the model's input (Y or RGB) once, when it
         enters the window, not once per window it belongs to.
         """
+        for window in sliding_windows(map(self._prepare, lr_frames), self.radius):
+            yield self._centre(window)
 
-        def prepared() -> Iterator[tuple[Tensor, Tensor]]:
-            for lr in lr_frames:
-                up = self._upsample(lr)
-                unit = _to_unit(up)
-                yield (rgb_to_y(unit[None])[0] if self.spec.color == "y" else unit), up
-
-        for window in sliding_windows(prepared(), self.radius):
-            x = torch.cat([inp for inp, _ in window])[None]
-            out = self._predict(x)[0].clamp_(0, 1)
-            up = window[self.radius][1]
-            yield SRFrame(out, assemble_rgb(out, _to_unit(up)), up)
+    def window(self, lr_frames: list[Tensor]) -> SRFrame:
+        """The :class:`SRFrame` of the centre of 2M+1 LR frames (3, h, w): one frame of a stream,
+        without super-resolving its neighbours."""
+        if len(lr_frames) != 2 * self.radius + 1:
+            raise ValueError(f"expected {2 * self.radius + 1} frames, got {len(lr_frames)}")
+        return self._centre([self._prepare(f) for f in lr_frames])
 
     # ---------------------------------------------------------------- public API
     def __call__(self, frames: Tensor) -> Tensor:
@@ -387,4 +395,6 @@ def load_model(
     path = model_path(name_or_path)
     dev = resolve_device(device)
     model, spec = load_generator(path, dev)
+    # channels_last: oneDNN and cuDNN convolutions are fastest in NHWC (docs/performance.md).
+    model = model.to(memory_format=torch.channels_last)
     return Upscaler(model, spec, dev, precision, tile, tile_overlap, name=path.stem, self_ensemble=self_ensemble)

@@ -24,16 +24,12 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
-from ..data.color import rgb_to_y
 from ..data.dataset import VideoPatchDataset
-from ..data.io import FrameSource, to_uint8
-from ..data.resize import bi_degrade
 from ..errors import SavsrError
+from ..evaluation import Validator
 from ..fileio import atomic_output
-from ..infer.sequence import assemble_rgb
+from ..infer.upscaler import Upscaler
 from ..losses import SpatiallyAdaptiveLoss, activity_weights, discriminator_loss
-from ..metrics import LPIPS, psnr
-from ..metrics.periodic import PERIODS, periodic_error
 from ..models import Discriminator
 from ..models.checkpoint import GeneratorSpec, load_generator, load_weights, read_spec
 from ..precision import default_precision
@@ -204,8 +200,7 @@ class Trainer:
         self._stop_signal: int | None = None
         self._saved_step = -1
         self._writer = None
-        self._val: list[tuple[Tensor, Tensor, Tensor]] | None = None
-        self._lpips: LPIPS | None = None
+        self._validator: Validator | None = None
 
     # ---------------------------------------------------------------- set-up helpers
     def _wrap(self, module: nn.Module) -> nn.Module:
@@ -361,57 +356,20 @@ class Trainer:
         }
 
     # ---------------------------------------------------------------- validation and logging
-    def _validation_set(self) -> list[tuple[Tensor, Tensor, Tensor]]:
-        """(window of upsampled frames, HR, bicubic centre) for a few frames of each val source."""
-        if self._val is None:
-            self._val = []
-            s, m, c = self.cfg.data.scale, self.cfg.data.frames // 2, self.cfg.data.val_crop
-            for src in self.cfg.data.val:
-                frames = [torch.from_numpy(to_uint8(f)).permute(2, 0, 1) for f in FrameSource(src)]
-                frames = [f.expand(3, -1, -1) if f.shape[0] == 1 else f for f in frames]
-                n = len(frames)
-                centres = np.linspace(m, n - 1 - m, self.cfg.data.val_frames).round().astype(int) if n > 2 * m else [n // 2]
-                for t in sorted(set(int(x) for x in centres)):
-                    idx = [min(max(i, 0), n - 1) for i in range(t - m, t + m + 1)]
-                    stack = torch.stack([frames[i] for i in idx])
-                    if c:
-                        h, w = stack.shape[-2:]
-                        top, left = max((h - c) // 2, 0), max((w - c) // 2, 0)
-                        stack = stack[..., top : top + c, left : left + c]
-                    hr, _, up = bi_degrade(stack, s)
-                    self._val.append((up, hr[m], up[m]))
-        return self._val
-
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """PSNR (Y, border = scale), LPIPS-alex and the periodic error ratios (grid2, grid4) of the
-        generator on the held-out frames.
-
-        The centre frame of each window is run directly, not through ``Upscaler.stream``: that
-        would also super-resolve the window's M frames before it, tripling the cost of every
-        validation. The input is the same (the BI-degraded frames' 8-bit bicubic upsampling).
-        """
+        """PSNR-Y, LPIPS-alex and the periodic error ratios (grid2, grid4) of the generator on the
+        held-out frames of ``data.val``, scored as `savsr evaluate` scores them
+        (:class:`savsr.evaluation.Validator`), with the network in fp32."""
         if not self.cfg.data.val:
             return {}
-        if self._lpips is None:
-            self._lpips = LPIPS("alex").to(self.device)
+        d = self.cfg.data
+        if self._validator is None:
+            self._validator = Validator(d.val, d.scale, d.frames, d.val_frames, d.val_crop, self.device)
         g = self.model()
-        g.eval()
-        ps, lp, grid = [], [], []
-        for window, hr, up in self._validation_set():
-            x = window.float().to(self.device) / 255.0
-            x = rgb_to_y(x) if self.channels == 1 else x
-            sr = g(x.reshape(1, -1, *x.shape[-2:]))[0].clamp(0, 1).float().cpu()
-            hr_rgb = hr.float() / 255.0
-            hr_scored = rgb_to_y(hr_rgb[None])[0] if self.channels == 1 else hr_rgb
-            ps.append(psnr(sr.double(), hr_scored.double(), self.cfg.data.scale))
-            grid.append(periodic_error(sr.double(), hr_scored.double(), self.cfg.data.scale))
-            rgb = assemble_rgb(sr, up)
-            lp.append(float(self._lpips(rgb[None].to(self.device), hr_rgb[None].to(self.device))[0]))
+        scores = self._validator(Upscaler(g, self.spec, self.device, "fp32", tile=0))
         g.train()
-        return {"val/psnr_y": float(np.mean(ps)), "val/lpips_alex": float(np.mean(lp))} | {
-            f"val/grid{p}": float(np.nanmean([g[p] for g in grid])) for p in PERIODS
-        }
+        return {f"val/{k}": v for k, v in scores.items()}
 
     @property
     def writer(self):

@@ -1,0 +1,185 @@
+"""The Vid4 evaluation protocol of the literature (docs/evaluation.md): BI-degrade each ground-truth
+frame, super-resolve the sequence, score every frame (and with ``temporal`` every pair) against the GT."""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..data.io import FrameSource, to_uint8
+from ..data.resize import bi_degrade
+from ..errors import SavsrError
+from ..metrics.lpips import MIN_SIDE
+from ..metrics.psnr_ssim import SSIM_WINDOW
+from ..metrics.regions import Regions
+from ..metrics.temporal import SKIP
+from .scoring import Scorer, SequenceResult, metrics_for
+
+if TYPE_CHECKING:
+    from ..infer.upscaler import SRFrame, Upscaler
+
+VID4 = ("calendar", "city", "foliage", "walk")
+# The smallest side and length that temporal scores accept: TecoGAN's crop keeps multiples of 32
+# with 8 pixels a side, and a pair needs two frames after the SKIP frames at each end.
+TEMPORAL_MIN_SIDE, TEMPORAL_MIN_FRAMES = 48, 2 * SKIP + 2
+
+
+@dataclass
+class EvalConfig:
+    data: Path
+    scale: int
+    model: str = "bicubic"
+    frames: str = "all"  # "all" or "inner" (drops the M frames at each end)
+    lpips: str = "alex"  # "alex", "vgg" or "none"
+    lpips_on: str = "rgb"  # "rgb" (SR Y joined to bicubic Cb/Cr) or "y" (Y replicated)
+    device: str = "cpu"
+    # fp32 by default so reported numbers do not depend on whether the hardware has bf16;
+    # bf16 is 2× faster on CPUs that have it and moves Vid4 PSNR by about 0.001 dB (docs/performance.md).
+    precision: str = "fp32"
+    regions: Regions | None = None  # region-aware scores (metrics/regions.py) when set
+    self_ensemble: bool = False  # average the network over the 8 flips/transposes (8× slower)
+    temporal: bool = False  # TecoGAN's tOF and tLP, and with regions the temporal region scores
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """The metrics this configuration scores, in table order."""
+        return metrics_for(self.regions is not None, self.temporal)
+
+    def scorer(self) -> Scorer:
+        return Scorer(self.scale, self.lpips, self.lpips_on, self.device, self.regions, self.temporal)
+
+
+def sequences(data: Path) -> list[Path]:
+    """The sequence folders of a dataset folder (one sub-folder of frames per sequence), sorted."""
+    if not data.is_dir():
+        raise SavsrError(f"{data}: no such folder (expected one sub-folder of frames per sequence)")
+    seqs = sorted(p for p in data.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not seqs:
+        raise SavsrError(f"{data}: holds no sequence folders")
+    return seqs
+
+
+def _check_sequence(seq: Path, info, cfg: EvalConfig) -> None:
+    """Refuse, before any work, a sequence too small to score: SSIM's window must fit inside the GT
+    cropped to a multiple of the scale less its border, LPIPS's network must accept the whole
+    frame, and temporal scores need TecoGAN's crop and one pair."""
+    s = cfg.scale
+    side = min(info.width - info.width % s, info.height - info.height % s)
+    need = SSIM_WINDOW + 2 * s
+    if cfg.lpips != "none":
+        need = max(need, MIN_SIDE[cfg.lpips])
+    if cfg.temporal:
+        need = max(need, TEMPORAL_MIN_SIDE)
+    if side < need:
+        raise SavsrError(f"{seq}: frames of {info.width}×{info.height} are too small to score at ×{s} "
+                         f"(each side needs at least {need} pixels)")
+    if cfg.temporal and (info.num_frames or 0) < TEMPORAL_MIN_FRAMES:
+        raise SavsrError(f"{seq}: {info.num_frames} frames; temporal scores need at least {TEMPORAL_MIN_FRAMES}")
+
+
+def gt_tensor(frame: np.ndarray) -> Tensor:
+    """A decoded (H, W, C) frame as the uint8 (3, H, W) ground truth (grey replicated)."""
+    frame = to_uint8(frame)
+    rgb = frame if frame.shape[2] == 3 else np.repeat(frame, 3, axis=2)
+    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)
+
+
+def load_upscaler(cfg: EvalConfig) -> Upscaler | None:
+    """The model of ``cfg`` ready to run, or None for bicubic."""
+    if cfg.scale not in (2, 3, 4):
+        raise SavsrError(f"scale must be 2, 3 or 4, got {cfg.scale}")
+    if cfg.model == "bicubic":
+        if cfg.self_ensemble:
+            raise SavsrError("self-ensemble averages a network's outputs; bicubic has no network")
+        return None
+    from ..infer.upscaler import load_model
+
+    upscaler = load_model(cfg.model, cfg.device, precision=cfg.precision, self_ensemble=cfg.self_ensemble)
+    if upscaler.scale != cfg.scale:
+        raise SavsrError(f"{cfg.model} is a ×{upscaler.scale} model, but the scale asked for is {cfg.scale}")
+    return upscaler
+
+
+def score_output(score: Scorer, res: SequenceResult, index: int, sr: SRFrame, hr_rgb: Tensor) -> None:
+    """Score an upscaler's frame as the 8-bit output a user would save, not the unrounded float."""
+    out = torch.round(sr.output.cpu().double() * 255.0) / 255.0
+    score(res, index, out, torch.round(sr.rgb.cpu().double() * 255.0) / 255.0, hr_rgb)
+
+
+def evaluate(cfg: EvalConfig, progress: bool = True) -> tuple[list[SequenceResult], list[SequenceResult]]:
+    """Run the protocol: BI-degrade each GT frame, super-resolve, score on Y and with LPIPS.
+
+    Returns per-sequence results of the model and of bicubic upsampling, the baseline of every
+    table (the same list twice when the model is bicubic).
+    """
+    from tqdm.auto import tqdm
+
+    upscaler = load_upscaler(cfg)
+    radius = upscaler.radius if upscaler is not None else 2
+    score = cfg.scorer()
+    sources = [(seq, FrameSource(seq)) for seq in sequences(cfg.data)]
+    for seq, source in sources:
+        _check_sequence(seq, source.info, cfg)
+    total = sum(src.info.num_frames or 0 for _, src in sources)
+    bar = tqdm(total=total, desc="evaluate", unit="frame", disable=not progress)
+    results, baseline = [], []
+    for seq, source in sources:
+        n = source.info.num_frames or 0
+        res, base = SequenceResult(seq.name, n), SequenceResult(seq.name, n)
+        if cfg.frames == "inner" and n <= 2 * radius:
+            raise SavsrError(f"{seq}: {n} frames, too few to drop {radius} at each end")
+
+        pending: deque[tuple[Tensor, Tensor]] = deque()
+
+        def lr_frames() -> Iterator[Tensor]:
+            for frame in source:
+                hr, lr, up = bi_degrade(gt_tensor(frame), cfg.scale)
+                pending.append((hr, up))
+                yield lr
+
+        # The upscaler yields frame t once it has read t + M; `pending` holds the GT until then.
+        outputs = upscaler.stream(lr_frames()) if upscaler is not None else (None for _ in lr_frames())
+        for index, sr in enumerate(outputs):
+            hr, up = pending.popleft()
+            bar.update(1)
+            if cfg.frames == "inner" and not radius <= index < n - radius:
+                continue
+            hr_rgb, up_rgb = hr.double() / 255.0, up.double() / 255.0
+            score(base, index, up_rgb, up_rgb, hr_rgb)
+            if sr is not None:
+                score_output(score, res, index, sr, hr_rgb)
+        results.append(res)
+        baseline.append(base)
+    bar.close()
+    return (results if upscaler is not None else baseline), baseline
+
+
+def protocol_frame(
+    source: FrameSource, index: int, scale: int, upscaler: Upscaler | None = None
+) -> tuple[Tensor, Tensor, SRFrame | None]:
+    """Frame ``index`` of one sequence under the protocol of :func:`evaluate`, without the rest.
+
+    Returns the GT (cropped to a multiple of ``scale``) and its bicubic upsampling, both uint8
+    (3, H, W), and the upscaler's :class:`~savsr.infer.upscaler.SRFrame` (None without one). The
+    model sees the same 2M+1 BI-degraded frames, edges replicated at the sequence ends, as in a
+    full evaluation, so figures show exactly the frames that the tables score.
+    """
+    n = source.info.num_frames or 0
+    if not 0 <= index < n:
+        raise SavsrError(f"{source.path}: frame {index} out of range (0 to {n - 1})")
+    radius = upscaler.radius if upscaler is not None else 0
+    start, stop = max(0, index - radius), min(n, index + radius + 1)
+    clip = [bi_degrade(gt_tensor(f), scale) for f in itertools.islice(source.frames(start), stop - start)]
+    hr, _, up = clip[index - start]
+    if upscaler is None:
+        return hr, up, None
+    lr = [clip[min(max(t, start), stop - 1) - start][1] for t in range(index - radius, index + radius + 1)]
+    return hr, up, upscaler.window(lr)

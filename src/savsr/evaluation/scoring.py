@@ -1,0 +1,186 @@
+"""Scoring super-resolved frames against their ground truth: the one place every score is taken.
+
+`savsr evaluate`, the trainer's validation and the demo all score through :class:`Scorer`, so a
+number means the same wherever it is printed. The metrics themselves are pure functions of
+images in :mod:`savsr.metrics`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..data.color import luma, rgb_to_y
+from ..metrics.lpips import LPIPS
+from ..metrics.periodic import periodic_error
+from ..metrics.psnr_ssim import psnr, ssim
+from ..metrics.regions import REGION_METRICS, Regions, region_masks, region_scores
+from ..metrics.temporal import (
+    TEMPORAL_METRICS,
+    TEMPORAL_REGION_METRICS,
+    lpips_pair,
+    optical_flow,
+    region_flicker,
+    scored_pairs,
+    tlp,
+    tof,
+)
+
+# Per-frame metrics, in table order.
+METRICS = ("psnr", "ssim", "lpips", "grid2", "grid4")
+
+
+@dataclass
+class SequenceResult:
+    """Per-frame metrics of one sequence (and per-pair temporal metrics, indexed by ``pairs``)."""
+
+    name: str
+    num_frames: int = 0  # the sequence's length, which decides the temporal pairs
+    frames: list[int] = field(default_factory=list)
+    psnr: list[float] = field(default_factory=list)
+    ssim: list[float] = field(default_factory=list)
+    lpips: list[float] = field(default_factory=list)
+    grid2: list[float] = field(default_factory=list)
+    grid4: list[float] = field(default_factory=list)
+    psnr_high: list[float] = field(default_factory=list)
+    psnr_flat: list[float] = field(default_factory=list)
+    noise_flat: list[float] = field(default_factory=list)
+    frac_high: list[float] = field(default_factory=list)
+    frac_flat: list[float] = field(default_factory=list)
+    pairs: list[int] = field(default_factory=list)  # t of each scored pair (t − 1, t)
+    tof: list[float] = field(default_factory=list)
+    tlp: list[float] = field(default_factory=list)
+    tof_high: list[float] = field(default_factory=list)
+    tof_flat: list[float] = field(default_factory=list)
+    tnoise_flat: list[float] = field(default_factory=list)
+    _previous: Any = field(default=None, repr=False, compare=False)  # frame t − 1, for the pair
+
+    def mean(self, metric: str) -> float:
+        """Mean over frames (pairs for a temporal metric); NaN values (an empty region) are left out."""
+        return nanmean(getattr(self, metric))
+
+
+def nanmean(values: list[float]) -> float:
+    kept = [v for v in values if not math.isnan(v)]
+    return float(np.mean(kept)) if kept else math.nan
+
+
+def metrics_for(regions: bool, temporal: bool) -> tuple[str, ...]:
+    """The metrics a configuration scores, in table order."""
+    return (METRICS + (REGION_METRICS if regions else ()) + (TEMPORAL_METRICS if temporal else ())
+            + (TEMPORAL_REGION_METRICS if regions and temporal else ()))
+
+
+def to_uint8_hwc(rgb: Tensor) -> np.ndarray:
+    """(3, H, W) in [0, 1] (already on 8-bit levels) to the uint8 (H, W, 3) a saved frame holds."""
+    return torch.round(rgb.detach().cpu().double() * 255.0).to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+@dataclass
+class _Frame:
+    """What a temporal pair needs of a frame."""
+
+    index: int
+    sr: np.ndarray  # uint8 RGB
+    gt: np.ndarray  # uint8 RGB
+    err: np.ndarray | None  # SR − GT on Y (8-bit levels), border cropped; with regions only
+    flat: np.ndarray | None  # the GT's flat mask, border cropped; with regions only
+
+
+class Scorer:
+    """Scores SR frames against their GT into :class:`SequenceResult`s.
+
+    Args:
+        scale: the SR factor; PSNR, SSIM, the grid and the regions crop that many border pixels.
+        lpips: "alex", "vgg" or "none".
+        lpips_on: "rgb" (the RGB the user sees) or "y" (Y replicated to three channels).
+        device: where LPIPS runs.
+        regions: W thresholds of the region scores, or None for none.
+        temporal: also score TecoGAN's tOF and tLP (always LPIPS-alex on RGB, as they define it)
+            on consecutive frames, and with ``regions`` the temporal region scores.
+    """
+
+    def __init__(self, scale: int, lpips: str = "alex", lpips_on: str = "rgb", device: str | torch.device = "cpu",
+                 regions: Regions | None = None, temporal: bool = False) -> None:
+        self.scale, self.lpips_on, self.device = scale, lpips_on, torch.device(device)
+        self.regions, self.temporal = regions, temporal
+        self.lpips = LPIPS(lpips).to(self.device).eval() if lpips != "none" else None
+        self.tlp_net = None
+        if temporal:
+            self.tlp_net = self.lpips if lpips == "alex" else LPIPS("alex").to(self.device).eval()
+        self._gt: dict[tuple[str, int], tuple] = {}
+        self.metrics = metrics_for(regions is not None, temporal)
+
+    def __call__(self, res: SequenceResult, index: int, sr: Tensor, sr_rgb: Tensor, hr_rgb: Tensor) -> None:
+        """Score frame ``index`` of ``res``'s sequence.
+
+        Args:
+            sr: what PSNR, SSIM, the grid and the regions score: (1, H, W) Y or (3, H, W) RGB (its Y
+                is taken), in [0, 1] on 8-bit levels.
+            sr_rgb: (3, H, W) the RGB frame the user sees (a Y output joined to bicubic chroma), which
+                LPIPS and the temporal scores see.
+            hr_rgb: (3, H, W) the ground truth in [0, 1].
+        """
+        s = self.scale
+        hr = rgb_to_y(hr_rgb[None])[0] if sr.shape[0] == 1 else hr_rgb
+        res.frames.append(index)
+        res.psnr.append(psnr(sr, hr, s))
+        res.ssim.append(ssim(sr, hr, s))
+        grid = periodic_error(sr, hr, s)
+        res.grid2.append(grid[2])
+        res.grid4.append(grid[4])
+        if self.lpips is not None:
+            a, b = sr_rgb[None].float(), hr_rgb[None].float()
+            if self.lpips_on == "y":
+                a, b = rgb_to_y(a), rgb_to_y(b)
+            with torch.no_grad():
+                res.lpips.append(float(self.lpips(a.to(self.device), b.to(self.device))[0]))
+        if self.regions is not None:
+            for name, value in region_scores(sr, hr, s, self.regions).items():
+                getattr(res, name).append(value)
+        if self.temporal:
+            self._temporal(res, index, sr, sr_rgb, hr_rgb)
+
+    def _temporal(self, res: SequenceResult, index: int, sr: Tensor, sr_rgb: Tensor, hr_rgb: Tensor) -> None:
+        pairs = scored_pairs(res.num_frames)
+        if index not in pairs and index + 1 not in pairs:
+            res._previous = None
+            return
+        err = flat = None
+        if self.regions is not None:
+            b = self.scale
+            err = ((luma(sr) - luma(hr_rgb))[0] * 255.0)[b:-b, b:-b].cpu().numpy()
+            flat = region_masks(hr_rgb, b, self.regions)[1].cpu().numpy()
+        frame = _Frame(index, to_uint8_hwc(sr_rgb), to_uint8_hwc(hr_rgb), err, flat)
+        prev, res._previous = res._previous, frame
+        if index not in pairs or prev is None or prev.index != index - 1:
+            return
+        gt_flow, gt_lpips, high, gt_flat = self._gt_pair(res.name, prev, frame, hr_rgb)
+        sr_flow = optical_flow(prev.sr, frame.sr)
+        res.pairs.append(index)
+        res.tof.append(tof(gt_flow, sr_flow))
+        res.tlp.append(tlp(gt_lpips, lpips_pair(self.tlp_net, prev.sr, frame.sr)))
+        if self.regions is not None:
+            scores = region_flicker(gt_flow, sr_flow, high, gt_flat, prev.err, frame.err, prev.flat & frame.flat)
+            for name, value in scores.items():
+                getattr(res, name).append(value)
+
+    def _gt_pair(self, sequence: str, prev: _Frame, frame: _Frame, hr_rgb: Tensor) -> tuple:
+        """The GT's half of a pair: its flow, its LPIPS and frame t's full-size region masks.
+
+        Computed once per pair, although the model and the bicubic baseline both ask for it.
+        """
+        key = (sequence, frame.index)
+        if key not in self._gt:
+            high = flat = None
+            if self.regions is not None:
+                high, flat = (m.cpu().numpy() for m in region_masks(hr_rgb, 0, self.regions))
+            while len(self._gt) >= 2:
+                self._gt.pop(next(iter(self._gt)))
+            self._gt[key] = (optical_flow(prev.gt, frame.gt), lpips_pair(self.tlp_net, prev.gt, frame.gt), high, flat)
+        return self._gt[key]
