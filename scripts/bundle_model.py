@@ -33,10 +33,8 @@ import yaml
 
 from savsr.demo import run_demo
 from savsr.models.checkpoint import load_generator, save_generator
+from savsr.models.zoo import bundled_paths, weights_dir
 from savsr.train.checkpoint import CheckpointManager, read_best
-
-WEIGHTS = Path(__file__).resolve().parents[1] / "src" / "savsr" / "weights"
-
 
 def _loss_events(run: Path) -> list:
     """The TensorBoard events of one of a run's logged losses (every loss is logged at the same steps)."""
@@ -96,7 +94,7 @@ def stage_summary(run: Path, used: str = "best", final: bool = True) -> tuple[st
 def card_stages(name: str) -> list[tuple[str, float, str]]:
     """The stage lines of bundled model ``name``'s card, as earlier stages of another model: how a
     later session, whose machine no longer has those runs, still lists the whole lineage."""
-    card = WEIGHTS / f"{name}.md"
+    card = bundled_paths(name)[1]
     if not card.is_file():
         raise SystemExit(f"bundle_model: error: {card}: no such model card")
     section = card.read_text().split("## Training\n", 1)[1].split("\n## ", 1)[0]
@@ -127,8 +125,8 @@ def main() -> None:
         best = args.run / "generator.safetensors"  # an export with its logs (zoo/gpu_*: the run stayed on the GPU machine)
     model, spec = load_generator(best)
     cfg = yaml.safe_load((args.run / "config.yaml").read_text())
-    target = WEIGHTS / f"{args.name}.safetensors"
-    WEIGHTS.mkdir(parents=True, exist_ok=True)
+    target, card_path = bundled_paths(args.name)
+    weights_dir().mkdir(parents=True, exist_ok=True)
     save_generator(model, spec, target, overwrite=True, half=True,
                    extra={"name": args.name, "trained_on": ", ".join(cfg["data"]["roots"])})
     torch.manual_seed(0)
@@ -184,7 +182,7 @@ Vid4 (all 171 frames, the protocol of docs/evaluation.md), written by `make repr
 Not evaluated yet: run `make reproduce`.
 <!-- END generated:vid4 -->
 """
-    target.with_suffix(".md").write_text(card)
+    card_path.write_text(card)
     print(card)
 
 

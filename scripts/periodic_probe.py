@@ -38,7 +38,8 @@ from savsr.data.io import FrameSource
 from savsr.data.prepare import load_manifest
 from savsr.data.resize import bi_degrade
 from savsr.errors import SavsrError
-from savsr.infer.upscaler import load_model, model_path
+from savsr.infer.upscaler import load_model
+from savsr.models.zoo import model_path
 from savsr.losses import SpatiallyAdaptiveLoss
 from savsr.evaluation import protocol_frame
 from savsr.metrics.periodic import PERIODS, band_mask, hann2d, periodic_error

@@ -22,7 +22,8 @@ from savsr.evaluation import EvalConfig, evaluate, protocol_frame
 from savsr.metrics.psnr_ssim import psnr
 from savsr.models import VSRResNet
 from savsr.models.checkpoint import GeneratorSpec, save_generator
-from savsr.metrics.regions import DELTA, WINDOW, Regions, region_scores
+from savsr.data.activity import DELTA, WINDOW
+from savsr.metrics.regions import Regions, region_scores
 from savsr.train.config import LossConfig
 from test_activity import brute_force_variance
 from test_evaluate import _sequences, tiny_model  # noqa: F401 (tiny_model is a fixture)

@@ -16,8 +16,12 @@ __all__ = ["Upscaler", "__version__", "available_models", "load_model"]
 
 def __getattr__(name: str):
     # The API is imported on first use, so that `savsr --version` does not load torch.
-    if name in ("load_model", "available_models", "Upscaler"):
+    if name in ("load_model", "Upscaler"):
         from .infer import upscaler
 
         return getattr(upscaler, name)
+    if name == "available_models":
+        from .models.zoo import available_models
+
+        return available_models
     raise AttributeError(f"module 'savsr' has no attribute {name!r}")

@@ -34,11 +34,14 @@ def _odd_window(text: str) -> int:
 
 
 def _cmd_maps(args: argparse.Namespace) -> int:
+    from .data.activity import DELTA, WINDOW
     from .data.io import read_frame
     from .figures import save_activity_figure
 
     image = read_frame(args.image, args.frame)
-    out = save_activity_figure(image, args.output, args.delta, args.window, args.overwrite)
+    delta = DELTA if args.delta is None else args.delta
+    window = WINDOW if args.window is None else args.window
+    out = save_activity_figure(image, args.output, delta, window, args.overwrite)
     print(f"wrote {out}")
     return 0
 
@@ -80,7 +83,7 @@ def _default_vid4() -> Path:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluation import REPORTS, EvalConfig, check_reports, evaluate, render_markdown, write_reports
-    from .infer.upscaler import resolve_device
+    from .device import resolve_device
     from .metrics.regions import Regions
 
     model_name = "bicubic" if args.model == "bicubic" else Path(args.model).stem
@@ -139,7 +142,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from .infer.upscaler import available_models
+    from .models.zoo import available_models
 
     models = available_models()
     if not models:
@@ -164,8 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     maps = sub.add_parser("maps", help="draw the spatial-activity maps of Fig. 1 for an image or video frame")
     maps.add_argument("image", metavar="IMAGE", help="an image file, or a video (see --frame)")
     maps.add_argument("-o", "--output", required=True, metavar="OUT.png", help="figure to write")
-    maps.add_argument("--delta", type=_positive_float, default=0.01, help="δ of Eq. 3 (default 0.01)")
-    maps.add_argument("--window", type=_odd_window, default=3, help="local-variance window side (default 3)")
+    # Defaults None: the loss's δ and window (savsr.data.activity), filled in by the command so that
+    # building the parser does not import torch.
+    maps.add_argument("--delta", type=_positive_float, help="δ of Eq. 3 (default: the loss's, docs/method.md)")
+    maps.add_argument("--window", type=_odd_window, help="local-variance window side (default: the loss's)")
     maps.add_argument("--frame", type=int, default=0, help="frame index when IMAGE is a video (default 0)")
     maps.add_argument("--overwrite", action="store_true", help="replace OUT.png if it exists")
     maps.set_defaults(func=_cmd_maps)

@@ -16,7 +16,7 @@ from mpl_toolkits.axes_grid1 import make_axes_locatable  # noqa: E402
 from .data.color import rgb_to_y  # noqa: E402
 from .errors import SavsrError  # noqa: E402
 from .fileio import atomic_output, check_writable  # noqa: E402
-from .losses.activity import activity_weights  # noqa: E402
+from .data.activity import DELTA, WINDOW, activity_weights  # noqa: E402
 
 
 def check_figure_path(out: Path, overwrite: bool) -> None:
@@ -37,14 +37,14 @@ def luma(image: np.ndarray) -> np.ndarray:
     return rgb_to_y(x)[0, 0].numpy()
 
 
-def activity_map(image: np.ndarray, delta: float = 0.01, window: int = 3) -> np.ndarray:
+def activity_map(image: np.ndarray, delta: float = DELTA, window: int = WINDOW) -> np.ndarray:
     """W of Eq. 3 on the Y channel of an (H, W, C) image in [0, 1]; returns (H, W) float64."""
     y = torch.from_numpy(luma(image))[None, None]
     return activity_weights(y, delta, window)[0, 0].numpy()
 
 
 def save_activity_figure(
-    image: np.ndarray, out: str | Path, delta: float = 0.01, window: int = 3, overwrite: bool = False
+    image: np.ndarray, out: str | Path, delta: float = DELTA, window: int = WINDOW, overwrite: bool = False
 ) -> Path:
     """Draw Fig. 1 for one image: the image, W (Eq. 3) and the noise visibility 1 − W, with colour bars."""
     out = Path(out)

@@ -51,3 +51,19 @@ def ycbcr_to_rgb(x: Tensor) -> Tensor:
     _check(x)
     m, off = _matrix(x)
     return torch.einsum("ij,njhw->nihw", torch.linalg.inv(m), x - off)
+
+
+def assemble_rgb(sr: Tensor, bicubic: Tensor) -> Tensor:
+    """RGB in [0, 1] from an SR output: a Y output is joined to the bicubic frame's Cb and Cr.
+
+    Args:
+        sr: (1, H, W) Y or (3, H, W) RGB, in [0, 1].
+        bicubic: (3, H, W) RGB bicubic upsampling of the same frame (uint8 or [0, 1]).
+    """
+    if sr.shape[0] == 3:
+        return sr
+    if bicubic.dtype == torch.uint8:
+        bicubic = bicubic.float() / 255.0
+    ycbcr = rgb_to_ycbcr(bicubic.to(sr)[None])
+    ycbcr[:, :1] = sr[None]
+    return ycbcr_to_rgb(ycbcr)[0].clamp_(0.0, 1.0)

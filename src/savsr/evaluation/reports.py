@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import SavsrError
 from ..fileio import atomic_output
-from ..metrics.regions import DELTA, WINDOW
+from ..data.activity import DELTA, WINDOW
 from ..metrics.temporal import SKIP, TEMPORAL_METRICS
 from .protocol import EvalConfig
 from .scoring import METRICS, SequenceResult, nanmean

@@ -1,15 +1,10 @@
-"""Sequence helpers: sliding temporal windows, and joining an SR Y to bicubic chroma."""
+"""Sliding temporal windows over a stream of frames."""
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
-
-import torch
-from torch import Tensor
-
-from ..data.color import rgb_to_ycbcr, ycbcr_to_rgb
 
 T = TypeVar("T")
 
@@ -33,19 +28,3 @@ def sliding_windows(items: Iterable[T], radius: int) -> Iterator[list[T]]:
         if len(window) == window.maxlen:
             done += 1
             yield list(window)
-
-
-def assemble_rgb(sr: Tensor, bicubic: Tensor) -> Tensor:
-    """RGB in [0, 1] from an SR output: a Y output is joined to the bicubic frame's Cb and Cr.
-
-    Args:
-        sr: (1, H, W) Y or (3, H, W) RGB, in [0, 1].
-        bicubic: (3, H, W) RGB bicubic upsampling of the same frame (uint8 or [0, 1]).
-    """
-    if sr.shape[0] == 3:
-        return sr
-    if bicubic.dtype == torch.uint8:
-        bicubic = bicubic.float() / 255.0
-    ycbcr = rgb_to_ycbcr(bicubic.to(sr)[None])
-    ycbcr[:, :1] = sr[None]
-    return ycbcr_to_rgb(ycbcr)[0].clamp_(0.0, 1.0)

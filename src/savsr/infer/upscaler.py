@@ -14,22 +14,23 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from ..data.color import rgb_to_y
+from ..data.color import assemble_rgb, rgb_to_y
 from ..data.dihedral import CODES, dihedral, dihedral_inverse
 from ..data.io import FrameSource, StreamInfo
 from ..data.resize import imresize
+from ..device import resolve_device
 from ..errors import SavsrError
 from ..fileio import staged_output
-from ..models.checkpoint import GeneratorSpec, load_generator, read_spec
+from ..models.checkpoint import GeneratorSpec, load_generator
+from ..models.zoo import model_path
 from ..precision import default_precision
-from .sequence import assemble_rgb, sliding_windows
+from .sequence import sliding_windows
 from .tiling import MIN_TILE, auto_tile, memory_budget_pixels, tiled_apply
 from .video import (
     IMAGE_OUT_SUFFIXES,
@@ -48,43 +49,6 @@ class SRFrame:
     output: Tensor  # (C, H, W) in [0, 1]: Y for a Y model, RGB for an RGB model
     rgb: Tensor  # (3, H, W) in [0, 1]: a Y output joined to the bicubic Cb/Cr
     bicubic: Tensor  # (3, H, W) bicubic upsampling, in the input's dtype
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """A bundled model: its name, file and model card."""
-
-    name: str
-    path: Path
-    card: Path
-    spec: GeneratorSpec
-
-
-def available_models() -> list[ModelInfo]:
-    """The generators bundled with the package (``savsr models`` lists them)."""
-    root = Path(str(files("savsr") / "weights"))
-    found = []
-    for path in sorted(root.glob("*.safetensors")):
-        spec, _ = read_spec(path)
-        found.append(ModelInfo(path.stem, path, path.with_suffix(".md"), spec))
-    return found
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA, then Apple's MPS, then the CPU; a named device must exist."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise SavsrError("--device cuda: no CUDA device is available")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise SavsrError("--device mps: Apple's MPS is not available")
-    if name not in ("cpu", "cuda", "mps"):
-        raise SavsrError(f"unknown device {name!r}; expected auto, cpu, cuda or mps")
-    return torch.device(name)
 
 
 def parse_frames(text: str | None) -> tuple[int, int | None]:
@@ -370,18 +334,6 @@ def _open_writer(path: Path, dst: Path, frame: np.ndarray, src: Path, source: Fr
         props, audio = VideoProps(rate=rate, time_base=None), None
     return VideoWriter(path, frame.shape[1], frame.shape[0], props, codec, crf, preset, audio,
                        deep=frame.dtype == np.uint16, name=dst)
-
-
-def model_path(name_or_path: str | os.PathLike) -> Path:
-    """The file of a bundled model's name, or the path itself if it is a file path."""
-    text = str(name_or_path)
-    bundled = {m.name: m for m in available_models()}
-    if text in bundled:
-        return bundled[text].path
-    if Path(text).suffix == ".safetensors" or Path(text).exists():
-        return Path(text)
-    names = ", ".join(sorted(bundled)) or "none bundled"
-    raise SavsrError(f"unknown model {text!r}: not a bundled model ({names}) nor a file")
 
 
 def load_model(

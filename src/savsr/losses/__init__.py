@@ -1,6 +1,6 @@
 """Losses of the paper, Eq. 1 to 13. Each function names the equation it implements."""
 
-from .activity import activity_weights, fuse_channels, local_mean, local_variance
+from ..data.activity import activity_weights, fuse_channels, local_mean, local_variance
 from .adversarial import discriminator_loss, generator_adversarial_loss
 from .charbonnier import charbonnier
 from .spatially_adaptive import LossTerms, SpatiallyAdaptiveLoss

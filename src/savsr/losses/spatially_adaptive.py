@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from ..models.vgg import VGG16Features
-from .activity import activity_weights, fuse_channels
+from ..data.activity import DELTA, WINDOW, activity_weights, fuse_channels
 from .adversarial import discriminator_loss, generator_adversarial_loss
 from .charbonnier import charbonnier
 
@@ -65,9 +65,9 @@ class SpatiallyAdaptiveLoss(nn.Module):
         alpha3: float = 0.798,
         beta3: float = 0.1,
         eps: float = 1e-3,
-        delta: float = 0.01,
+        delta: float = DELTA,
         weight_scale: float = 10.0,
-        window: int = 3,
+        window: int = WINDOW,
         fusion: str = "mean",
         feature_layers: Sequence[str] = ("relu2_1", "relu2_2"),
         reduction: str = "mean",

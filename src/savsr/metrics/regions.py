@@ -16,12 +16,7 @@ from torch import Tensor
 
 from ..data.color import luma
 from ..errors import SavsrError
-from ..losses.activity import activity_weights
-
-# The defaults of the loss (savsr.train.config.LossConfig), so the regions are the ones that the
-# SA loss weights; not imported from there to keep the trainer out of the evaluation.
-DELTA = 0.01
-WINDOW = 3
+from ..data.activity import DELTA, WINDOW, activity_weights
 
 # Per-frame region metrics, in the order of the tables.
 REGION_METRICS = ("psnr_high", "psnr_flat", "noise_flat", "frac_high", "frac_flat")

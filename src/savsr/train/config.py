@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import yaml
 
+from ..data.activity import DELTA, WINDOW
 from ..errors import SavsrError
 
 
@@ -61,9 +62,9 @@ class LossConfig:
     alpha3: float = 0.798
     beta3: float = 0.1
     eps: float = 0.001
-    delta: float = 0.01
+    delta: float = DELTA
     weight_scale: float = 10.0
-    window: int = 3
+    window: int = WINDOW
     fusion: Literal["mean", "max"] = "mean"
     feature_layers: list[str] = field(default_factory=lambda: ["relu2_1", "relu2_2"])
     reduction: Literal["mean", "sum"] = "mean"

@@ -25,6 +25,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from ..data.dataset import VideoPatchDataset
+from ..device import resolve_device
 from ..errors import SavsrError
 from ..evaluation import Validator
 from ..fileio import atomic_output
@@ -125,11 +126,7 @@ class Trainer:
     def __init__(self, cfg: Config, out: str | Path, progress: bool | None = None) -> None:
         self.cfg, self.out = cfg, Path(out)
         run = cfg.run
-        self.device = torch.device(
-            ("cuda" if torch.cuda.is_available() else "cpu") if run.device == "auto" else run.device
-        )
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise SavsrError("run.device=cuda but no CUDA device is available")
+        self.device = resolve_device(run.device, mps=False)
         self.dist = init_distributed(self.device.type)
         if self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)

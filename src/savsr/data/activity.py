@@ -1,4 +1,8 @@
-"""Spatial activity of an image: local variance (Eq. 1-2) and the weight image W (Eq. 3-4)."""
+"""Spatial activity of an image: local variance (Eq. 1-2) and the weight image W (Eq. 3-4).
+
+An image statistic, so it lives with the data: the loss (Eq. 6-9) weights by it and the
+region-aware scores split frames by it, with the same defaults.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,11 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+# The paper's δ of Eq. 3 (Sec. 3.1) and the side of the window Γ_ij of Eq. 1-2: the defaults of
+# the loss, the region scores, the maps command and the figures.
+DELTA = 0.01
+WINDOW = 3
 
 
 def _check_image(x: Tensor) -> None:
@@ -21,7 +30,7 @@ def _check_window(window: int) -> None:
         raise ValueError(f"window must be a positive odd integer, got {window}")
 
 
-def local_mean(x: Tensor, window: int = 3) -> Tensor:
+def local_mean(x: Tensor, window: int = WINDOW) -> Tensor:
     """Local mean m_ij(x) of Eq. 2 over a window Γ_ij clipped to the image, channel by channel.
 
     At the borders only the pixels that exist are averaged and |Γ_ij| counts them:
@@ -32,7 +41,7 @@ def local_mean(x: Tensor, window: int = 3) -> Tensor:
     return F.avg_pool2d(x, window, stride=1, padding=window // 2, count_include_pad=False)
 
 
-def local_variance(x: Tensor, window: int = 3) -> Tensor:
+def local_variance(x: Tensor, window: int = WINDOW) -> Tensor:
     """Local variance μ_ij(x) of Eq. 1, per channel, over a window clipped to the image.
 
     Computed as m(x²) − m(x)², which is Eq. 1 expanded; the result is clamped at zero because
@@ -51,7 +60,7 @@ def local_variance(x: Tensor, window: int = 3) -> Tensor:
 
 
 def activity_weights(
-    x: Tensor, delta: float | Sequence[float] | Tensor = 0.01, window: int = 3
+    x: Tensor, delta: float | Sequence[float] | Tensor = DELTA, window: int = WINDOW
 ) -> Tensor:
     """Weight image W(x) of Eq. 3, channel by channel as in Eq. 4: w = μ / (μ + δ_k).
 

@@ -1,0 +1,59 @@
+"""The bundled models: the one registry that the Upscaler, the CLI, the evaluation and
+scripts/bundle_model.py use.
+
+A bundled model is a pair of files in the package's ``weights/`` folder: ``NAME.safetensors``
+(the generator, with its architecture in the metadata) and ``NAME.md`` (its model card). NAME is
+``FAMILY-xS`` (vsrresnet, vsrresfeatgan, sa-vsrgan; S = 2, 3, 4), which scripts/reproduce.sh reads.
+The registry is the folder itself, so bundling a model (scripts/bundle_model.py) registers it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+from ..errors import SavsrError
+from .checkpoint import GeneratorSpec, read_spec
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A bundled model: its name, file and model card."""
+
+    name: str
+    path: Path
+    card: Path
+    spec: GeneratorSpec
+
+
+def weights_dir() -> Path:
+    """The package folder that holds the bundled generators and their cards."""
+    return Path(str(files("savsr") / "weights"))
+
+
+def bundled_paths(name: str) -> tuple[Path, Path]:
+    """(weights, card) paths of bundled model ``name``, whether or not they exist yet."""
+    return weights_dir() / f"{name}.safetensors", weights_dir() / f"{name}.md"
+
+
+def available_models() -> list[ModelInfo]:
+    """The generators bundled with the package (``savsr models`` lists them)."""
+    found = []
+    for path in sorted(weights_dir().glob("*.safetensors")):
+        spec, _ = read_spec(path)
+        found.append(ModelInfo(path.stem, path, path.with_suffix(".md"), spec))
+    return found
+
+
+def model_path(name_or_path: str | os.PathLike) -> Path:
+    """The file of a bundled model's name, or the path itself if it is a file path."""
+    text = str(name_or_path)
+    bundled = {m.name: m for m in available_models()}
+    if text in bundled:
+        return bundled[text].path
+    if Path(text).suffix == ".safetensors" or Path(text).exists():
+        return Path(text)
+    names = ", ".join(sorted(bundled)) or "none bundled"
+    raise SavsrError(f"unknown model {text!r}: not a bundled model ({names}) nor a file")
