@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +15,16 @@ DATA = SHARED / "data"
 
 
 def require(path: Path) -> Path:
-    """Skip (not pass) a test whose real data is absent, naming the missing path."""
+    """Skip (not pass) a test whose real data is absent, naming the missing path.
+
+    With SAVSR_REQUIRE_DATA=1 (set by .ci/run) a missing path fails the test instead, so that a
+    run in the wrong folder cannot go green without the references.
+    """
     if not path.exists():
-        pytest.skip(f"real data not available: {path}")
+        message = f"real data not available: {path}"
+        if os.environ.get("SAVSR_REQUIRE_DATA") == "1":
+            pytest.fail(message + " (SAVSR_REQUIRE_DATA=1: the clone must sit beside shared/)")
+        pytest.skip(message)
     return path
 
 

@@ -89,9 +89,14 @@ def test_maps_on_a_video_frame(tmp_path: Path) -> None:
 
 
 def test_maps_rejects_bad_parameters(tmp_path: Path) -> None:
-    for args in (["--delta", "0"], ["--window", "4"]):
-        res = run("maps", "x.png", "-o", str(tmp_path / "o.png"), *args)
-        assert res.returncode == 2 and "Traceback" not in res.stderr
+    """On a real image that maps would draw, each bad value alone is refused by its own check."""
+    calendar_png = require(DATA / "vid4" / "GT" / "calendar" / "00000000.png")
+    assert run("maps", str(calendar_png), "-o", str(tmp_path / "ok.png")).returncode == 0
+    for args, needle in ((["--delta", "0"], "--delta"), (["--delta", "-1"], "--delta"), (["--window", "4"], "--window"),
+                         (["--window", "0"], "--window")):
+        res = run("maps", str(calendar_png), "-o", str(tmp_path / "o.png"), *args)
+        assert res.returncode == 2 and "Traceback" not in res.stderr and needle in res.stderr, (args, res.stderr)
+        assert not (tmp_path / "o.png").exists()
 
 
 def test_demo_writes_every_output(tmp_path: Path) -> None:

@@ -56,6 +56,32 @@ def test_every_term_matches_hand_computation(vgg: VGG16Features, batch) -> None:
     assert set(terms.as_dict()) == {"total", "adversarial", "pixel", "feature"}
 
 
+@pytest.mark.parametrize("fusion", ["mean", "max"])
+def test_rgb_terms_and_psi_match_hand_computation(vgg: VGG16Features, fusion: str) -> None:
+    """Three channels with a δ per channel (Eq. 4): the pixel term weights each channel by its own
+    W, and the feature term by VGG(ψ(W)) with ψ (Eq. 5) the channel mean or max, written here in
+    numpy and replicated to RGB; the two fusions give different losses."""
+    g = torch.Generator().manual_seed(1)
+    hr = torch.rand(2, 3, 12, 14, generator=g, dtype=torch.float64)
+    hr[:, 1, :, 7:] = 0.5  # a flat half in green only, so the channels' W differ
+    sr = (hr + 0.1 * torch.randn(hr.shape, generator=g, dtype=torch.float64)).clamp(0, 1)
+    vgg = vgg.double()
+    delta = (0.01, 0.02, 0.005)
+    terms = SpatiallyAdaptiveLoss(vgg=vgg, delta=delta, fusion=fusion)(sr, hr)
+
+    h, s = hr.numpy(), sr.numpy()
+    w = np.concatenate([activity_weights(hr[:, k : k + 1], d).numpy() for k, d in enumerate(delta)], axis=1)
+    psi = w.mean(axis=1, keepdims=True) if fusion == "mean" else w.max(axis=1, keepdims=True)
+    with torch.no_grad():
+        f_h, f_s = vgg(hr), vgg(sr)
+        f_w = vgg(torch.from_numpy(np.repeat(psi, 3, axis=1)))
+    feat = sum(np_charb(a.numpy(), b.numpy(), 0.798 + 0.1 * 10 * c.numpy()) for a, b, c in zip(f_h, f_s, f_w))
+    assert terms.pixel.item() == pytest.approx(np_charb(h, s, 0.001 + 0.1 * 10 * w), rel=1e-9)
+    assert terms.feature.item() == pytest.approx(feat, rel=1e-9)
+    other = SpatiallyAdaptiveLoss(vgg=vgg, delta=delta, fusion="max" if fusion == "mean" else "mean")(sr, hr)
+    assert abs(other.feature.item() - terms.feature.item()) > 1e-6 * terms.feature.item()
+
+
 def test_zero_beta_is_the_vsrresfeatgan_baseline(vgg: VGG16Features, batch) -> None:
     hr, sr, logits = batch
     vgg = vgg.double()

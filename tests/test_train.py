@@ -149,7 +149,19 @@ def test_sigkill_then_resume_equals_uninterrupted(dataset: Path, tmp_path: Path)
     proc.wait()
     done = sorted((tmp_path / "killed" / "checkpoints").glob("step_*"))
     assert done and done[-1].name != "step_00000048", "the run ended before it was killed"
-    assert main(["train", str(cfg), "--out", str(tmp_path / "killed"), "--resume", "auto"]) == 0
+    # The resume continues from the newest checkpoint: its step, and Adam's state as saved there
+    # (a resume that silently restarted from step 0 would reach the same final weights).
+    trainer = Trainer(load_config(cfg), tmp_path / "killed", progress=False)
+    trainer.resume("auto")
+    _, state = load_checkpoint(done[-1])
+    assert trainer.step == int(done[-1].name[5:]) > 0
+    saved, live = state["optimizers"]["g"]["state"], trainer.opt_g.state_dict()["state"]
+    assert saved.keys() == live.keys() and saved
+    for k in saved:
+        assert int(live[k]["step"]) == trainer.step
+        for name in ("exp_avg", "exp_avg_sq"):
+            assert torch.equal(saved[k][name], live[k][name])
+    trainer.fit()
     final = "checkpoints/step_00000048/generator.safetensors"
     assert same_weights(weights(tmp_path / "whole" / final), weights(tmp_path / "killed" / final))
 

@@ -93,3 +93,17 @@ def test_taps_preprocessing_and_freezing() -> None:
     assert len(vgg.body) == 9
     with pytest.raises(ValueError, match="relu9_9"):
         VGG16Features(("relu9_9",), pretrained=False)
+
+
+def test_input_normalisation_is_imagenets() -> None:
+    """A [0, 1] image enters the first convolution as (x − mean) / std with ImageNet's published
+    RGB statistics (torchvision's and Caffe's, 0.485/0.456/0.406 and 0.229/0.224/0.225), written
+    here, not read from the module: the tap conv1_1 equals that convolution applied by hand."""
+    vgg = VGG16Features(("conv1_1",))
+    x = torch.rand(1, 3, 9, 11, dtype=torch.float64)
+    mean = torch.tensor([0.485, 0.456, 0.406], dtype=torch.float64).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225], dtype=torch.float64).view(1, 3, 1, 1)
+    conv = vgg.body[0]
+    want = torch.nn.functional.conv2d((x - mean) / std, conv.weight.double(), conv.bias.double(), padding=1)
+    # the module holds its statistics in float32: equal to 1e-7, a wrong mean or std is off by 1e-2 and more
+    torch.testing.assert_close(vgg.double()(x)[0], want, rtol=0, atol=1e-5)
