@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from savsr.cli import VID4_CANDIDATES
+from savsr.cli import default_vid4
+from savsr.errors import SavsrError
 from savsr.data.color import rgb_to_y
 from savsr.data.io import FrameSource
 from savsr.infer.upscaler import load_model
@@ -41,10 +42,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="sa-vsrgan-x4")
     parser.add_argument("--frames", type=int, default=5, help="frames scored per sequence")
-    parser.add_argument("--data", type=Path, default=next((p for p in map(Path, VID4_CANDIDATES) if p.is_dir()), None))
+    parser.add_argument("--data", type=Path, help="Vid4 GT (default: $SAVSR_VID4, else data/vid4/GT)")
     args = parser.parse_args()
     if args.data is None:
-        parser.error("Vid4 not found; pass --data")
+        try:
+            args.data = default_vid4()
+        except SavsrError as exc:
+            parser.error(str(exc))
     fp32 = np.array(frame_psnrs(args.model, "fp32", args.data, args.frames))
     bf16 = np.array(frame_psnrs(args.model, "bf16", args.data, args.frames))
     diff = bf16 - fp32

@@ -101,6 +101,20 @@ def test_inner_frames(tmp_path: Path) -> None:
     assert "bicubic (mean)" not in summary(results, _)
 
 
+def test_default_vid4_is_one_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from savsr.cli import default_vid4
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SAVSR_VID4", raising=False)
+    with pytest.raises(SavsrError, match=r"Vid4 not found in data/vid4/GT \(set SAVSR_VID4 or pass --data"):
+        default_vid4()
+    (tmp_path / "data" / "vid4" / "GT").mkdir(parents=True)
+    assert default_vid4() == Path("data/vid4/GT")
+    monkeypatch.setenv("SAVSR_VID4", str(tmp_path / "elsewhere"))
+    with pytest.raises(SavsrError, match="elsewhere"):
+        default_vid4()
+
+
 def test_bad_inputs(tmp_path: Path, tiny_model: Path, capsys: pytest.CaptureFixture) -> None:
     data = _sequences(tmp_path / "seqs")
     cases = [

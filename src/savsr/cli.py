@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -67,18 +68,18 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
-# Where `savsr evaluate` looks for Vid4 when --data is not given, in order.
-VID4_CANDIDATES = ("data/vid4/GT", "../shared/data/vid4/GT")
+# Where `savsr evaluate` looks for Vid4 when --data is not given: the one setting, documented in
+# docs/evaluation.md. This repository's development layout sets it to ../shared/data/vid4/GT.
+VID4_SETTING, VID4_DEFAULT = "SAVSR_VID4", "data/vid4/GT"
 
 
-def _default_vid4() -> Path:
-    for candidate in VID4_CANDIDATES:
-        if Path(candidate).is_dir():
-            return Path(candidate)
-    raise SavsrError(
-        f"Vid4 not found in {' or '.join(VID4_CANDIDATES)}; pass --data DIR "
-        "(one folder of ground-truth frames per sequence)"
-    )
+def default_vid4() -> Path:
+    """The Vid4 ground-truth folder: $SAVSR_VID4, else data/vid4/GT."""
+    folder = Path(os.environ.get(VID4_SETTING) or VID4_DEFAULT)
+    if not folder.is_dir():
+        raise SavsrError(f"Vid4 not found in {folder} (set {VID4_SETTING} or pass --data DIR: "
+                         "one folder of ground-truth frames per sequence)")
+    return folder
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -90,7 +91,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     outdir = Path(args.output_dir or f"eval_output/{model_name}_x{args.scale}")
     check_reports(outdir, args.overwrite)  # before the evaluation, which can take half an hour
     cfg = EvalConfig(
-        data=Path(args.data) if args.data else _default_vid4(), scale=args.scale, model=args.model,
+        data=Path(args.data) if args.data else default_vid4(), scale=args.scale, model=args.model,
         frames=args.frames, lpips=args.lpips, lpips_on=args.lpips_on, device=str(resolve_device(args.device)),
         precision=args.precision, self_ensemble=args.self_ensemble, temporal=args.temporal,
         regions=Regions(*(args.region_thresholds or ())) if args.regions or args.region_thresholds else None,
@@ -186,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     prep.set_defaults(func=_cmd_prepare)
 
     ev = sub.add_parser("evaluate", help="score a model on Vid4 (or any folder of sequences) with PSNR/SSIM/LPIPS")
-    ev.add_argument("--data", metavar="DIR", help=f"one folder of GT frames per sequence (default: Vid4 in {VID4_CANDIDATES[0]})")
+    ev.add_argument("--data", metavar="DIR", help=f"one folder of GT frames per sequence (default: ${VID4_SETTING}, else {VID4_DEFAULT})")
     ev.add_argument("--scale", type=int, required=True, choices=(2, 3, 4))
     ev.add_argument("--model", default="bicubic", metavar="bicubic|NAME|CHECKPOINT",
                     help="'bicubic', a bundled model, or a generator .safetensors")
