@@ -136,3 +136,23 @@ def test_demo_runs_at_the_models_scale(tmp_path: Path) -> None:
         assert (stream.width, stream.height) == (384, 216)  # the clip's size is a multiple of 3
     text = (tmp_path / "out" / "metrics.md").read_text()
     assert text.startswith("×3 on the bundled clip") and "3 border pixels" in text
+
+
+def test_library_errors_name_parameters_and_the_cli_names_flags(tmp_path: Path, capsys) -> None:
+    """A Python caller reads the parameter (``frames``, ``overwrite=True``); `savsr` the flag."""
+    from savsr.cli import main
+    from savsr.errors import ParameterError
+    from savsr.fileio import check_writable
+    from savsr.infer.upscaler import parse_frames
+
+    with pytest.raises(ParameterError) as exc:
+        parse_frames("0:5x")
+    assert str(exc.value) == "frames '0:5x': expected A:B, e.g. 0:100"
+    taken = tmp_path / "taken.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(taken)
+    with pytest.raises(ParameterError, match=r"taken.png exists; pass overwrite=True to replace it$"):
+        check_writable(taken, overwrite=False)
+    assert main(["upscale", str(taken), "-o", str(tmp_path / "o.png"), "--frames", "0:5x"]) == 2
+    assert capsys.readouterr().err.strip() == "savsr: error: --frames '0:5x': expected A:B, e.g. 0:100"
+    assert main(["maps", str(taken), "-o", str(taken)]) == 2
+    assert capsys.readouterr().err.strip().endswith("taken.png exists; pass --overwrite to replace it")

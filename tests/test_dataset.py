@@ -84,7 +84,7 @@ def test_prepare_splits_scenes_and_stores_exact_frames(dataset_dir: Path, source
 
 def test_prepare_refuses_overwrite_and_bad_sources(dataset_dir: Path, sources: dict, tmp_path: Path) -> None:
     stamp = (dataset_dir / "manifest.json").read_text()
-    with pytest.raises(SavsrError, match="--overwrite"):
+    with pytest.raises(SavsrError, match="pass overwrite=True"):
         prepare_dataset([sources["folder"]], dataset_dir, progress=False)
     assert (dataset_dir / "manifest.json").read_text() == stamp
     bad = tmp_path / "broken.mp4"

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .errors import SavsrError
+from .errors import ParameterError, SavsrError
 from .fileio import DISK_FULL
 
 
@@ -263,7 +263,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except SavsrError as exc:
-        print(f"savsr: error: {exc}", file=sys.stderr)
+        # The library names its parameters; here they are the flags that set them.
+        text = exc.render("--" + exc.param.replace("_", "-")) if isinstance(exc, ParameterError) else str(exc)
+        print(f"savsr: error: {text}", file=sys.stderr)
         return 2
     except OSError as exc:
         # A full disk met by a writer that does not name its output itself; any other OSError is

@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import SavsrError
+from .errors import ParameterError, SavsrError
 
 # A full disk, a file-size limit (EFBIG, as under `ulimit -f`) or a quota: the environment, not a bug.
 DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
@@ -19,7 +19,7 @@ DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 def check_writable(path: Path, overwrite: bool) -> None:
     """Refuse to replace an existing file unless ``overwrite``; require its folder to exist."""
     if path.exists() and not overwrite:
-        raise SavsrError(f"{path} exists; pass --overwrite to replace it")
+        raise ParameterError("overwrite", f"{path} exists; pass {{param}} to replace it")
     if path.is_dir():
         raise SavsrError(f"{path} is a folder, expected a file name")
 

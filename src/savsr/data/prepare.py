@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import SavsrError
+from ..errors import ParameterError, SavsrError
 from ..fileio import raise_if_disk_full
 from .io import FrameSource, to_uint8
 from .resize import imresize
@@ -140,10 +140,10 @@ def prepare_dataset(
 
     out = Path(output)
     if downscale not in (1, 2, 3, 4):
-        raise SavsrError(f"--downscale must be 1, 2, 3 or 4, got {downscale}")
+        raise ParameterError("downscale", f"{{param}} must be 1, 2, 3 or 4, got {downscale}")
     if out.exists():
         if not overwrite:
-            raise SavsrError(f"{out} exists; pass --overwrite to replace it")
+            raise ParameterError("overwrite", f"{out} exists; pass {{param}} to replace it")
         if out.is_dir() and not (out / MANIFEST).exists() and any(out.iterdir()):
             raise SavsrError(f"{out} is a non-empty folder that is not a savsr dataset; refusing to replace it")
     opened = [FrameSource(s) for s in sources]  # fail on a bad source before writing anything

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import SavsrError
+from ..errors import ParameterError
 from ..fileio import atomic_output
 from ..data.activity import DELTA, WINDOW
 from ..metrics.temporal import SKIP, TEMPORAL_METRICS
@@ -109,7 +109,7 @@ def check_reports(outdir: Path, overwrite: bool) -> None:
     """Refuse to replace existing result files without ``overwrite``."""
     for name in REPORTS:
         if (outdir / name).exists() and not overwrite:
-            raise SavsrError(f"{outdir / name} exists; pass --overwrite to replace it")
+            raise ParameterError("overwrite", f"{outdir / name} exists; pass {{param}} to replace it")
 
 
 def write_reports(

@@ -25,7 +25,7 @@ from ..data.dihedral import CODES, dihedral, dihedral_inverse
 from ..data.io import FrameSource, StreamInfo
 from ..data.resize import imresize
 from ..device import resolve_device
-from ..errors import SavsrError
+from ..errors import ParameterError, SavsrError
 from ..fileio import staged_output
 from ..models.checkpoint import GeneratorSpec, load_generator
 from ..models.zoo import model_path
@@ -59,9 +59,9 @@ def parse_frames(text: str | None) -> tuple[int, int | None]:
         a, b = text.split(":")
         start, stop = int(a) if a else 0, int(b) if b else None
     except ValueError:
-        raise SavsrError(f"--frames {text!r}: expected A:B, e.g. 0:100") from None
+        raise ParameterError("frames", f"{{param}} {text!r}: expected A:B, e.g. 0:100") from None
     if start < 0 or (stop is not None and stop <= start):
-        raise SavsrError(f"--frames {text!r}: need 0 <= A < B")
+        raise ParameterError("frames", f"{{param}} {text!r}: need 0 <= A < B")
     return start, stop
 
 
@@ -86,17 +86,17 @@ class Upscaler:
         if precision not in ("fp32", "bf16", "fp16"):
             raise SavsrError(f"unknown precision {precision!r}; expected auto, fp32, bf16 or fp16")
         if precision == "fp16" and self.device.type == "cpu":
-            raise SavsrError("--precision fp16 needs a GPU; on the CPU use fp32 (default) or bf16")
+            raise ParameterError("precision", "{param} fp16 needs a GPU; on the CPU use fp32 (default) or bf16")
         self.model = model.to(self.device).eval()
         self.spec, self.name, self.precision = spec, name, precision
         self.radius = spec.frames // 2
         rf = self.model.receptive_radius
         self.overlap = rf if tile_overlap is None else tile_overlap
         if self.overlap < rf:
-            raise SavsrError(f"--tile-overlap {self.overlap} is below the receptive radius {rf}; tiles would show seams")
+            raise ParameterError("tile_overlap", f"{{param}} {self.overlap} is below the receptive radius {rf}; tiles would show seams")
         if tile is not None and tile != 0 and tile < MIN_TILE:
             # Each tile carries `overlap` pixels of context on every side: small tiles multiply the work.
-            raise SavsrError(f"--tile {tile}: tiles start at {MIN_TILE} pixels (0 = the whole frame)")
+            raise ParameterError("tile", f"{{param}} {tile}: tiles start at {MIN_TILE} pixels (0 = the whole frame)")
         self.tile, self.self_ensemble = tile, self_ensemble
         self._dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
@@ -129,7 +129,7 @@ class Upscaler:
                 torch.cuda.empty_cache()
                 tile = (min(h, w) if tile == 0 else tile) // 2
                 if tile < MIN_TILE:
-                    raise SavsrError(f"out of GPU memory even with {MIN_TILE}-pixel tiles; try --device cpu") from None
+                    raise ParameterError("device", f"out of GPU memory even with {MIN_TILE}-pixel tiles; try {{param}} cpu") from None
 
     def _predict(self, x: Tensor) -> Tensor:
         """The generator's output for (1, T·C, H, W), averaged over the 8 symmetries with self-ensemble."""
@@ -222,7 +222,7 @@ class Upscaler:
         if total is not None:
             stop = total if stop is None else min(stop, total)
             if start >= stop:
-                raise SavsrError(f"{src}: has {total} frame(s); --frames {frames} selects none")
+                raise ParameterError("frames", f"{src}: has {total} frame(s); {{param}} {frames} selects none")
         count = None if stop is None else stop - start
         first = max(start - self.radius, 0)
         lead = start - first  # real neighbours read before the range, not written
@@ -310,7 +310,7 @@ def _output_kind(dst: Path, info: StreamInfo) -> str:
 
 def _check_output(dst: Path, overwrite: bool) -> None:
     if dst.exists() and not overwrite:
-        raise SavsrError(f"{dst} exists; pass --overwrite to replace it")
+        raise ParameterError("overwrite", f"{dst} exists; pass {{param}} to replace it")
     parent = dst.parent if str(dst.parent) else Path(".")
     try:
         parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from ..data.io import open_container
-from ..errors import SavsrError
+from ..errors import ParameterError, SavsrError
 
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".m4v", ".avi", ".webm"}
 IMAGE_OUT_SUFFIXES = {".png", ".tif", ".tiff"}
@@ -64,8 +64,9 @@ def encoder_for(path: Path, codec: str | None, crf: int, preset: str) -> str:
     ``preset`` are known to suit it (called before any frame is computed)."""
     codec = codec or _DEFAULT_CODEC.get(path.suffix.lower(), "libx264")
     if codec.startswith("libx26") and (crf > 51 or preset not in X26X_PRESETS):
-        raise SavsrError(f"{path}: " + (f"--crf {crf} is above {codec}'s 51" if crf > 51 else
-                         f"unknown --preset {preset!r}; expected one of {', '.join(X26X_PRESETS)}"))
+        if crf > 51:
+            raise ParameterError("crf", f"{path}: {{param}} {crf} is above {codec}'s 51")
+        raise ParameterError("preset", f"{path}: unknown {{param}} {preset!r}; expected one of {', '.join(X26X_PRESETS)}")
     return codec
 
 

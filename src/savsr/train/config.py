@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 
 from ..data.activity import DELTA, WINDOW
-from ..errors import SavsrError
+from ..errors import ParameterError, SavsrError
 
 
 @dataclass
@@ -206,7 +206,7 @@ def _validate(cfg: Config) -> None:
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``a.b.c=value`` into (["a", "b", "c"], value), the value read as YAML (so 1e-4, [1, 2], null work)."""
     if "=" not in text:
-        raise SavsrError(f"--set {text!r}: expected KEY=VALUE, e.g. run.epochs=2")
+        raise ParameterError("set", f"{{param}} {text!r}: expected KEY=VALUE, e.g. run.epochs=2")
     key, raw = text.split("=", 1)
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
@@ -234,7 +234,7 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
         for k in keys[:-1]:
             node = node.setdefault(k, {})
             if not isinstance(node, dict):
-                raise SavsrError(f"--set {text}: {k} is not a section")
+                raise ParameterError("set", f"{{param}} {text}: {k} is not a section")
         node[keys[-1]] = value
     cfg = _build(Config, data, "")
     _validate(cfg)
