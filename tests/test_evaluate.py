@@ -122,6 +122,7 @@ def test_bad_inputs(tmp_path: Path, tiny_model: Path, capsys: pytest.CaptureFixt
         (["--data", str(data), "--scale", "3", "--model", str(tiny_model)], "×2 model"),
         (["--data", str(data), "--scale", "2", "--model", str(tmp_path / "missing.safetensors")], "no such model"),
         (["--data", str(data), "--scale", "2", "--self-ensemble"], "bicubic has no network"),
+        (["--data", str(data), "--scale", "5"], "--scale must be 2, 3 or 4, got 5"),
     ]
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"\x10\0\0\0\0\0\0\0{}garbage")

@@ -10,6 +10,7 @@ import scipy.io
 import torch
 
 from savsr.data.resize import bi_degrade, crop_to_multiple, imresize
+from savsr.errors import ParameterError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "imresize" / "imresize_fixtures.mat"
 TAGS = {"s0p5": 1 / 2, "s0p333": 1 / 3, "s0p25": 1 / 4, "s2": 2, "s3": 3, "s4": 4}
@@ -92,7 +93,7 @@ def test_crop_and_arguments() -> None:
     x = torch.zeros(2, 1, 35, 43)
     assert crop_to_multiple(x, 4).shape[-2:] == (32, 40)
     assert bi_degrade(x, 3)[0].shape[-2:] == (33, 42)
-    with pytest.raises(ValueError):
+    with pytest.raises(ParameterError, match="scale must be 2, 3 or 4, got 5"):
         bi_degrade(x, 5)
     with pytest.raises(ValueError):
         imresize(x, 0)

@@ -188,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("evaluate", help="score a model on Vid4 (or any folder of sequences) with PSNR/SSIM/LPIPS")
     ev.add_argument("--data", metavar="DIR", help=f"one folder of GT frames per sequence (default: ${VID4_SETTING}, else {VID4_DEFAULT})")
-    ev.add_argument("--scale", type=int, required=True, choices=(2, 3, 4))
+    ev.add_argument("--scale", type=int, required=True, help="2, 3 or 4")
     ev.add_argument("--model", default="bicubic", metavar="bicubic|NAME|CHECKPOINT",
                     help="'bicubic', a bundled model, or a generator .safetensors")
     ev.add_argument("--frames", choices=("all", "inner"), default="all",
@@ -225,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="video (.mp4/.mkv/.mov/.webm), image (.png/.tif) or folder of PNG frames")
     up.add_argument("--model", default="sa-vsrgan-x4", metavar="NAME|CHECKPOINT",
                     help="bundled model (see `savsr models`) or generator .safetensors (default sa-vsrgan-x4)")
-    up.add_argument("--scale", type=int, choices=(2, 3, 4), help="expected scale; must match the model")
+    up.add_argument("--scale", type=int, help="expected scale (2, 3 or 4); must match the model")
     up.add_argument("--tile", type=int, help="tile side in HR pixels, at least 64 (default: from free memory; 0 = whole frame)")
     up.add_argument("--tile-overlap", type=int, help="context around each tile (default: the receptive radius, 32)")
     up.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))

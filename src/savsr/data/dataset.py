@@ -16,7 +16,7 @@ from ..errors import SavsrError
 from .color import rgb_to_y
 from .dihedral import dihedral
 from .prepare import SceneEntry, load_manifest
-from .resize import bi_degrade
+from .resize import bi_degrade, check_scale
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +58,7 @@ class VideoPatchDataset(Dataset):
         seed: int = 0,
         cache_lr: bool = False,
     ) -> None:
-        if scale not in (2, 3, 4):
-            raise ValueError(f"scale must be 2, 3 or 4, got {scale}")
+        check_scale(scale)
         if frames < 1 or frames % 2 == 0:
             raise ValueError(f"frames must be odd (2M+1), got {frames}")
         if color not in ("y", "rgb"):

@@ -12,6 +12,8 @@ import math
 import torch
 from torch import Tensor
 
+from ..errors import ParameterError
+
 
 def _cubic(x: Tensor) -> Tensor:
     """Keys' cubic convolution kernel with a = −0.5, as MATLAB's ``imresize`` uses."""
@@ -102,14 +104,24 @@ def crop_to_multiple(x: Tensor, scale: int) -> Tensor:
     return x[..., : h - h % scale, : w - w % scale]
 
 
+# The factors of the BI degradation (Sec. 3.1), and so of every model, dataset and evaluation.
+SCALES = (2, 3, 4)
+
+
+def check_scale(scale: int) -> int:
+    """``scale`` if it is one of SCALES; a ParameterError naming the parameter otherwise."""
+    if scale not in SCALES:
+        raise ParameterError("scale", f"{{param}} must be 2, 3 or 4, got {scale}")
+    return scale
+
+
 def bi_degrade(hr: Tensor, scale: int) -> tuple[Tensor, Tensor, Tensor]:
     """BI degradation of Sec. 3.1: crop HR to a multiple of s, LR = imresize(HR, 1/s), up = imresize(LR, s).
 
     Returns (cropped HR, LR, LR bicubic-upsampled to the HR size), each in the dtype of ``hr``
     (uint8 stays uint8 at every step, as in the MATLAB pipelines the literature uses).
     """
-    if scale not in (2, 3, 4):
-        raise ValueError(f"scale must be 2, 3 or 4, got {scale}")
+    check_scale(scale)
     hr = crop_to_multiple(hr, scale)
     lr = imresize(hr, 1 / scale)
     return hr, lr, imresize(lr, scale)

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from ..data.io import FrameSource, to_uint8
-from ..data.resize import bi_degrade
+from ..data.resize import bi_degrade, check_scale
 from ..errors import SavsrError
 from ..metrics.lpips import MIN_SIDE
 from ..metrics.psnr_ssim import SSIM_WINDOW
@@ -94,8 +94,7 @@ def gt_tensor(frame: np.ndarray) -> Tensor:
 
 def load_upscaler(cfg: EvalConfig) -> Upscaler | None:
     """The model of ``cfg`` ready to run, or None for bicubic."""
-    if cfg.scale not in (2, 3, 4):
-        raise SavsrError(f"scale must be 2, 3 or 4, got {cfg.scale}")
+    check_scale(cfg.scale)
     if cfg.model == "bicubic":
         if cfg.self_ensemble:
             raise SavsrError("self-ensemble averages a network's outputs; bicubic has no network")

@@ -12,6 +12,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
+from ..data.resize import SCALES
 from ..errors import SavsrError
 from ..fileio import atomic_output
 from .vsrresnet import VSRResNet
@@ -72,7 +73,7 @@ def read_spec(path: str | Path) -> tuple[GeneratorSpec, dict[str, str]]:
         )
     except (KeyError, ValueError) as exc:
         raise SavsrError(f"{path}: incomplete generator metadata ({exc})") from None
-    if spec.color not in ("y", "rgb") or spec.scale not in (2, 3, 4):
+    if spec.color not in ("y", "rgb") or spec.scale not in SCALES:
         raise SavsrError(f"{path}: unsupported generator (scale={spec.scale}, color={spec.color})")
     return spec, meta
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 
 from ..data.activity import DELTA, WINDOW
+from ..data.resize import SCALES
 from ..errors import ParameterError, SavsrError
 
 
@@ -173,7 +174,7 @@ def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
 
 def _validate(cfg: Config) -> None:
     checks = [
-        (cfg.data.scale in (2, 3, 4), "data.scale", "must be 2, 3 or 4"),
+        (cfg.data.scale in SCALES, "data.scale", "must be 2, 3 or 4"),
         (cfg.data.frames >= 1 and cfg.data.frames % 2 == 1, "data.frames", "must be odd (2M+1)"),
         (cfg.data.patch_size >= 8, "data.patch_size", "must be >= 8"),
         (cfg.data.samples_per_epoch >= cfg.run.batch_size, "data.samples_per_epoch", "must be >= run.batch_size"),
