@@ -16,14 +16,14 @@ import numpy as np
 import torch
 
 from savsr.data.io import FrameSource
-from savsr.data.resize import _resize_dim, crop_to_multiple, imresize
+from savsr.data.resize import resize_along, crop_to_multiple, imresize
 from savsr.metrics import psnr
 
 
 def matlab_imresize_uint8(x: torch.Tensor, scale: float) -> torch.Tensor:
     """MATLAB's uint8 path: double precision, rounded and saturated after each pass."""
     def one(t: torch.Tensor, dim: int) -> torch.Tensor:
-        return torch.floor(_resize_dim(t, dim, scale) + 0.5).clamp_(0, 255)
+        return torch.floor(resize_along(t, dim, scale) + 0.5).clamp_(0, 255)
     work = x.to(torch.float64)
     return one(one(work, work.dim() - 2), work.dim() - 1).to(torch.uint8)
 

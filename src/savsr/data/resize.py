@@ -46,7 +46,9 @@ def _contributions(in_len: int, out_len: int, scale: float, device: torch.device
     return idx, weights
 
 
-def _resize_dim(x: Tensor, dim: int, scale: float) -> Tensor:
+def resize_along(x: Tensor, dim: int, scale: float) -> Tensor:
+    """MATLAB's bicubic ``imresize`` along one dimension of ``x`` (float), unrounded: one of the two
+    passes of :func:`imresize`, public for studies of MATLAB's rounding between the passes."""
     in_len = x.shape[dim]
     out_len = math.ceil(in_len * scale)
     idx, weights = _contributions(in_len, out_len, scale, x.device)
@@ -88,10 +90,10 @@ def imresize(x: Tensor, scale: float) -> Tensor:
     if integer and x.dtype not in (torch.uint8, torch.int16, torch.int32, torch.int64):
         raise TypeError(f"unsupported dtype {x.dtype}")
     work = x.to(torch.float32) if integer else x
-    rows = _resize_dim(work, work.dim() - 2, scale)
+    rows = resize_along(work, work.dim() - 2, scale)
     # Columns are resized as rows of the transpose: selecting whole rows is a contiguous copy,
     # selecting single elements along the last dimension is a slow gather.
-    out = _resize_dim(rows.transpose(-1, -2).contiguous(), work.dim() - 2, scale).transpose(-1, -2).contiguous()
+    out = resize_along(rows.transpose(-1, -2).contiguous(), work.dim() - 2, scale).transpose(-1, -2).contiguous()
     if integer:
         peak = 255 if x.dtype == torch.uint8 else 65535
         out = torch.floor(out + 0.5).clamp_(0, peak).to(x.dtype)
