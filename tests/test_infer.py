@@ -16,7 +16,7 @@ from conftest import DATA, require
 from savsr.cli import main
 from savsr.data.dihedral import CODES, dihedral, dihedral_inverse
 from savsr.errors import SavsrError
-from savsr.infer.sequence import sliding_windows
+from savsr.infer.sequence import sliding_windows, window_indices
 from savsr.infer.tiling import tiled_apply
 from savsr.infer.upscaler import Upscaler, load_model, parse_frames
 from savsr.infer.video import VideoWriter, probe_video
@@ -38,6 +38,7 @@ def test_sliding_windows_replicate_the_ends(n: int) -> None:
     assert len(windows) == n
     for t, w in enumerate(windows):
         assert w == [min(max(i, 0), n - 1) for i in range(t - 2, t + 3)]
+        assert window_indices(t, n, 2) == w  # one window alone is the stream's window
 
 
 def test_tiles_equal_whole_frame() -> None:

@@ -17,6 +17,7 @@ from torch import Tensor
 from ..data.io import FrameSource, to_uint8
 from ..data.resize import bi_degrade, check_scale
 from ..errors import SavsrError
+from ..infer.sequence import window_indices
 from ..metrics.lpips import MIN_SIDE
 from ..metrics.psnr_ssim import SSIM_WINDOW
 from ..metrics.regions import Regions
@@ -180,5 +181,5 @@ def protocol_frame(
     hr, _, up = clip[index - start]
     if upscaler is None:
         return hr, up, None
-    lr = [clip[min(max(t, start), stop - 1) - start][1] for t in range(index - radius, index + radius + 1)]
+    lr = [clip[t - start][1] for t in window_indices(index, n, radius)]
     return hr, up, upscaler.window(lr)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.activity import DELTA, WINDOW
 from ..errors import ParameterError
 from ..fileio import atomic_output
-from ..data.activity import DELTA, WINDOW
 from ..metrics.temporal import SKIP, TEMPORAL_METRICS
 from .protocol import EvalConfig
 from .scoring import METRICS, SequenceResult, nanmean
@@ -42,6 +42,11 @@ def summary(
     return table
 
 
+def _label(name: str) -> str:
+    """A table row's name: the headline mean in bold, the bicubic baseline in italics."""
+    return f"**{name}**" if name == "mean" else f"*{name}*" if name == "bicubic (mean)" else name
+
+
 def render_markdown(table: dict[str, dict[str, float]], cfg: EvalConfig) -> str:
     lpips_label = "—" if cfg.lpips == "none" else f"LPIPS-{cfg.lpips} ({cfg.lpips_on.upper()})"
     lines = [
@@ -56,9 +61,8 @@ def render_markdown(table: dict[str, dict[str, float]], cfg: EvalConfig) -> str:
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, row in table.items():
-        label = f"**{name}**" if name == "mean" else f"*{name}*" if name == "bicubic (mean)" else name
         lp = "—" if math.isnan(row["lpips"]) else f"{row['lpips']:.4f}"
-        lines.append(f"| {label} | {row['frames']} | {row['psnr']:.2f} | {row['ssim']:.4f} | {lp} "
+        lines.append(f"| {_label(name)} | {row['frames']} | {row['psnr']:.2f} | {row['ssim']:.4f} | {lp} "
                      f"| {row['grid2']:.3f} | {row['grid4']:.3f} |")
     if cfg.regions is not None:
         lines += [
@@ -94,8 +98,7 @@ def _temporal_lines(table: dict[str, dict[str, float]], cfg: EvalConfig) -> list
         "|---|---:|---:|---:|" + ("---:|---:|---:|" if regions else ""),
     ]
     for name, row in table.items():
-        label = f"**{name}**" if name == "mean" else f"*{name}*" if name == "bicubic (mean)" else name
-        line = f"| {label} | {row['pairs']} | {row['tof']:.4f} | {row['tlp']:.3f} |"
+        line = f"| {_label(name)} | {row['pairs']} | {row['tof']:.4f} | {row['tlp']:.3f} |"
         if regions:
             line += f" {row['tof_high']:.4f} | {row['tof_flat']:.4f} | {row['tnoise_flat']:.3f} |"
         lines.append(line)

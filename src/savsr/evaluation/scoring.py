@@ -89,7 +89,8 @@ class _Frame:
     sr: np.ndarray  # uint8 RGB
     gt: np.ndarray  # uint8 RGB
     err: np.ndarray | None  # SR − GT on Y (8-bit levels), border cropped; with regions only
-    flat: np.ndarray | None  # the GT's flat mask, border cropped; with regions only
+    high: np.ndarray | None  # the GT's region masks, full size; with regions only
+    flat: np.ndarray | None
 
 
 class Scorer:
@@ -113,8 +114,7 @@ class Scorer:
         self.tlp_net = None
         if temporal:
             self.tlp_net = self.lpips if lpips == "alex" else LPIPS("alex").to(self.device).eval()
-        self._gt: dict[tuple[str, int], tuple] = {}
-        self.metrics = metrics_for(regions is not None, temporal)
+        self._gt: dict[tuple[str, int], tuple[np.ndarray, float]] = {}
 
     def __call__(self, res: SequenceResult, index: int, sr: Tensor, sr_rgb: Tensor, hr_rgb: Tensor) -> None:
         """Score frame ``index`` of ``res``'s sequence.
@@ -151,36 +151,32 @@ class Scorer:
         if index not in pairs and index + 1 not in pairs:
             res._previous = None
             return
-        err = flat = None
+        b = self.scale
+        err = high = flat = None
         if self.regions is not None:
-            b = self.scale
             err = ((luma(sr) - luma(hr_rgb))[0] * 255.0)[b:-b, b:-b].cpu().numpy()
-            flat = region_masks(hr_rgb, b, self.regions)[1].cpu().numpy()
-        frame = _Frame(index, to_uint8_hwc(sr_rgb), to_uint8_hwc(hr_rgb), err, flat)
+            high, flat = (m.cpu().numpy() for m in region_masks(hr_rgb, 0, self.regions))
+        frame = _Frame(index, to_uint8_hwc(sr_rgb), to_uint8_hwc(hr_rgb), err, high, flat)
         prev, res._previous = res._previous, frame
         if index not in pairs or prev is None or prev.index != index - 1:
             return
-        gt_flow, gt_lpips, high, gt_flat = self._gt_pair(res.name, prev, frame, hr_rgb)
+        gt_flow, gt_lpips = self._gt_pair(res.name, prev, frame)
         sr_flow = optical_flow(prev.sr, frame.sr)
         res.pairs.append(index)
         res.tof.append(tof(gt_flow, sr_flow))
         res.tlp.append(tlp(gt_lpips, lpips_pair(self.tlp_net, prev.sr, frame.sr)))
         if self.regions is not None:
-            scores = region_flicker(gt_flow, sr_flow, high, gt_flat, prev.err, frame.err, prev.flat & frame.flat)
+            flat_both = (prev.flat & frame.flat)[b:-b, b:-b]
+            scores = region_flicker(gt_flow, sr_flow, frame.high, frame.flat, prev.err, frame.err, flat_both)
             for name, value in scores.items():
                 getattr(res, name).append(value)
 
-    def _gt_pair(self, sequence: str, prev: _Frame, frame: _Frame, hr_rgb: Tensor) -> tuple:
-        """The GT's half of a pair: its flow, its LPIPS and frame t's full-size region masks.
-
-        Computed once per pair, although the model and the bicubic baseline both ask for it.
-        """
+    def _gt_pair(self, sequence: str, prev: _Frame, frame: _Frame) -> tuple[np.ndarray, float]:
+        """The GT's half of a pair, its flow and its LPIPS: computed once per pair, although the
+        model and the bicubic baseline both ask for it."""
         key = (sequence, frame.index)
         if key not in self._gt:
-            high = flat = None
-            if self.regions is not None:
-                high, flat = (m.cpu().numpy() for m in region_masks(hr_rgb, 0, self.regions))
             while len(self._gt) >= 2:
                 self._gt.pop(next(iter(self._gt)))
-            self._gt[key] = (optical_flow(prev.gt, frame.gt), lpips_pair(self.tlp_net, prev.gt, frame.gt), high, flat)
+            self._gt[key] = (optical_flow(prev.gt, frame.gt), lpips_pair(self.tlp_net, prev.gt, frame.gt))
         return self._gt[key]

@@ -12,6 +12,7 @@ from torch import Tensor
 
 from ..data.io import FrameSource
 from ..data.resize import bi_degrade
+from ..infer.sequence import window_indices
 from .protocol import gt_tensor, score_output
 from .scoring import Scorer, SequenceResult
 
@@ -44,7 +45,7 @@ class Validator:
             gt = [gt_tensor(f) for f in FrameSource(src)]
             n = len(gt)
             for t in _centres(n, radius, per_source):
-                stack = torch.stack([gt[min(max(i, 0), n - 1)] for i in range(t - radius, t + radius + 1)])
+                stack = torch.stack([gt[i] for i in window_indices(t, n, radius)])
                 if crop:
                     h, w = stack.shape[-2:]
                     top, left = max((h - crop) // 2, 0), max((w - crop) // 2, 0)

@@ -9,6 +9,12 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+def window_indices(t: int, n: int, radius: int) -> list[int]:
+    """The indices of the 2·radius + 1 window centred on item ``t`` of ``n``, the ends replicated
+    as :func:`sliding_windows` replicates them: one window without the stream around it."""
+    return [min(max(i, 0), n - 1) for i in range(t - radius, t + radius + 1)]
+
+
 def sliding_windows(items: Iterable[T], radius: int) -> Iterator[list[T]]:
     """Yield, for each item, the window of 2·radius + 1 items centred on it.
 
