@@ -5,8 +5,9 @@ validation, the demo and the scripts all go through it, so a score is computed o
 
     from savsr.evaluation import EvalConfig, evaluate, summary
 
-    results, bicubic = evaluate(EvalConfig(data=Path("vid4/GT"), scale=4, model="sa-vsrgan-x4", temporal=True))
-    summary(results, bicubic)["mean"]      # {"psnr": ..., "ssim": ..., "lpips": ..., "tof": ..., "tlp": ...}
+    cfg = EvalConfig(data=Path("vid4/GT"), scale=4, model="sa-vsrgan-x4", temporal=True)
+    results, bicubic = evaluate(cfg)
+    summary(results, bicubic, cfg.metrics)["mean"]   # {"psnr": ..., "lpips": ..., "tof": ..., "tlp": ...}
 """
 
 from .protocol import (
