@@ -23,7 +23,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from savsr.data.dataset import VideoPatchDataset
-from savsr.data.io import FrameSource
+from savsr.media import FrameSource
 
 from .common import Report, Row
 from .training import bundled_clip, tiny_dataset

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from savsr.data.color import rgb_to_y
-from savsr.data.io import FrameSource
+from savsr.media import FrameSource
 from savsr.errors import SavsrError
 from savsr.fileio import check_writable
 from savsr.figures import save_comparison_figure

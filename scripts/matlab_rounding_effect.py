@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from savsr.data.io import FrameSource
+from savsr.media import FrameSource
 from savsr.data.resize import resize_along, crop_to_multiple, imresize
 from savsr.metrics import psnr
 

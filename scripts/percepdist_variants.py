@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from savsr.data.color import rgb_to_y
-from savsr.data.io import FrameSource
+from savsr.media import FrameSource
 from savsr.infer.upscaler import load_model
 from savsr.evaluation import protocol_frame, sequences
 from savsr.metrics.lpips import LPIPS, unit_normalize

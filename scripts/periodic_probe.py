@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from savsr.data.color import luma, rgb_to_y
-from savsr.data.io import FrameSource
+from savsr.media import FrameSource
 from savsr.data.prepare import load_manifest
 from savsr.data.resize import bi_degrade
 from savsr.errors import SavsrError

@@ -18,7 +18,7 @@ import torch
 from savsr.cli import default_vid4
 from savsr.errors import SavsrError
 from savsr.data.color import rgb_to_y
-from savsr.data.io import FrameSource
+from savsr.media import FrameSource
 from savsr.infer.upscaler import load_model
 from savsr.evaluation import protocol_frame
 from savsr.metrics.psnr_ssim import psnr

@@ -143,7 +143,7 @@ def test_library_errors_name_parameters_and_the_cli_names_flags(tmp_path: Path, 
     from savsr.cli import main
     from savsr.errors import ParameterError
     from savsr.fileio import check_writable
-    from savsr.infer.upscaler import parse_frames
+    from savsr.infer.pipeline import parse_frames
 
     with pytest.raises(ParameterError) as exc:
         parse_frames("0:5x")

@@ -13,7 +13,7 @@ from PIL import Image
 from conftest import DATA, require
 from savsr.cli import main
 from savsr.errors import SavsrError
-from savsr.data.io import FrameSource
+from savsr.media.reader import FrameSource
 from savsr.evaluation import EvalConfig, evaluate, protocol_frame, summary
 from savsr.metrics.periodic import periodic_error
 from savsr.models import VSRResNet

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from fractions import Fraction
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -18,8 +18,11 @@ from savsr.data.dihedral import CODES, dihedral, dihedral_inverse
 from savsr.errors import SavsrError
 from savsr.infer.sequence import sliding_windows, window_indices
 from savsr.infer.tiling import tiled_apply
-from savsr.infer.upscaler import Upscaler, load_model, parse_frames
-from savsr.infer.video import VideoWriter, probe_video
+from savsr.infer.pipeline import parse_frames, upscale_file
+from savsr.infer.upscaler import Upscaler, load_model
+from savsr.media.mux import join
+from savsr.media.reader import FrameSource
+from savsr.media.writer import VideoWriter
 from savsr.models import VSRResNet
 from savsr.models.checkpoint import GeneratorSpec, save_generator
 from test_io import write_ffmpeg_image
@@ -155,16 +158,16 @@ def _streams(path: Path) -> dict:
 def test_upscale_real_mp4_keeps_timing_audio_and_colour(model_file: Path, tmp_path: Path) -> None:
     src = require(DATA / "videos" / "sam2gallery_01_dog.mp4")
     # A short, small clip of it with its audio and BT.601 tags, so the test stays fast.
-    clip = tmp_path / "clip.mp4"
-    props = probe_video(src, Fraction(25))
-    props.colorspace, props.color_primaries, props.color_trc = 5, 5, 6
-    writer = VideoWriter(clip, 160, 90, props, audio_from=src)
+    clip, video_only = tmp_path / "clip.mp4", tmp_path / "video.mp4"
+    info = replace(FrameSource(src).info, colorspace=5, color_primaries=5, color_trc=6)
+    writer = VideoWriter(video_only, 160, 90, info.fps, info.time_base, info)
     with av.open(str(src)) as inp:
         for i, f in enumerate(inp.decode(video=0)):
             if i == 12:
                 break
             writer.write(f.reformat(width=160, height=90, format="rgb24").to_ndarray(), f.pts)
     writer.close()
+    join([video_only], clip, src, cut=True)
     dst = tmp_path / "up.mp4"
     assert main(["upscale", str(clip), "-o", str(dst), "--model", str(model_file), "--device", "cpu"]) == 0
     got, want = _streams(dst), _streams(clip)
@@ -199,8 +202,6 @@ def test_10_bit_video_stays_10_bit(model_file: Path, tmp_path: Path) -> None:
         for packet in s.encode():
             out.mux(packet)
     model = load_model(model_file, device="cpu")
-    from savsr.data.io import FrameSource
-
     lr = np.stack(list(FrameSource(src)))
     assert lr.dtype == np.uint16
     want = model(torch.from_numpy(lr.astype(np.float32) / 65535).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy()
@@ -316,5 +317,5 @@ def test_interrupted_run_leaves_no_output(model_file: Path, tmp_path: Path, monk
 
     monkeypatch.setattr(Upscaler, "_forward", failing)
     with pytest.raises(KeyboardInterrupt):
-        model.upscale_video(folder, tmp_path / "out.mp4", progress=False)
+        upscale_file(model, folder, tmp_path / "out.mp4")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]

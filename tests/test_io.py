@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from conftest import DATA, require
-from savsr.data.io import FrameSource, list_frames, read_frame, read_image, to_uint8
+from savsr.media.reader import FrameSource, list_frames, read_frame, read_image, to_uint8
 from savsr.errors import SavsrError
 
 

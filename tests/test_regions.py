@@ -16,7 +16,7 @@ from savsr.cli import main
 from savsr.data.resize import bi_degrade
 from savsr.errors import SavsrError
 from savsr.data.color import rgb_to_y
-from savsr.data.io import FrameSource
+from savsr.media.reader import FrameSource
 from savsr.infer.upscaler import load_model
 from savsr.evaluation import EvalConfig, evaluate, protocol_frame
 from savsr.metrics.psnr_ssim import psnr

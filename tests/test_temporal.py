@@ -16,7 +16,7 @@ from PIL import Image
 
 from conftest import DATA, require
 from savsr.cli import main
-from savsr.data.io import FrameSource
+from savsr.media.reader import FrameSource
 from savsr.data.resize import bi_degrade
 from savsr.errors import SavsrError
 from savsr.evaluation import EvalConfig, Validator, evaluate, sequences

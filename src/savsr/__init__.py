@@ -11,7 +11,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["Upscaler", "__version__", "available_models", "load_model"]
+__all__ = ["Upscaler", "__version__", "available_models", "load_model", "upscale_file"]
 
 
 def __getattr__(name: str):
@@ -20,6 +20,10 @@ def __getattr__(name: str):
         from .infer import upscaler
 
         return getattr(upscaler, name)
+    if name == "upscale_file":
+        from .infer.pipeline import upscale_file
+
+        return upscale_file
     if name == "available_models":
         from .models.zoo import available_models
 

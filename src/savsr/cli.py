@@ -11,12 +11,20 @@ from pathlib import Path
 from . import __version__
 from .errors import ParameterError, SavsrError
 from .fileio import DISK_FULL
+from .media.mux import DEFAULT_SEGMENT_FRAMES
 
 
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
     return value
 
 
@@ -36,7 +44,7 @@ def _odd_window(text: str) -> int:
 
 def _cmd_maps(args: argparse.Namespace) -> int:
     from .data.activity import DELTA, WINDOW
-    from .data.io import read_frame
+    from .media.reader import read_frame
     from .figures import save_activity_figure
 
     image = read_frame(args.image, args.frame)
@@ -129,17 +137,50 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
+    from .infer.batch import is_video_folder, parse_shard, plan, run_batch, shard, summary
+    from .infer.pipeline import EncodeOptions, upscale_file
     from .infer.upscaler import load_model
 
-    model = load_model(args.model, args.device, args.precision, args.tile, args.tile_overlap, args.self_ensemble)
+    name = args.model or f"sa-vsrgan-x{args.scale or 4}"  # --scale alone picks the bundled model of that scale
+    inputs = [Path(p) for p in args.input]
+    one = inputs[0]
+    is_batch = (len(inputs) > 1 or (one.suffix.lower() == ".txt" and one.is_file()) or is_video_folder(one)
+                or args.ray is not None or args.shard is not None)
+    which = parse_shard(args.shard) if is_batch else None
+    encode = EncodeOptions(args.codec, args.crf, args.preset, args.fps)
+    progress = sys.stderr.isatty()
+    model = load_model(name, args.device, args.precision, args.tile, args.tile_overlap, args.self_ensemble)
     if args.scale is not None and args.scale != model.scale:
-        raise SavsrError(f"model {args.model} super-resolves ×{model.scale}, not ×{args.scale}")
-    out = model.upscale_video(
-        args.input, args.output, frames=args.frames, overwrite=args.overwrite, codec=args.codec,
-        crf=args.crf, preset=args.preset, fps=args.fps, progress=sys.stderr.isatty(),
-    )
-    print(f"wrote {out}")
-    return 0
+        raise SavsrError(f"model {name} super-resolves ×{model.scale}, not ×{args.scale}")
+    if not is_batch:
+        from tqdm.auto import tqdm
+
+        with tqdm(total=None, desc=f"upscale ×{model.scale}", unit="frame", disable=not progress) as bar:
+            out = upscale_file(model, one, args.output, args.frames, args.overwrite, args.restart, encode,
+                               args.segment_frames, bar.update)
+        print(f"wrote {out}")
+        return 0
+    out_dir = Path(args.output)
+    if out_dir.suffix and not out_dir.is_dir():
+        raise SavsrError(f"{out_dir}: several inputs go into a folder; give -o a folder name")
+    jobs = shard(plan(inputs, out_dir), which)
+    if which is not None:
+        print(f"shard {which[0]}/{which[1]}: {len(jobs)} input(s)", flush=True)
+    options = dict(overwrite=args.overwrite, restart=args.restart, encode=encode, frames=args.frames,
+                   segment_frames=args.segment_frames)
+    if args.ray is not None:
+        from .infer.cluster import ModelArgs, run_on_ray
+
+        del model  # each actor loads its own
+        spec = ModelArgs(name, args.device, args.precision, args.tile, args.tile_overlap, args.self_ensemble)
+        outcomes = []
+        for o in run_on_ray(spec, jobs, args.ray or None, args.workers, args.cpus_per_worker, **options):
+            print(f"{o.status}: {o.job.src}" + (f" ({o.reason})" if o.reason else ""), flush=True)
+            outcomes.append(o)
+    else:
+        outcomes = run_batch(model, jobs, progress=progress, **options)
+    print(summary(outcomes))
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -219,13 +260,19 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", metavar="DIR", help="run folder for checkpoints and logs (default runs/CONFIG)")
     tr.set_defaults(func=_cmd_train)
 
-    up = sub.add_parser("upscale", help="super-resolve a video, a frame folder or an image")
-    up.add_argument("input", metavar="INPUT", help="video file, folder of frames, or image")
+    up = sub.add_parser("upscale", help="super-resolve videos, frame folders or images; resumable, in batches",
+                        description="Super-resolve a video, a frame folder or an image; several of them, a folder "
+                                    "of videos or a .txt list of inputs make a batch. An interrupted run resumes "
+                                    "where it stopped when the same command is run again (docs/inference.md).")
+    up.add_argument("input", nargs="+", metavar="INPUT",
+                    help="video, frame folder or image; several, a folder of videos or a .txt list: a batch")
     up.add_argument("-o", "--output", required=True, metavar="OUTPUT",
-                    help="video (.mp4/.mkv/.mov/.webm), image (.png/.tif) or folder of PNG frames")
-    up.add_argument("--model", default="sa-vsrgan-x4", metavar="NAME|CHECKPOINT",
-                    help="bundled model (see `savsr models`) or generator .safetensors (default sa-vsrgan-x4)")
-    up.add_argument("--scale", type=int, help="expected scale (2, 3 or 4); must match the model")
+                    help="video (.mp4/.mkv/.mov/.webm), image (.png/.tif) or folder of PNG frames; "
+                         "for a batch, the folder for the outputs (named after the inputs)")
+    up.add_argument("--model", metavar="NAME|CHECKPOINT",
+                    help="bundled model (see `savsr models`) or generator .safetensors "
+                         "(default sa-vsrgan-xS for --scale S, else sa-vsrgan-x4)")
+    up.add_argument("--scale", type=int, choices=(2, 3, 4), help="2, 3 or 4: picks the bundled model; with --model, must match it")
     up.add_argument("--tile", type=int, help="tile side in HR pixels, at least 64 (default: from free memory; 0 = whole frame)")
     up.add_argument("--tile-overlap", type=int, help="context around each tile (default: the receptive radius, 32)")
     up.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
@@ -240,6 +287,16 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--preset", default="medium", help="x264/x265 speed preset, ultrafast to placebo (default medium)")
     up.add_argument("--fps", type=_positive_float, help="frame rate for frame-folder input (default 25) or to override")
     up.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    up.add_argument("--restart", action="store_true",
+                    help="discard an unfinished run of OUTPUT made with other settings, instead of refusing")
+    up.add_argument("--segment-frames", type=_positive_int, default=DEFAULT_SEGMENT_FRAMES, metavar="N",
+                    help=f"frames per finished segment kept for resuming (default {DEFAULT_SEGMENT_FRAMES})")
+    up.add_argument("--shard", metavar="I/N", help="only every N-th input from the I-th (default: from torchrun's "
+                                                   "RANK/WORLD_SIZE or a SLURM array, when set)")
+    up.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                    help="run the batch on a Ray cluster (default: RAY_ADDRESS, else a local one); needs savsr[cluster]")
+    up.add_argument("--workers", type=_positive_int, help="Ray actors (default: one per GPU, else per 4 CPUs)")
+    up.add_argument("--cpus-per-worker", type=_positive_int, metavar="N", help="CPUs each Ray actor reserves")
     up.set_defaults(func=_cmd_upscale)
 
     models = sub.add_parser("models", help="list the bundled models")

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import torch
 
-from .data.io import FrameSource
+from .media.reader import FrameSource
 from .data.resize import bi_degrade
 from .evaluation import Scorer, SequenceResult
 from .figures import save_activity_figure, save_comparison_figure
 from .fileio import atomic_output
 from .infer.upscaler import load_model
-from .infer.video import VideoProps, VideoWriter
+from .media.writer import VideoWriter
 
 CLIP = "bedroom_clip.mkv"
 MODEL = "sa-vsrgan-x4"
@@ -42,7 +42,7 @@ def run_demo(output_dir: str | Path, model_name: str = MODEL, device: str = "aut
     paths: dict[str, Path] = {}
     video = out / f"sr_x{s}.mp4"
     tmp = out / f".sr_x{s}.part.mp4"
-    writer = VideoWriter(tmp, sr.shape[-1], sr.shape[-2], VideoProps(rate=Fraction(30), time_base=None))
+    writer = VideoWriter(tmp, sr.shape[-1], sr.shape[-2], Fraction(30))
     for frame in sr_u8:
         writer.write(frame.permute(1, 2, 0).numpy())
     writer.close()

@@ -7,7 +7,7 @@ Each case is a valid seed file (PNG, 16-bit PNG, grey PNG, JPEG, TIFF, MP4, MKV 
 savsr's own writers, or Pillow for JPEG, which savsr does not write), mutated by one to three
 edits (truncation, flipped bytes, extreme values written over a field, inserted or deleted
 bytes) and saved under its own or a lying extension. A child process opens it with
-:class:`savsr.data.io.FrameSource`, decodes every frame and, for a video, probes it as
+:class:`savsr.media.reader.FrameSource`, decodes every frame and, for a video, probes it as
 ``savsr upscale`` does. The child is what may hang or
 crash, so a case that does either fails on its own instead of killing the test run.
 """
@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from robust_helpers import CHILD_ENV, write_clip
-from savsr.infer.video import write_image
+from savsr.media.writer import write_image
 
 CASE_TIMEOUT_S = 20.0  # a healthy case takes milliseconds; this is only the hang detector
 MEMORY_LIMIT = 4 << 30  # address space of the child: a decoder that tries to swallow a bomb fails
@@ -110,17 +110,13 @@ def cases(draw, seeds: dict[str, bytes]) -> Case:
 _WORKER = r"""
 import json, resource, sys
 resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
-from fractions import Fraction
-from savsr.data.io import FrameSource
+from savsr.media import FrameSource
 from savsr.errors import SavsrError
-from savsr.infer.video import probe_video
 for line in sys.stdin:
     path = json.loads(line)
     try:
         source = FrameSource(path)
         answer = {{"outcome": "ok", "frames": sum(1 for _ in source)}}
-        if source.is_video:  # what `savsr upscale` reads of a video besides its frames
-            probe_video(source.path, Fraction(25))
     except SavsrError as exc:
         answer = {{"outcome": "error", "message": str(exc)}}
     except BaseException as exc:

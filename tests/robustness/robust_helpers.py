@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from savsr.infer.video import VideoProps, VideoWriter
+from savsr.media.writer import VideoWriter
 from savsr.models.checkpoint import GeneratorSpec, save_generator
 
 SAVSR = str(Path(sys.executable).parent / "savsr")
@@ -87,7 +87,7 @@ def tiny_generator(path: Path, scale: int = 2) -> Path:
 def write_clip(path: Path, frames: int, width: int = 32, height: int = 24) -> Path:
     """An H.264 clip of ``frames`` moving random frames, written with savsr's VideoWriter."""
     rgb = (np.random.default_rng(0).random((height, width, 3)) * 255).astype(np.uint8)
-    writer = VideoWriter(path, width, height, VideoProps(rate=Fraction(25), time_base=None), preset="ultrafast")
+    writer = VideoWriter(path, width, height, Fraction(25), preset="ultrafast")
     for t in range(frames):
         writer.write(np.roll(rgb, t, axis=1))
     writer.close()

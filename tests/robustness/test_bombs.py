@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from robust_helpers import SAVSR, one_line_error, run_measured
-from savsr.data.io import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, FrameSource, max_pixels, read_image
+from savsr.media.reader import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, FrameSource, max_pixels, read_image
 from savsr.errors import SavsrError
 
 
@@ -97,7 +97,7 @@ def test_cli_reports_a_bomb_in_one_line(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bomb.png"]
 
 
-_READ = "import sys; from savsr.data.io import FrameSource; print(FrameSource(sys.argv[1]).info.width)"
+_READ = "import sys; from savsr.media.reader import FrameSource; print(FrameSource(sys.argv[1]).info.width)"
 
 
 @pytest.mark.slow  # the control decodes 300 MB

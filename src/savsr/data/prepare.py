@@ -26,7 +26,7 @@ import torch
 
 from ..errors import ParameterError, SavsrError
 from ..fileio import raise_if_disk_full
-from .io import FrameSource, to_uint8
+from ..media.reader import FrameSource, to_uint8
 from .resize import imresize
 
 FORMAT_VERSION = 1

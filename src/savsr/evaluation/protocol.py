@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..data.io import FrameSource, to_uint8
+from ..media.reader import FrameSource, to_uint8
 from ..data.resize import bi_degrade, check_scale
 from ..errors import SavsrError
 from ..infer.sequence import window_indices

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..data.io import FrameSource
+from ..media.reader import FrameSource
 from ..data.resize import bi_degrade
 from ..infer.sequence import window_indices
 from .protocol import gt_tensor, score_output

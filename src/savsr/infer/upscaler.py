@@ -1,45 +1,30 @@
-"""The Python API: ``savsr.load_model(...)`` returns an :class:`Upscaler`.
+"""The Python API: ``savsr.load_model(...)`` returns an :class:`Upscaler`, tensors in and out.
 
     import savsr
-    model = savsr.load_model("sa-vsrgan-x4")          # a bundled model, or a .safetensors path
-    model.upscale_video("input.mp4", "output.mp4")    # streamed, audio kept
-    sr = model(frames)                                # (T, C, h, w) LR clip in [0, 1] -> SR clip
+    model = savsr.load_model("sa-vsrgan-x4")               # a bundled model, or a .safetensors path
+    sr = model(frames)                                     # (T, C, h, w) LR clip in [0, 1] -> SR clip
+    savsr.upscale_file(model, "input.mp4", "output.mp4")   # files: savsr.infer.pipeline
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from fractions import Fraction
-from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from ..data.color import assemble_rgb, rgb_to_y
 from ..data.dihedral import CODES, dihedral, dihedral_inverse
-from ..data.io import FrameSource, StreamInfo
 from ..data.resize import imresize
 from ..device import resolve_device
 from ..errors import ParameterError, SavsrError
-from ..fileio import staged_output
 from ..models.checkpoint import GeneratorSpec, load_generator
 from ..models.zoo import model_path
 from ..precision import default_precision
 from .sequence import sliding_windows
 from .tiling import MIN_TILE, auto_tile, memory_budget_pixels, tiled_apply
-from .video import (
-    IMAGE_OUT_SUFFIXES,
-    VIDEO_SUFFIXES,
-    VideoWriter,
-    encoder_for,
-    probe_video,
-    write_image,
-)
 
 
 @dataclass(frozen=True)
@@ -49,20 +34,6 @@ class SRFrame:
     output: Tensor  # (C, H, W) in [0, 1]: Y for a Y model, RGB for an RGB model
     rgb: Tensor  # (3, H, W) in [0, 1]: a Y output joined to the bicubic Cb/Cr
     bicubic: Tensor  # (3, H, W) bicubic upsampling, in the input's dtype
-
-
-def parse_frames(text: str | None) -> tuple[int, int | None]:
-    """``A:B`` (B exclusive, either may be empty) into (start, stop)."""
-    if not text:
-        return 0, None
-    try:
-        a, b = text.split(":")
-        start, stop = int(a) if a else 0, int(b) if b else None
-    except ValueError:
-        raise ParameterError("frames", f"{{param}} {text!r}: expected A:B, e.g. 0:100") from None
-    if start < 0 or (stop is not None and stop <= start):
-        raise ParameterError("frames", f"{{param}} {text!r}: need 0 <= A < B")
-    return start, stop
 
 
 class Upscaler:
@@ -158,14 +129,15 @@ class Upscaler:
         up = window[self.radius][1]
         return SRFrame(out, assemble_rgb(out, _to_unit(up)), up)
 
-    def stream(self, lr_frames: Iterator[Tensor]) -> Iterator[SRFrame]:
+    def stream(self, lr_frames: Iterator[Tensor], skip: int = 0) -> Iterator[SRFrame | None]:
         """One :class:`SRFrame` for each LR frame (3, h, w) of a stream, holding 2M+1 frames.
 
         Each frame is upsampled and converted to the model's input (Y or RGB) once, when it
-        enters the window, not once per window it belongs to.
+        enters the window, not once per window it belongs to. The first ``skip`` frames are
+        context only: they yield None, and the network does not run for them.
         """
-        for window in sliding_windows(map(self._prepare, lr_frames), self.radius):
-            yield self._centre(window)
+        for i, window in enumerate(sliding_windows(map(self._prepare, lr_frames), self.radius)):
+            yield self._centre(window) if i >= skip else None
 
     def window(self, lr_frames: list[Tensor]) -> SRFrame:
         """The :class:`SRFrame` of the centre of 2M+1 LR frames (3, h, w): one frame of a stream,
@@ -196,69 +168,6 @@ class Upscaler:
         out = out[:, :1] if grey else out
         return out[0] if single else out
 
-    def upscale_video(
-        self, src: str | os.PathLike, dst: str | os.PathLike, frames: str | None = None, overwrite: bool = False,
-        codec: str | None = None, crf: int = 18, preset: str = "medium", fps: float | None = None,
-        progress: bool = True,
-    ) -> Path:
-        """Super-resolve a video, frame folder or image into a video, a PNG folder or an image.
-
-        The output kind follows ``dst``: a video extension (.mp4, .mkv, .mov, .webm, …) writes a
-        video with the source's timing, colour tags and audio; .png/.tif writes one image (for a
-        one-frame input); anything else is a folder of PNG frames. Nothing appears under ``dst``
-        until it is complete.
-        """
-        from tqdm.auto import tqdm
-
-        src, dst = Path(src), Path(dst)
-        source = FrameSource(src)
-        start, stop = parse_frames(frames)
-        info = source.info
-        kind = _output_kind(dst, info)
-        _check_output(dst, overwrite)
-        if kind == "video":
-            encoder_for(dst, codec, crf, preset)
-        total = info.num_frames
-        if total is not None:
-            stop = total if stop is None else min(stop, total)
-            if start >= stop:
-                raise ParameterError("frames", f"{src}: has {total} frame(s); {{param}} {frames} selects none")
-        count = None if stop is None else stop - start
-        first = max(start - self.radius, 0)
-        lead = start - first  # real neighbours read before the range, not written
-        timed = source.timed_frames(first)
-        written = 0
-        bar = tqdm(total=count, desc=f"upscale ×{self.scale}", unit="frame", disable=not progress)
-        with staged_output(dst, kind) as staged:
-            writer = None
-            try:
-                lr_iter, pts_queue = _lr_tensors(timed, stop - first if stop is not None else None)
-                for i, sr in enumerate(self.stream(lr_iter)):
-                    pts = pts_queue.popleft()  # SR frames come out in input order, one per frame
-                    if i < lead:
-                        continue
-                    frame = _to_output(sr.rgb, info)
-                    if kind == "video":
-                        if writer is None:
-                            writer = _open_writer(staged, dst, frame, src, source, codec, crf, preset, fps)
-                        writer.write(frame if frame.shape[2] == 3 else np.repeat(frame, 3, 2), pts)
-                    elif kind == "image":
-                        write_image(staged, frame)
-                    else:
-                        write_image(staged / f"{start + written:08d}.png", frame)
-                    written += 1
-                    bar.update(1)
-                if written == 0:
-                    raise SavsrError(f"{src}: no frames to upscale")
-                if writer is not None:
-                    writer.close()
-                    writer = None
-            finally:
-                bar.close()
-                if writer is not None:
-                    writer.abort()
-        return dst
-
 
 # -------------------------------------------------------------------- helpers
 def _to_unit(x: Tensor) -> Tensor:
@@ -267,73 +176,6 @@ def _to_unit(x: Tensor) -> Tensor:
     if x.dtype in (torch.int32, torch.uint16) or x.dtype == torch.int64:
         return x.float() / 65535.0
     return x.float()
-
-
-def _lr_tensors(timed: Iterator, limit: int | None) -> tuple[Iterator[Tensor], deque]:
-    """LR frames as (3, h, w) tensors (uint8, or int32 holding 16-bit values), and a queue that
-    receives each frame's pts as it is read (popped as its SR frame is written: memory stays flat)."""
-    pts: deque = deque()
-
-    def gen() -> Iterator[Tensor]:
-        for i, (frame, p) in enumerate(timed):
-            if limit is not None and i >= limit:
-                return
-            pts.append(p)
-            t = torch.from_numpy(frame.astype(np.int32) if frame.dtype == np.uint16 else frame).permute(2, 0, 1)
-            yield t.expand(3, -1, -1) if t.shape[0] == 1 else t
-
-    return gen(), pts
-
-
-def _to_output(sr: Tensor, info: StreamInfo) -> np.ndarray:
-    """SR RGB in [0, 1] to an (H, W, C) array in the source's depth and channel count."""
-    x = sr[:1] if info.channels == 1 else sr
-    peak = 65535.0 if info.dtype == np.uint16 else 255.0
-    arr = torch.round(x.float().cpu() * peak).permute(1, 2, 0).numpy()
-    return arr.astype(np.uint16 if peak > 255 else np.uint8)
-
-
-def _output_kind(dst: Path, info: StreamInfo) -> str:
-    suffix = dst.suffix.lower()
-    if suffix in VIDEO_SUFFIXES:
-        return "video"
-    if suffix in IMAGE_OUT_SUFFIXES:
-        if info.num_frames != 1:
-            raise SavsrError(f"{dst}: one image cannot hold {info.num_frames or 'many'} frames; "
-                             "give a video name (.mp4) or a folder")
-        return "image"
-    if suffix:
-        raise SavsrError(f"{dst}: unsupported output type {suffix!r} (video: {', '.join(sorted(VIDEO_SUFFIXES))}; "
-                         f"image: {', '.join(sorted(IMAGE_OUT_SUFFIXES))}; or a folder)")
-    return "folder"
-
-
-def _check_output(dst: Path, overwrite: bool) -> None:
-    if dst.exists() and not overwrite:
-        raise ParameterError("overwrite", f"{dst} exists; pass {{param}} to replace it")
-    parent = dst.parent if str(dst.parent) else Path(".")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=parent, prefix=".savsr-write-test-"):
-            pass
-    except OSError as exc:
-        raise SavsrError(f"{parent}: cannot write there ({exc.strerror or exc})") from None
-
-
-def _open_writer(path: Path, dst: Path, frame: np.ndarray, src: Path, source: FrameSource, codec, crf, preset,
-                 fps) -> VideoWriter:
-    rate = Fraction(fps).limit_denominator(1001) if fps else Fraction(25)
-    if source.is_video:
-        props = probe_video(src, rate)
-        if fps:
-            props.rate, props.time_base = rate, None
-        audio = src
-    else:
-        from .video import VideoProps
-
-        props, audio = VideoProps(rate=rate, time_base=None), None
-    return VideoWriter(path, frame.shape[1], frame.shape[0], props, codec, crf, preset, audio,
-                       deep=frame.dtype == np.uint16, name=dst)
 
 
 def load_model(

@@ -14,6 +14,10 @@ Decoders, and why:
 
 Decompression bombs: a frame whose declared width × height exceeds :func:`max_pixels` is refused
 from its header, before a frame buffer is allocated (docs/reliability.md).
+
+``decoder="opencv"`` reads with OpenCV instead of PyAV, for machines where PyAV is not installed
+(it is imported only for the "pyav" decoder). OpenCV gives no timestamps, colour tags or 16-bit
+video samples, so it is a fallback, not the default.
 """
 
 from __future__ import annotations
@@ -23,16 +27,19 @@ import os
 import re
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import SavsrError
+from ..errors import ParameterError, SavsrError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
+# What a folder of videos is scanned for (any FFmpeg-readable file can still be named directly).
+VIDEO_INPUT_SUFFIXES = {".mp4", ".mkv", ".mov", ".m4v", ".avi", ".webm", ".mpg", ".mpeg", ".ts", ".m2ts", ".mts",
+                        ".flv", ".wmv", ".3gp", ".y4m", ".ogv"}
 _JPEG_MAGIC = b"\xff\xd8\xff"
 # Still-image formats with a magic number, whose size Pillow reads from the header alone.
 _HEADER_FORMATS = ("PNG", "TIFF", "BMP", "WEBP")
@@ -50,9 +57,13 @@ _STRIDE_SLACK = 64 * 65536
 logging.getLogger("PIL").addHandler(logging.NullHandler())
 
 
+DECODERS = ("pyav", "opencv")
+
+
 @dataclass(frozen=True)
-class StreamInfo:
-    """What is known about a frame source before decoding all of it."""
+class MediaInfo:
+    """What one probe of a frame source tells, before decoding all of it: the frames' layout and,
+    for a video, the timing, colour tags and display geometry that its output keeps."""
 
     width: int
     height: int
@@ -60,6 +71,17 @@ class StreamInfo:
     dtype: np.dtype
     num_frames: int | None  # None when a video container does not say
     fps: Fraction | None  # None for images and frame folders
+    time_base: Fraction | None = None
+    colorspace: int | None = None  # FFmpeg's AVColorSpace, range, primaries and transfer
+    color_range: int | None = None
+    color_primaries: int | None = None
+    color_trc: int | None = None
+    rotation: int = 0  # display rotation, degrees counter-clockwise (a phone's portrait video: 90 or -90)
+    sample_aspect_ratio: Fraction | None = None  # None: square pixels or unknown
+
+    @property
+    def is_video(self) -> bool:
+        return self.fps is not None
 
 
 def to_float(frame: np.ndarray) -> np.ndarray:
@@ -185,9 +207,8 @@ def _check_file(path: Path) -> None:
         raise SavsrError(f"{path}: is empty")
 
 
-def _decode_video(path: Path, start: int = 0, with_pts: bool = False) -> Iterator:
-    """Yield frames of any FFmpeg-readable file, from index ``start``, one at a time
-    (as ``(frame, pts)`` pairs when ``with_pts``)."""
+def _decode_video(path: Path, start: int = 0) -> Iterator[tuple[np.ndarray, int | None]]:
+    """Yield ``(frame, pts)`` for the frames of any FFmpeg-readable file, from index ``start``."""
     import av  # loads FFmpeg; imported on first use
 
     limit = max_pixels()
@@ -198,8 +219,7 @@ def _decode_video(path: Path, start: int = 0, with_pts: bool = False) -> Iterato
             for i, frame in enumerate(container.decode(stream)):
                 if i >= start:
                     _check_pixels(path, frame.width, frame.height, limit)
-                    arr = _av_frame_to_array(frame)
-                    yield (arr, frame.pts) if with_pts else arr
+                    yield _av_frame_to_array(frame), frame.pts
     except av.FFmpegError as exc:
         raise SavsrError(f"{path}: not a readable image or video ({exc.strerror or exc})") from None
 
@@ -235,7 +255,7 @@ def _first_decoded(path: Path) -> np.ndarray:
     """The first frame FFmpeg decodes from ``path``; an error naming the file if there is none."""
     frames = _decode_video(path)
     try:
-        return next(frames)
+        return next(frames)[0]
     except StopIteration:
         raise SavsrError(f"{path}: holds no frames") from None
     finally:
@@ -264,34 +284,30 @@ class FrameSource:
     every frame has the same size and layout, and names the first one that does not.
     """
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | Path, decoder: str = "pyav") -> None:
+        if decoder not in DECODERS:
+            raise ParameterError("decoder", f"unknown {{param}} {decoder!r}; expected one of {', '.join(DECODERS)}")
+        self.path, self.decoder = Path(path), decoder
         if self.path.is_dir():
             self._files: list[Path] | None = list_frames(self.path)
-            first = read_image(self._files[0])
-            self.info = StreamInfo(first.shape[1], first.shape[0], first.shape[2], first.dtype, len(self._files), None)
+            self.info = replace(_still_info(self._read_image(self._files[0])), num_frames=len(self._files))
         else:
             _check_file(self.path)
             self._files = None
             self.info = self._probe_file()
 
-    def _probe_file(self) -> StreamInfo:
+    def _probe_file(self) -> MediaInfo:
         with open(self.path, "rb") as fh:
             if fh.read(3) == _JPEG_MAGIC:
                 self._files = [self.path]
-                first = read_image(self.path)
-                return StreamInfo(first.shape[1], first.shape[0], first.shape[2], first.dtype, 1, None)
-        first = _first_decoded(self.path)
-        with open_container(self.path) as container:
-            stream = container.streams.video[0]
-            is_still = container.format.name.endswith("_pipe") or container.format.name == "image2"
-            count = 1 if is_still else (stream.frames or None)
-            fps = None if is_still else (Fraction(stream.average_rate) if stream.average_rate else None)
-        return StreamInfo(first.shape[1], first.shape[0], first.shape[2], first.dtype, count, fps)
+                return _still_info(read_image(self.path))
+        if self.decoder == "opencv":
+            return _opencv_probe(self.path)
+        return _pyav_probe(self.path)
 
     @property
     def is_video(self) -> bool:
-        return self.info.fps is not None
+        return self.info.is_video
 
     def _check(self, frame: np.ndarray, where: str) -> np.ndarray:
         i = self.info
@@ -304,12 +320,8 @@ class FrameSource:
 
     def frames(self, start: int = 0) -> Iterator[np.ndarray]:
         """Yield frames from index ``start`` on, as (H, W, C) uint8/uint16 arrays."""
-        if self._files is not None:
-            for f in self._files[start:]:
-                yield self._check(read_image(f), str(f))
-        else:
-            for i, frame in enumerate(_decode_video(self.path, start)):
-                yield self._check(frame, f"{self.path} frame {start + i}")
+        for frame, _ in self.timed_frames(start):
+            yield frame
 
     def __iter__(self) -> Iterator[np.ndarray]:
         return self.frames()
@@ -317,11 +329,112 @@ class FrameSource:
     def timed_frames(self, start: int = 0) -> Iterator[tuple[np.ndarray, int | None]]:
         """Like :meth:`frames`, with each video frame's presentation timestamp (None for images)."""
         if self._files is not None:
-            for frame in self.frames(start):
-                yield frame, None
-        else:
-            for i, (frame, pts) in enumerate(_decode_video(self.path, start, with_pts=True)):
-                yield self._check(frame, f"{self.path} frame {start + i}"), pts
+            for f in self._files[start:]:
+                yield self._check(self._read_image(f), str(f)), None
+            return
+        decode = _opencv_decode if self.decoder == "opencv" else _decode_video
+        for i, (frame, pts) in enumerate(decode(self.path, start)):
+            yield self._check(frame, f"{self.path} frame {start + i}"), pts
+
+    def _read_image(self, path: Path) -> np.ndarray:
+        return _opencv_image(path) if self.decoder == "opencv" else read_image(path)
+
+
+def _still_info(first: np.ndarray) -> MediaInfo:
+    return MediaInfo(first.shape[1], first.shape[0], first.shape[2], first.dtype, 1, None)
+
+
+def _pyav_probe(path: Path) -> MediaInfo:
+    """The layout, timing, colour tags and display geometry of ``path``, from one opening: the
+    container's header and its first decoded frame."""
+    import av
+
+    limit = max_pixels()
+    try:
+        with open_container(path) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            is_still = container.format.name.endswith("_pipe") or container.format.name == "image2"
+            frame = next(container.decode(stream), None)
+            if frame is None:
+                raise SavsrError(f"{path}: holds no frames")
+            _check_pixels(path, frame.width, frame.height, limit)
+            first = _av_frame_to_array(frame)
+            if is_still:
+                return _still_info(first)
+            cc = stream.codec_context
+            sar = stream.sample_aspect_ratio
+            return MediaInfo(
+                first.shape[1], first.shape[0], first.shape[2], first.dtype, stream.frames or None,
+                Fraction(stream.average_rate) if stream.average_rate else Fraction(25),
+                time_base=Fraction(stream.time_base) if stream.time_base else None,
+                colorspace=int(cc.colorspace), color_range=int(cc.color_range),
+                color_primaries=int(cc.color_primaries), color_trc=int(cc.color_trc),
+                rotation=int(round(frame.rotation or 0)),
+                sample_aspect_ratio=Fraction(sar) if sar and sar != 1 else None,
+            )
+    except av.FFmpegError as exc:
+        raise SavsrError(f"{path}: not a readable image or video ({exc.strerror or exc})") from None
+
+
+def _cv2():
+    try:
+        import cv2
+    except ImportError:
+        raise SavsrError("the opencv decoder needs OpenCV: pip install opencv-python-headless") from None
+    return cv2
+
+
+def _opencv_image(path: Path) -> np.ndarray:
+    """A still image read with OpenCV (8 or 16 bits, grey or RGB, alpha dropped)."""
+    cv2 = _cv2()
+    _check_file(path)
+    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    if arr is None:
+        raise SavsrError(f"{path}: OpenCV cannot read it")
+    _check_pixels(path, arr.shape[1], arr.shape[0], max_pixels())
+    if arr.ndim == 2:
+        return arr[..., None]
+    return np.ascontiguousarray(arr[..., 2::-1])  # BGR(A) to RGB
+
+
+def _opencv_decode(path: Path, start: int = 0) -> Iterator[tuple[np.ndarray, None]]:
+    """Yield ``(frame, None)`` for a video's frames from ``start``, decoded by OpenCV's FFmpeg in
+    the stored orientation, as PyAV gives them."""
+    cv2 = _cv2()
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise SavsrError(f"{path}: OpenCV cannot open it")
+    cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
+    limit = max_pixels()
+    try:
+        i = 0
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                return
+            if i >= start:
+                _check_pixels(path, frame.shape[1], frame.shape[0], limit)
+                yield np.ascontiguousarray(frame[:, :, ::-1]), None
+            i += 1
+    finally:
+        cap.release()
+
+
+def _opencv_probe(path: Path) -> MediaInfo:
+    cv2 = _cv2()
+    cap = cv2.VideoCapture(str(path))
+    count, fps = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None, cap.get(cv2.CAP_PROP_FPS)
+    cap.release()
+    frames = _opencv_decode(path)
+    try:
+        first = next(frames)[0]
+    except StopIteration:
+        raise SavsrError(f"{path}: OpenCV decodes no frames from it") from None
+    finally:
+        frames.close()
+    rate = Fraction(fps).limit_denominator(1001) if fps and fps > 0 else Fraction(25)
+    return MediaInfo(first.shape[1], first.shape[0], 3, first.dtype, count, rate)
 
 
 def read_frame(path: str | Path, index: int = 0) -> np.ndarray:

@@ -1,9 +1,8 @@
-"""Writing super-resolved frames: videos (with the source's audio and timing) and image files."""
+"""Encoding frames: a video stream (with the source's timing and colour tags) and image files."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+import io
 from fractions import Fraction
 from pathlib import Path
 
@@ -11,41 +10,15 @@ import av
 import numpy as np
 from PIL import Image
 
-from ..data.io import open_container
 from ..errors import ParameterError, SavsrError
+from .reader import MediaInfo
 
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".m4v", ".avi", ".webm"}
 IMAGE_OUT_SUFFIXES = {".png", ".tif", ".tiff"}
 _DEFAULT_CODEC = {".webm": "libvpx-vp9", ".avi": "mpeg4"}
+_FORMAT = {".mp4": "mp4", ".m4v": "mp4", ".mkv": "matroska", ".mov": "mov", ".avi": "avi", ".webm": "webm"}
 _FF_QP2LAMBDA = 118  # FFmpeg's scale from a quantiser to global_quality
 X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
-
-
-@dataclass
-class VideoProps:
-    """Timing and colour tags of a source video stream, carried over to the output."""
-
-    rate: Fraction
-    time_base: Fraction | None
-    colorspace: int | None = None
-    color_range: int | None = None
-    color_primaries: int | None = None
-    color_trc: int | None = None
-    has_audio: bool = False
-
-
-def probe_video(path: Path, fallback_rate: Fraction) -> VideoProps:
-    """The rate, time base, colour tags and audio presence of ``path``'s first video stream."""
-    with open_container(path) as c:
-        v = c.streams.video[0]
-        cc = v.codec_context
-        rate = Fraction(v.average_rate) if v.average_rate else fallback_rate
-        return VideoProps(
-            rate=rate, time_base=Fraction(v.time_base) if v.time_base else None,
-            colorspace=int(cc.colorspace), color_range=int(cc.color_range),
-            color_primaries=int(cc.color_primaries), color_trc=int(cc.color_trc),
-            has_audio=bool(c.streams.audio),
-        )
 
 
 def _pix_fmt(codec: str, odd: bool, deep: bool) -> str:
@@ -67,6 +40,16 @@ def encoder_for(path: Path, codec: str | None, crf: int, preset: str) -> str:
         if crf > 51:
             raise ParameterError("crf", f"{path}: {{param}} {crf} is above {codec}'s 51")
         raise ParameterError("preset", f"{path}: unknown {{param}} {preset!r}; expected one of {', '.join(X26X_PRESETS)}")
+    try:
+        av.codec.Codec(codec, "w")
+    except (av.FFmpegError, ValueError):
+        raise SavsrError(f"{path}: cannot encode with codec {codec!r}: FFmpeg has no such encoder") from None
+    # The output's container, and the MP4 of the resumable segments, must both hold the codec.
+    for fmt in (_FORMAT.get(path.suffix.lower(), "matroska"), "mp4"):
+        with av.open(io.BytesIO(), "w", format=fmt) as probe:
+            if codec not in probe.supported_codecs and av.codec.Codec(codec, "w").name not in probe.supported_codecs:
+                where = f"a {path.suffix} file" if fmt != "mp4" or path.suffix.lower() in (".mp4", ".m4v") else "MP4 segments"
+                raise SavsrError(f"{path}: cannot encode with codec {codec!r}: {where} cannot hold it")
     return codec
 
 
@@ -82,80 +65,56 @@ def _set_quality(stream, codec: str, crf: int, preset: str) -> None:
 
 
 class VideoWriter:
-    """Encodes RGB frames (uint8, or uint16 from deep sources) into ``path``, copying the audio
-    streams of ``audio_from``.
+    """Encodes RGB frames (uint8, or uint16 from deep sources) into the video stream of ``path``.
 
-    Frame timestamps are kept (so variable frame rates survive); audio packets are copied, not
-    re-encoded, and interleaved with the video by time. The output is tagged with the source's
-    colour matrix, range, primaries and transfer (BT.709 for sources without tags), and the RGB
-    frames are converted with that same matrix.
+    Frame timestamps are kept (so variable frame rates survive). The stream is tagged with the
+    colour matrix, range, primaries and transfer of ``tags`` (BT.709 where it has none: frame
+    folders, images), the RGB frames are converted with that same matrix, and its pixel aspect
+    ratio is kept. Other streams, chapters and the display rotation are the muxer's (:mod:`.mux`).
+    ``container_format`` and ``options`` go to FFmpeg's muxer (the segments of a resumable run
+    are MP4 whose timescale is the source's time base, so no timestamp is rounded).
     """
 
     def __init__(
-        self, path: Path, width: int, height: int, props: VideoProps, codec: str | None = None,
-        crf: int = 18, preset: str = "medium", audio_from: Path | None = None, deep: bool = False,
-        name: Path | None = None,
+        self, path: Path, width: int, height: int, rate: Fraction, time_base: Fraction | None = None,
+        tags: MediaInfo | None = None, codec: str | None = None, crf: int = 18, preset: str = "medium",
+        deep: bool = False, name: Path | None = None, container_format: str | None = None,
+        options: dict[str, str] | None = None,
     ) -> None:
         self.path = path
         self.name = name or path  # what messages call the output (``path`` may be a staged name)
-        suffix = path.suffix.lower()
         codec = encoder_for(self.name, codec, crf, preset)
-        self.out = av.open(str(path), "w", format={".m4v": "mp4"}.get(suffix))
+        fmt = container_format or {".m4v": "mp4"}.get(path.suffix.lower())
+        self.out = av.open(str(path), "w", format=fmt, options=options or {})
         try:
-            self.stream = self.out.add_stream(codec, rate=props.rate)
+            self.stream = self.out.add_stream(codec, rate=rate)
         except (av.FFmpegError, ValueError) as exc:
             self.out.close()
             raise SavsrError(f"{self.name}: cannot encode with codec {codec!r} ({exc})") from None
         self.stream.width, self.stream.height = width, height
         self.stream.pix_fmt = _pix_fmt(codec, bool(width % 2 or height % 2), deep)
         _set_quality(self.stream, codec, crf, preset)
-        self.time_base = props.time_base or 1 / props.rate
+        self.time_base = time_base or 1 / rate
         self.stream.codec_context.time_base = self.time_base
         cc = self.stream.codec_context
+        if tags is not None and tags.sample_aspect_ratio:
+            cc.sample_aspect_ratio = tags.sample_aspect_ratio
         # Untagged sources (image folders) are tagged BT.709, the HD standard.
-        self.colorspace = props.colorspace if props.colorspace not in (None, 2) else 1
+        colorspace = tags.colorspace if tags is not None else None
+        self.colorspace = colorspace if colorspace not in (None, 2) else 1
         if codec == "mpeg4":  # FFmpeg writes it without colour tags, and decoders then assume BT.601
             self.colorspace = 5
-        self.color_range = props.color_range if props.color_range not in (None, 0) else 1
+        color_range = tags.color_range if tags is not None else None
+        self.color_range = color_range if color_range not in (None, 0) else 1
         cc.colorspace, cc.color_range = self.colorspace, self.color_range
-        cc.color_primaries = props.color_primaries if props.color_primaries not in (None, 2) else 1
-        cc.color_trc = props.color_trc if props.color_trc not in (None, 2) else 1
-        self._audio_in = None
-        self._audio: Iterator | None = None
-        self._pending = None
-        if audio_from is not None and props.has_audio:
-            self._audio_in = open_container(audio_from)
-            in_audio = self._audio_in.streams.audio
-            self._map = {s.index: self.out.add_stream_from_template(s) for s in in_audio}
-            self._audio = self._audio_in.demux(*in_audio)
+        primaries, trc = (tags.color_primaries, tags.color_trc) if tags is not None else (None, None)
+        cc.color_primaries = primaries if primaries not in (None, 2) else 1
+        cc.color_trc = trc if trc not in (None, 2) else 1
         self._index = 0
-        self._first: float | None = None  # time of the first video frame, seconds
-        self._last = 0.0
-
-    def _mux_audio_until(self, seconds: float) -> None:
-        """Copy audio packets up to ``seconds``; those before the first video frame are dropped,
-        so a clip cut with --frames keeps only its own sound."""
-        while self._audio is not None:
-            if self._pending is None:
-                try:
-                    self._pending = next(self._audio)
-                except StopIteration:
-                    self._audio = None
-                    return
-                if self._pending.dts is None:  # demuxer flush packet
-                    self._pending = None
-                    continue
-            packet = self._pending
-            t = float(packet.pts * packet.time_base) if packet.pts is not None else self._last
-            if t > seconds:
-                return
-            if self._first is None or t >= self._first - 1e-6:
-                packet.stream = self._map[packet.stream.index]
-                self.out.mux(packet)
-            self._pending = None
+        self.frames = 0
 
     def write(self, rgb: np.ndarray, pts: int | None = None) -> None:
-        """Encode one (H, W, 3) uint8 or uint16 frame; ``pts`` in the source's time base (None: frame index)."""
+        """Encode one (H, W, 3) uint8 or uint16 frame; ``pts`` in the time base (None: frame index)."""
         fmt = "rgb48le" if rgb.dtype == np.uint16 else "rgb24"  # reformat below converts the depth
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format=fmt)
         frame = frame.reformat(format=self.stream.pix_fmt, dst_colorspace=self.colorspace,
@@ -169,26 +128,16 @@ class VideoWriter:
             raise SavsrError(f"{self.name}: the encoder {self.stream.codec_context.name!r} refused the frames ({exc})") from None
         for packet in packets:
             self.out.mux(packet)
-        self._last = float(frame.pts * self.time_base)
-        if self._first is None:
-            self._first = self._last
-        self._mux_audio_until(self._last)
+        self.frames += 1
 
     def close(self) -> None:
-        """Flush the encoder and the remaining audio, and close the file."""
+        """Flush the encoder and close the file."""
         for packet in self.stream.encode():
             self.out.mux(packet)
-        self._mux_audio_until(self._last + float(1 / self.stream.average_rate if self.stream.average_rate else 0))
         self.out.close()
-        if self._audio_in is not None:
-            self._audio_in.close()
 
     def abort(self) -> None:
-        try:
-            self.out.close()
-        finally:
-            if self._audio_in is not None:
-                self._audio_in.close()
+        self.out.close()
 
 
 def write_image(path: Path, frame: np.ndarray) -> None:

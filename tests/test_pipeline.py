@@ -1,0 +1,231 @@
+"""Resumable upscaling, every stream kept, two runs on one output, batches and shards (issue #21)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import REPO
+from media_clips import frame_times, rich_clip, streams
+from savsr.cli import main
+from savsr.errors import ParameterError
+from savsr.infer.batch import parse_shard
+from savsr.infer.pipeline import upscale_file, work_dir
+from savsr.infer.upscaler import load_model
+from savsr.media import FrameSource
+from savsr.media.writer import VideoWriter
+from savsr.models.checkpoint import GeneratorSpec, save_generator
+
+# `savsr` as a user runs it, with each network call counted in a file and slowed a little, so
+# that a kill lands mid-run: python -c HOOK COUNTFILE DELAY savsr-arguments...
+HOOK = r"""
+import sys, time
+count, delay = sys.argv[1], float(sys.argv[2])
+from savsr.models.vsrresnet import VSRResNet
+forward = VSRResNet.forward
+def counted(self, x):
+    with open(count, "a") as fh:
+        fh.write("1\n")
+    time.sleep(delay)
+    return forward(self, x)
+VSRResNet.forward = counted
+from savsr.cli import main
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    spec = GeneratorSpec(scale=2, blocks=2, features=8)
+    return save_generator(spec.build(), spec, tmp_path_factory.mktemp("m") / "tiny_x2.safetensors")
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return rich_clip(tmp_path_factory.mktemp("clip") / "phone.mkv", frames=40)
+
+
+def _start(count: Path, delay: float, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-c", HOOK, str(count), str(delay), *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+
+
+def _calls(count: Path) -> int:
+    return len(count.read_text().splitlines()) if count.exists() else 0
+
+
+def _done_frames(dst: Path) -> int:
+    return sum(int(p.stem.split("-")[2]) for p in work_dir(dst).glob("seg-*.mp4"))
+
+
+def test_every_stream_is_kept(model_file: Path, clip: Path, tmp_path: Path) -> None:
+    """Two audio tracks, a subtitle track, chapters, tags, variable frame timing and a 90° display
+    rotation survive; the frames are the model's own output on the decoded frames."""
+    dst = tmp_path / "up.mkv"
+    assert main(["upscale", str(clip), "-o", str(dst), "--model", str(model_file), "--codec", "ffv1",
+                 "--segment-frames", "16", "--precision", "fp32"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["up.mkv"]  # the work folder is gone
+    src, out = streams(clip), streams(dst)
+    assert out["streams"] == src["streams"] == [("video", None), ("audio", "eng"), ("audio", "fra"), ("subtitle", "deu")]
+    assert out["rotation"] == src["rotation"] == 90
+    assert out["chapters"] == src["chapters"] and len(src["chapters"]) == 2
+    assert out["title"] == "a test clip"
+    assert out["pts"] == src["pts"] == [Fraction(t, 1000) for t in frame_times(40)]  # not uniform
+    assert out["audio"] == src["audio"] and all(len(a) > 50 for a in src["audio"])
+    assert out["subtitles"] == src["subtitles"] == [[(b"Hallo", Fraction(1, 10)), (b"Welt", src["subtitles"][0][1][1])]]
+    assert out["size"] == (96, 64)
+    model = load_model(model_file, device="cpu", precision="fp32")
+    want = model(torch.from_numpy(src["frames"]).permute(0, 3, 1, 2))
+    want = torch.round(want * 255).permute(0, 2, 3, 1).numpy().astype(np.uint8)
+    # FFV1 is lossless in YUV 4:2:0, so the same frames through the same conversion come back the same.
+    writer = VideoWriter(tmp_path / "want.mkv", 96, 64, Fraction(25), codec="ffv1")
+    for frame in want:
+        writer.write(frame)
+    writer.close()
+    assert np.array_equal(out["frames"], np.stack(list(FrameSource(tmp_path / "want.mkv"))))
+
+
+def test_mp4_keeps_what_it_can_hold_and_says_what_it_cannot(model_file: Path, clip: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture) -> None:
+    dst = tmp_path / "up.mp4"
+    assert main(["upscale", str(clip), "-o", str(dst), "--model", str(model_file), "--preset", "ultrafast"]) == 0
+    out = streams(dst)
+    assert out["rotation"] == 90 and [s for s in out["streams"] if s[0] == "audio"] == [("audio", "eng"), ("audio", "fra")]
+    assert out["pts"] == streams(clip)["pts"] and len(out["chapters"]) == 2
+    assert "subtitle stream 3 (srt) left out: .mp4 cannot hold it (.mkv can)" in capsys.readouterr().out
+
+
+def test_killed_runs_resume_without_recomputing(model_file: Path, clip: Path, tmp_path: Path) -> None:
+    """SIGKILL at random points, rerun each time: finished segments are not recomputed, and the
+    result equals an uninterrupted run's, frames bit for bit (FFV1), audio and timestamps too."""
+    args = ["upscale", str(clip), "--model", str(model_file), "--codec", "ffv1", "--segment-frames", "8",
+            "--device", "cpu"]
+    ref = tmp_path / "ref.mkv"
+    count = tmp_path / "ref.count"
+    p = _start(count, 0.0, *args, "-o", str(ref))
+    assert p.wait(120) == 0, p.stderr.read()
+    assert _calls(count) == 40
+
+    dst = tmp_path / "resumed.mkv"
+    rng = random.Random(21)
+    kills = 0
+    for attempt in range(6):
+        count = tmp_path / f"run{attempt}.count"
+        done_before = _done_frames(dst)
+        p = _start(count, 0.05, *args, "-o", str(dst))
+        target = rng.randint(3, 14)
+        deadline = time.monotonic() + 60
+        while _calls(count) < target and p.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if p.poll() is None and attempt < 5:
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+            kills += 1
+            assert not dst.exists()
+            continue
+        assert p.wait(120) == 0, p.stderr.read()
+        assert _calls(count) == 40 - done_before  # only the frames not in a finished segment
+        break
+    assert kills >= 3 and dst.exists() and not work_dir(dst).exists()
+    got, want = streams(dst), streams(ref)
+    assert np.array_equal(got["frames"], want["frames"])
+    assert got["pts"] == want["pts"] and got["audio"] == want["audio"] and got["subtitles"] == want["subtitles"]
+
+
+def test_two_runs_on_one_output_do_not_race(model_file: Path, clip: Path, tmp_path: Path) -> None:
+    dst = tmp_path / "out.mkv"
+    args = ["upscale", str(clip), "--model", str(model_file), "-o", str(dst), "--codec", "ffv1"]
+    first = _start(tmp_path / "a.count", 0.1, *args)
+    time.sleep(3)
+    second = _start(tmp_path / "b.count", 0.0, *args)
+    assert second.wait(60) == 2
+    err = second.stderr.read().strip().splitlines()
+    assert len(err) == 1 and "is being written by process" in err[0] and str(first.pid) in err[0]
+    assert first.wait(120) == 0 and dst.exists()
+    assert _calls(tmp_path / "b.count") == 0
+
+
+def test_a_killed_runs_lock_is_taken_over(model_file: Path, clip: Path, tmp_path: Path) -> None:
+    dst = tmp_path / "out.mkv"
+    args = ["upscale", str(clip), "--model", str(model_file), "-o", str(dst), "--codec", "ffv1", "--segment-frames", "8"]
+    p = _start(tmp_path / "a.count", 0.05, *args)
+    while _calls(tmp_path / "a.count") < 12:
+        time.sleep(0.01)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert json.loads((work_dir(dst) / "lock").read_text())["pid"] == p.pid  # left behind by the kill
+    assert main(args) == 0 and dst.exists() and not work_dir(dst).exists()
+
+
+def test_changed_settings_refuse_or_restart(model_file: Path, clip: Path, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture) -> None:
+    dst = tmp_path / "out.mkv"
+    args = ["upscale", str(clip), "--model", str(model_file), "-o", str(dst), "--segment-frames", "8"]
+    p = _start(tmp_path / "a.count", 0.05, *args, "--crf", "20")
+    while not list(work_dir(dst).glob("seg-*")):
+        time.sleep(0.02)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    capsys.readouterr()
+    assert main([*args, "--crf", "22"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'crf': 20" in err[0] and "'crf': 22" in err[0] and "--restart" in err[0]
+    assert main([*args, "--crf", "22", "--restart"]) == 0 and dst.exists()
+
+
+def test_an_output_that_appears_meanwhile_is_not_replaced(model_file: Path, clip: Path, tmp_path: Path) -> None:
+    dst = tmp_path / "out.mkv"
+    model = load_model(model_file, device="cpu")
+
+    def someone_else_writes(n: int) -> None:
+        if not dst.exists():
+            dst.write_text("another run's output")
+
+    with pytest.raises(ParameterError, match="appeared while this run was writing it"):
+        upscale_file(model, clip, dst, progress=someone_else_writes)
+    assert dst.read_text() == "another run's output"
+    # The finished work is kept: with overwrite, the rerun only joins it.
+    calls = []
+    model.model.register_forward_hook(lambda *a: calls.append(1))
+    upscale_file(model, clip, dst, overwrite=True)
+    assert calls == [] and streams(dst)["size"] == (96, 64)
+
+
+def test_frame_folder_output_resumes(model_file: Path, clip: Path, tmp_path: Path) -> None:
+    dst = tmp_path / "frames"
+    args = ["upscale", str(clip), "--model", str(model_file), "-o", str(dst), "--frames", "5:25"]
+    p = _start(tmp_path / "a.count", 0.05, *args)
+    while _calls(tmp_path / "a.count") < 8:
+        time.sleep(0.01)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    done = len(list((work_dir(dst) / "frames").glob("0*.png")))
+    assert done >= 5 and not dst.exists()
+    count = tmp_path / "b.count"
+    assert _start(count, 0.0, *args).wait(60) == 0
+    assert _calls(count) == 20 - done
+    names = sorted(p.name for p in dst.iterdir())
+    assert names == [f"{i:08d}.png" for i in range(5, 25)]
+
+
+def test_shard_from_flag_or_scheduler() -> None:
+    assert parse_shard("1/4", {}) == (1, 4)
+    assert parse_shard(None, {"RANK": "2", "WORLD_SIZE": "3"}) == (2, 3)
+    assert parse_shard(None, {"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_MIN": "4", "SLURM_ARRAY_TASK_COUNT": "2"}) == (1, 2)
+    assert parse_shard(None, {}) is None
+    for bad in ("4/4", "x", "1/0"):
+        with pytest.raises(ParameterError):
+            parse_shard(bad, {})
