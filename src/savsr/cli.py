@@ -69,7 +69,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 
     scenes = prepare_dataset(
         args.sources, args.output, downscale=args.downscale, scene_threshold=args.scene_threshold,
-        overwrite=args.overwrite, progress=sys.stderr.isatty(),
+        overwrite=args.overwrite, progress=sys.stderr.isatty(), decoder=args.decoder,
     )
     frames = sum(s.frames for s in scenes)
     print(f"wrote {args.output}: {len(scenes)} scene(s), {frames} frame(s)")
@@ -225,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--scene-threshold", type=float, default=0.12,
                       help="cut detection threshold, mean abs. thumbnail difference in [0,1]; 0 = off")
     prep.add_argument("--overwrite", action="store_true", help="replace DATASET if it exists")
+    prep.add_argument("--decoder", default="pyav", choices=("pyav", "opencv"),
+                      help="video decoder: pyav (default), or opencv where PyAV is not installed")
     prep.set_defaults(func=_cmd_prepare)
 
     ev = sub.add_parser("evaluate", help="score a model on Vid4 (or any folder of sequences) with PSNR/SSIM/LPIPS")

@@ -47,26 +47,44 @@ def limit_file_size(max_bytes: int) -> Callable[[], None]:
     return apply
 
 
+# A child's peak RSS starts from its parent's at fork (Linux carries the old mm's high-water mark
+# across exec), so a torch-sized test process would hide a child's own peak. The child is
+# therefore started by this small launcher, which reports the grandchild's rusage.
+_LAUNCH = r"""
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as fh:
+    fh.write(str(usage.ru_maxrss))
+if os.WIFSIGNALED(status):
+    os.kill(os.getpid(), os.WTERMSIG(status))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_measured(
     args: Sequence[str], env: dict[str, str] | None = None, timeout: float = 600,
     preexec_fn: Callable[[], None] | None = None,
 ) -> Finished:
     """Run ``args`` to completion (killed after ``timeout`` s) and report the peak RSS of that
-    child alone, from the rusage its own ``wait4`` returns."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(list(args), stdout=out, stderr=err, env={**CHILD_ENV, **(env or {})},
-                                preexec_fn=preexec_fn)
-        timer = threading.Timer(timeout, proc.kill)
+    child alone, from the rusage its own ``wait4`` returns (in a small launcher process)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile("r") as peak:
+        proc = subprocess.Popen([sys.executable, "-c", _LAUNCH, peak.name, *args], stdout=out, stderr=err,
+                                env={**CHILD_ENV, **(env or {})}, preexec_fn=preexec_fn, start_new_session=True)
+        timer = threading.Timer(timeout, lambda: os.killpg(proc.pid, signal.SIGKILL))
         timer.start()
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
+            proc.wait()
         finally:
             timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
         out.seek(0)
         err.seek(0)
+        text = peak.read()
         return Finished(proc.returncode, out.read().decode(errors="replace"), err.read().decode(errors="replace"),
-                        usage.ru_maxrss / 1024)  # kB on Linux
+                        int(text) / 1024 if text else 0.0)  # kB on Linux
 
 
 def one_line_error(res: Finished) -> str:

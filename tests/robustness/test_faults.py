@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from savsr.infer.pipeline import work_dir
 from robust_helpers import CHILD_ENV, SAVSR, limit_file_size, one_line_error, run_measured, tiny_generator, write_clip
 from savsr.cli import main
 from savsr.train.checkpoint import CheckpointManager, verify
@@ -69,19 +70,20 @@ def test_training_killed_n_times_resumes_to_the_same_weights(dataset: Path, tmp_
 def test_killed_upscale_leaves_nothing_under_the_final_name(model: Path, tmp_path: Path, output: str) -> None:
     clip = write_clip(tmp_path / "clip.mp4", 100)
     dst = tmp_path / output
-    part = dst.with_name(f".{dst.stem}.part{dst.suffix}")
-    args = [SAVSR, "upscale", str(clip), "-o", str(dst), "--model", str(model), "--device", "cpu"]
+    work = work_dir(dst)
+    args = [SAVSR, "upscale", str(clip), "-o", str(dst), "--model", str(model), "--device", "cpu",
+            "--segment-frames", "10"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=CHILD_ENV)
     deadline = time.time() + 120
-    while not part.exists() and proc.poll() is None and time.time() < deadline:
+    while not list(work.glob("seg-*")) + list(work.glob("frames/0*")) and proc.poll() is None and time.time() < deadline:
         time.sleep(0.01)
     assert proc.poll() is None, f"finished before it could be killed: {proc.stderr.read()}"
     proc.kill()
     proc.wait()
-    assert part.exists() and not dst.exists()
-    # Running it again replaces the leftover and completes.
+    assert work.exists() and not dst.exists()
+    # Running it again resumes from the work folder, completes and removes it.
     assert run_measured(args).returncode == 0
-    assert not part.exists()
+    assert not work.exists()
     if dst.suffix:
         with av.open(str(dst)) as c:
             assert sum(1 for _ in c.decode(video=0)) == 100

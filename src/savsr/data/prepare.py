@@ -125,6 +125,7 @@ def prepare_dataset(
     scene_threshold: float = 0.12,
     overwrite: bool = False,
     progress: bool = True,
+    decoder: str = "pyav",
 ) -> list[SceneEntry]:
     """Decode ``sources`` (videos, frame folders, images) into a dataset folder; see module doc.
 
@@ -135,6 +136,7 @@ def prepare_dataset(
             (useful for compressed sources, whose artefacts shrink with the image).
         scene_threshold: cut threshold of :func:`split_scenes`; 0 disables cut detection.
         overwrite: replace an existing dataset folder.
+        decoder: "pyav", or "opencv" where PyAV is not installed (:class:`FrameSource`).
     """
     from tqdm.auto import tqdm
 
@@ -146,7 +148,7 @@ def prepare_dataset(
             raise ParameterError("overwrite", f"{out} exists; pass {{param}} to replace it")
         if out.is_dir() and not (out / MANIFEST).exists() and any(out.iterdir()):
             raise SavsrError(f"{out} is a non-empty folder that is not a savsr dataset; refusing to replace it")
-    opened = [FrameSource(s) for s in sources]  # fail on a bad source before writing anything
+    opened = [FrameSource(s, decoder) for s in sources]  # fail on a bad source before writing anything
     staging = out.with_name(f".{out.name}.part")
     shutil.rmtree(staging, ignore_errors=True)
     (staging / "scenes").mkdir(parents=True)

@@ -175,15 +175,16 @@ def _pillow_to_array(img: Image.Image) -> np.ndarray:
     return np.array(img.convert("RGB"))
 
 
+def _is_jpeg(path: Path) -> bool:
+    _check_file(path)
+    with open(path, "rb") as fh:
+        return fh.read(3) == _JPEG_MAGIC
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """Read one still image as (H, W, C) uint8 or uint16, C = 1 or 3."""
     path = Path(path)
-    _check_file(path)
-    with open(path, "rb") as fh:
-        head = fh.read(3)
-    if head == _JPEG_MAGIC:
-        return _read_jpeg(path)
-    return _first_decoded(path)
+    return _read_jpeg(path) if _is_jpeg(path) else _first_decoded(path)
 
 
 def _read_jpeg(path: Path) -> np.ndarray:
@@ -297,10 +298,9 @@ class FrameSource:
             self.info = self._probe_file()
 
     def _probe_file(self) -> MediaInfo:
-        with open(self.path, "rb") as fh:
-            if fh.read(3) == _JPEG_MAGIC:
-                self._files = [self.path]
-                return _still_info(read_image(self.path))
+        if _is_jpeg(self.path):
+            self._files = [self.path]
+            return _still_info(read_image(self.path))
         if self.decoder == "opencv":
             return _opencv_probe(self.path)
         return _pyav_probe(self.path)
@@ -337,7 +337,9 @@ class FrameSource:
             yield self._check(frame, f"{self.path} frame {start + i}"), pts
 
     def _read_image(self, path: Path) -> np.ndarray:
-        return _opencv_image(path) if self.decoder == "opencv" else read_image(path)
+        if self.decoder == "opencv" and not _is_jpeg(path):  # JPEG is Pillow's with either decoder
+            return _opencv_image(path)
+        return read_image(path)
 
 
 def _still_info(first: np.ndarray) -> MediaInfo:
