@@ -16,7 +16,6 @@ import torch
 from conftest import REPO
 from media_clips import rich_clip, streams
 from savsr.cli import main
-from savsr.infer.pipeline import work_dir
 from savsr.models.checkpoint import GeneratorSpec, save_generator
 
 ARGS = ["--codec", "ffv1", "--segment-frames", "4", "--device", "cpu"]
