@@ -20,8 +20,7 @@ from pathlib import Path
 from hypothesis import Phase, given, seed, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "robustness"))
-from fuzzing import ReaderWorker, cases, check, make_seeds, write_case  # noqa: E402
+from fuzzing import ReaderWorker, cases, check, make_seeds, write_case
 
 
 def campaign(n: int, rng_seed: int, folder: Path, keep: Path | None = None) -> tuple[Counter, list[str]]:

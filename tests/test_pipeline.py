@@ -237,3 +237,26 @@ def test_scale_alone_picks_the_bundled_model(tmp_path: Path) -> None:
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(tmp_path / "in.png")
     assert main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"), "--scale", "2"]) == 0
     assert Image.open(tmp_path / "out.png").size == (48, 40)
+
+
+def test_pixel_aspect_ratio_is_kept(model_file: Path, tmp_path: Path) -> None:
+    """An anamorphic source (pixels 4:3 wide) keeps its display aspect ratio."""
+    import av
+
+    src = tmp_path / "anamorphic.mkv"
+    with av.open(str(src), "w") as out:
+        v = out.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 48, 32, "yuv420p"
+        v.codec_context.sample_aspect_ratio = Fraction(4, 3)
+        for i in range(6):
+            f = av.VideoFrame.from_ndarray(np.full((32, 48, 3), i * 20, np.uint8), format="rgb24")
+            f.pts = i
+            for p in v.encode(f):
+                out.mux(p)
+        for p in v.encode():
+            out.mux(p)
+    for name in ("up.mkv", "up.mp4"):
+        assert main(["upscale", str(src), "-o", str(tmp_path / name), "--model", str(model_file)]) == 0
+        with av.open(str(tmp_path / name)) as c:
+            assert c.streams.video[0].sample_aspect_ratio == Fraction(4, 3), name
+            assert c.streams.video[0].display_aspect_ratio == 2, name  # 96×64 at 4:3 pixels

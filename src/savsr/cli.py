@@ -137,7 +137,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
-    from .infer.batch import is_video_folder, parse_shard, plan, run_batch, shard, summary
+    from .infer.batch import frame_count, is_video_folder, parse_shard, plan, run_batch, shard, summary
     from .infer.pipeline import EncodeOptions, upscale_file
     from .infer.upscaler import load_model
 
@@ -155,7 +155,8 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     if not is_batch:
         from tqdm.auto import tqdm
 
-        with tqdm(total=None, desc=f"upscale ×{model.scale}", unit="frame", disable=not progress) as bar:
+        total = frame_count(one) if progress else None  # for the ETA; one more probe, only on a terminal
+        with tqdm(total=total, desc=f"upscale ×{model.scale}", unit="frame", disable=not progress) as bar:
             out = upscale_file(model, one, args.output, args.frames, args.overwrite, args.restart, encode,
                                args.segment_frames, bar.update)
         print(f"wrote {out}")

@@ -11,13 +11,11 @@ import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from savsr.media.writer import VideoWriter
+from scripts.fuzzing import write_clip  # shared with the fuzzer, which lives in scripts/
 from savsr.models.checkpoint import GeneratorSpec, save_generator
 
 SAVSR = str(Path(sys.executable).parent / "savsr")
@@ -100,16 +98,6 @@ def tiny_generator(path: Path, scale: int = 2) -> Path:
     torch.manual_seed(0)
     spec = GeneratorSpec(scale=scale, blocks=1, features=8)
     return save_generator(spec.build(), spec, path)
-
-
-def write_clip(path: Path, frames: int, width: int = 32, height: int = 24) -> Path:
-    """An H.264 clip of ``frames`` moving random frames, written with savsr's VideoWriter."""
-    rgb = (np.random.default_rng(0).random((height, width, 3)) * 255).astype(np.uint8)
-    writer = VideoWriter(path, width, height, Fraction(25), preset="ultrafast")
-    for t in range(frames):
-        writer.write(np.roll(rgb, t, axis=1))
-    writer.close()
-    return path
 
 
 def upscale_peak_rss(folder: Path, frames: int) -> tuple[float, int]:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fuzzing import ReaderWorker, cases, check, make_seeds, write_case
+from scripts.fuzzing import ReaderWorker, cases, check, make_seeds, write_case
 
 QUICK_CASES = 200
 

@@ -174,6 +174,7 @@ def shard(jobs: list[Job], which: tuple[int, int] | None) -> list[Job]:
 
 
 def frame_count(src: Path) -> int | None:
+    """The input's frame count where its container says, else None (also for a bad input)."""
     try:
         return FrameSource(src).info.num_frames
     except SavsrError:

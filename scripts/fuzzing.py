@@ -21,14 +21,26 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 from hypothesis import strategies as st
 from PIL import Image
 
-from robust_helpers import CHILD_ENV, write_clip
-from savsr.media.writer import write_image
+from savsr.media.writer import VideoWriter, write_image
+
+CHILD_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def write_clip(path: Path, frames: int, width: int = 32, height: int = 24) -> Path:
+    """An H.264 clip of ``frames`` moving random frames, written with savsr's VideoWriter."""
+    rgb = (np.random.default_rng(0).random((height, width, 3)) * 255).astype(np.uint8)
+    writer = VideoWriter(path, width, height, Fraction(25), preset="ultrafast")
+    for t in range(frames):
+        writer.write(np.roll(rgb, t, axis=1))
+    writer.close()
+    return path
 
 CASE_TIMEOUT_S = 20.0  # a healthy case takes milliseconds; this is only the hang detector
 MEMORY_LIMIT = 4 << 30  # address space of the child: a decoder that tries to swallow a bomb fails
