@@ -141,6 +141,10 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     from .infer.pipeline import EncodeOptions, upscale_file
     from .infer.upscaler import load_model
 
+    from .data.resize import check_scale
+
+    if args.scale is not None:
+        check_scale(args.scale)
     name = args.model or f"sa-vsrgan-x{args.scale or 4}"  # --scale alone picks the bundled model of that scale
     inputs = [Path(p) for p in args.input]
     one = inputs[0]
@@ -275,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--model", metavar="NAME|CHECKPOINT",
                     help="bundled model (see `savsr models`) or generator .safetensors "
                          "(default sa-vsrgan-xS for --scale S, else sa-vsrgan-x4)")
-    up.add_argument("--scale", type=int, choices=(2, 3, 4), help="2, 3 or 4: picks the bundled model; with --model, must match it")
+    up.add_argument("--scale", type=int, help="2, 3 or 4: picks the bundled model; with --model, must match it")
     up.add_argument("--tile", type=int, help="tile side in HR pixels, at least 64 (default: from free memory; 0 = whole frame)")
     up.add_argument("--tile-overlap", type=int, help="context around each tile (default: the receptive radius, 32)")
     up.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))

@@ -60,6 +60,33 @@ def raise_if_disk_full(exc: OSError, path: Path) -> None:
         raise SavsrError(f"{path}: not written: {exc.strerror} (the disk or a file-size limit is full)") from None
 
 
+@contextlib.contextmanager
+def staged_output(dst: Path, kind: str) -> Iterator[Path]:
+    """A temporary path beside ``dst`` (a folder, made, if ``kind`` is "folder") that replaces
+    ``dst`` only if the block succeeds; on failure it is removed and ``dst`` is left as it was."""
+    tmp = dst.with_name(f".{dst.stem}.part{dst.suffix}")
+    shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+    if kind == "folder":
+        tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        if dst.is_dir():
+            old = dst.with_name(f".{dst.name}.old")
+            os.replace(dst, old)
+            os.replace(tmp, dst)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, dst)
+    except OSError as exc:
+        raise_if_disk_full(exc, dst)
+        raise
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+
+
 def publish(tmp: Path, dst: Path, overwrite: bool) -> None:
     """Rename the finished ``tmp`` to ``dst``. Without ``overwrite`` a ``dst`` that appeared in the
     meantime (another run's output) is never replaced: a file is linked into place, which fails if
