@@ -29,6 +29,18 @@ def require(path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny ×2 VSRResNet generator file (2 blocks × 8 features, seed 0), for the inference tests."""
+    import torch
+
+    from savsr.models.checkpoint import GeneratorSpec, save_generator
+
+    torch.manual_seed(0)
+    spec = GeneratorSpec(scale=2, blocks=2, features=8)
+    return save_generator(spec.build(), spec, tmp_path_factory.mktemp("m") / "tiny_x2.safetensors")
+
+
+@pytest.fixture(scope="session")
 def calendar_rgb() -> np.ndarray:
     """Frame 0 of Vid4 calendar as (H, W, 3) float64 in [0, 1]."""
     path = require(DATA / "vid4" / "GT" / "calendar" / "00000000.png")

@@ -16,16 +16,8 @@ import torch
 from conftest import REPO
 from media_clips import rich_clip, streams
 from savsr.cli import main
-from savsr.models.checkpoint import GeneratorSpec, save_generator
 
 ARGS = ["--codec", "ffv1", "--segment-frames", "4", "--device", "cpu"]
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    spec = GeneratorSpec(scale=2, blocks=2, features=8)
-    return save_generator(spec.build(), spec, tmp_path_factory.mktemp("m") / "tiny_x2.safetensors")
 
 
 @pytest.fixture(scope="module")

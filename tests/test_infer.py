@@ -24,15 +24,7 @@ from savsr.media.mux import join
 from savsr.media.reader import FrameSource
 from savsr.media.writer import VideoWriter
 from savsr.models import VSRResNet
-from savsr.models.checkpoint import GeneratorSpec, save_generator
 from test_io import write_ffmpeg_image
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    spec = GeneratorSpec(scale=2, blocks=2, features=8)
-    return save_generator(spec.build(), spec, tmp_path_factory.mktemp("m") / "tiny_x2.safetensors")
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 7])

@@ -25,7 +25,6 @@ from savsr.infer.pipeline import upscale_file, work_dir
 from savsr.infer.upscaler import load_model
 from savsr.media import FrameSource
 from savsr.media.writer import VideoWriter
-from savsr.models.checkpoint import GeneratorSpec, save_generator
 
 # `savsr` as a user runs it, with each network call counted in a file and slowed a little, so
 # that a kill lands mid-run: python -c HOOK COUNTFILE DELAY savsr-arguments...
@@ -43,13 +42,6 @@ VSRResNet.forward = counted
 from savsr.cli import main
 sys.exit(main(sys.argv[3:]))
 """
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    spec = GeneratorSpec(scale=2, blocks=2, features=8)
-    return save_generator(spec.build(), spec, tmp_path_factory.mktemp("m") / "tiny_x2.safetensors")
 
 
 @pytest.fixture(scope="module")
