@@ -16,7 +16,7 @@ from conftest import DATA, require
 from savsr.cli import main
 from savsr.data.dihedral import CODES, dihedral, dihedral_inverse
 from savsr.errors import SavsrError
-from savsr.infer.sequence import sliding_windows, window_indices
+from savsr.data.window import sliding_windows, window_indices
 from savsr.infer.tiling import tiled_apply
 from savsr.infer.pipeline import parse_frames, upscale_file
 from savsr.infer.upscaler import Upscaler, load_model

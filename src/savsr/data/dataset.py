@@ -17,6 +17,7 @@ from .color import rgb_to_y
 from .dihedral import dihedral
 from .prepare import SceneEntry, load_manifest
 from .resize import bi_degrade, check_scale
+from .window import stack_window, window_indices
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ class VideoPatchDataset(Dataset):
         margin = 6 * s
         y0, x0 = max(0, (top - margin) // s * s), max(0, (left - margin) // s * s)
         y1, x1 = min(h, math.ceil((top + p + margin) / s) * s), min(w, math.ceil((left + p + margin) / s) * s)
-        region = np.array(self._array(k)[t - m : t + m + 1, y0:y1, x0:x1])  # a writable copy
+        region = self._array(k)[window_indices(t, e.frames, m), y0:y1, x0:x1]  # a writable copy
         stack = torch.from_numpy(region).permute(0, 3, 1, 2)  # (T, C, h, w) uint8
         up = bi_degrade(stack, s)[2]  # the region is LR-grid aligned: its crop to a multiple of s is a no-op
         ty, tx = top - y0, left - x0
@@ -155,7 +156,7 @@ class VideoPatchDataset(Dataset):
         k, t, top, left, code = self.locate(index)
         p, m = self.patch_size, self.frames // 2
         if self._up is not None:
-            up = torch.from_numpy(np.array(self._up[k][t - m : t + m + 1, top : top + p, left : left + p]))
+            up = torch.from_numpy(self._up[k][window_indices(t, len(self._up[k]), m), top : top + p, left : left + p])
             hr = torch.from_numpy(np.array(self._array(k)[t : t + 1, top : top + p, left : left + p]))
             up, hr = up.permute(0, 3, 1, 2), hr.permute(0, 3, 1, 2)
         else:
@@ -166,4 +167,4 @@ class VideoPatchDataset(Dataset):
         if self.color == "y":
             lr, hr = rgb_to_y(lr), rgb_to_y(hr)
         lr, hr = dihedral(lr, code), dihedral(hr, code)
-        return lr.reshape(-1, p, p).contiguous(), hr[0].contiguous()
+        return stack_window(lr), hr[0].contiguous()

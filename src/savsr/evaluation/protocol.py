@@ -17,7 +17,7 @@ from torch import Tensor
 from ..media.reader import FrameSource, to_uint8
 from ..data.resize import bi_degrade, check_scale
 from ..errors import SavsrError
-from ..infer.sequence import window_indices
+from ..data.window import window_indices
 from ..metrics.lpips import MIN_SIDE
 from ..metrics.psnr_ssim import SSIM_WINDOW
 from ..metrics.regions import Regions

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from ..media.reader import FrameSource
 from ..data.resize import bi_degrade
-from ..infer.sequence import window_indices
+from ..data.window import window_indices
 from .protocol import gt_tensor, score_output
 from .scoring import Scorer, SequenceResult
 

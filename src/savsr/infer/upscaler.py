@@ -18,12 +18,12 @@ from torch import Tensor
 from ..data.color import assemble_rgb, rgb_to_y
 from ..data.dihedral import CODES, dihedral, dihedral_inverse
 from ..data.resize import imresize
+from ..data.window import sliding_windows, stack_window
 from ..device import resolve_device
 from ..errors import ParameterError, SavsrError
 from ..models.checkpoint import GeneratorSpec, load_generator
 from ..models.zoo import model_path
 from ..precision import default_precision
-from .sequence import sliding_windows
 from .tiling import MIN_TILE, auto_tile, memory_budget_pixels, tiled_apply
 
 
@@ -124,7 +124,7 @@ class Upscaler:
         return (rgb_to_y(unit[None])[0] if self.spec.color == "y" else unit), up
 
     def _centre(self, window: list[tuple[Tensor, Tensor]]) -> SRFrame:
-        x = torch.cat([inp for inp, _ in window])[None]
+        x = stack_window([inp for inp, _ in window])[None]
         out = self._predict(x)[0].clamp_(0, 1)
         up = window[self.radius][1]
         return SRFrame(out, assemble_rgb(out, _to_unit(up)), up)

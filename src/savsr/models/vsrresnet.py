@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from ..data.window import window_centre
+
 
 class ResidualBlock(nn.Module):
     """conv3×3 → ReLU → conv3×3 → ReLU, plus the identity (Sec. 2.3)."""
@@ -55,6 +57,4 @@ class VSRResNet(nn.Module):
                 f"expected (N, {expected}, H, W) = {self.frames} frames × {self.channels} channels, "
                 f"got {tuple(x.shape)}"
             )
-        c = self.channels
-        centre = x[:, (self.frames // 2) * c : (self.frames // 2 + 1) * c]
-        return centre + self.tail(self.body(self.head(x)))
+        return window_centre(x, self.frames) + self.tail(self.body(self.head(x)))

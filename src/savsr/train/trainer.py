@@ -25,6 +25,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from ..data.dataset import VideoPatchDataset
+from ..data.window import window_centre
 from ..device import resolve_device
 from ..errors import SavsrError
 from ..evaluation import Validator
@@ -380,8 +381,7 @@ class Trainer:
         g = self.model()
         with torch.no_grad():
             sr = g(lr[:4]).clamp(0, 1).float()
-        c, m = self.channels, self.cfg.data.frames // 2
-        centre = lr[:4, m * c : (m + 1) * c].float()
+        centre = window_centre(lr[:4], self.cfg.data.frames).float()
         w = activity_weights(hr[:4].float(), self.cfg.loss.delta, self.cfg.loss.window).mean(1, keepdim=True)
         for name, img in (("lr_bicubic", centre), ("sr", sr), ("hr", hr[:4].float()), ("w_map", w)):
             self.writer.add_images(f"images/{name}", img.cpu(), self.step)

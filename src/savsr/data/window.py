@@ -1,10 +1,18 @@
-"""Sliding temporal windows over a stream of frames."""
+"""The network's input: a window of 2M+1 frames centred on the frame to super-resolve.
+
+One home for how a window is chosen (edges replicated at a clip's ends) and laid out for
+VSRResNet (the frames' channels concatenated in time order, (2M+1)·C channels), used by
+inference, evaluation, validation and the training dataset alike.
+"""
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TypeVar
+
+import torch
+from torch import Tensor
 
 T = TypeVar("T")
 
@@ -34,3 +42,14 @@ def sliding_windows(items: Iterable[T], radius: int) -> Iterator[list[T]]:
         if len(window) == window.maxlen:
             done += 1
             yield list(window)
+
+
+def stack_window(frames: Sequence[Tensor] | Tensor) -> Tensor:
+    """The 2M+1 frames (C, H, W) of a window, in time order, as the network's (2M+1)·C × H × W input."""
+    return torch.cat(list(frames))
+
+
+def window_centre(x: Tensor, frames: int) -> Tensor:
+    """The centre frame (N, C, H, W) of a batch of stacked windows (N, frames·C, H, W)."""
+    c = x.shape[1] // frames
+    return x[:, (frames // 2) * c : (frames // 2 + 1) * c]
