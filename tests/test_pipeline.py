@@ -31,14 +31,14 @@ from savsr.media.writer import VideoWriter
 HOOK = r"""
 import sys, time
 count, delay = sys.argv[1], float(sys.argv[2])
-from savsr.models.vsrresnet import VSRResNet
-forward = VSRResNet.forward
+from savsr.infer.upscaler import Upscaler
+forward = Upscaler._forward  # one call per window, whichever engine runs it
 def counted(self, x):
     with open(count, "a") as fh:
         fh.write("1\n")
     time.sleep(delay)
     return forward(self, x)
-VSRResNet.forward = counted
+Upscaler._forward = counted
 from savsr.cli import main
 sys.exit(main(sys.argv[3:]))
 """

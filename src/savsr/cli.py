@@ -101,7 +101,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     cfg = EvalConfig(
         data=Path(args.data) if args.data else default_vid4(), scale=args.scale, model=args.model,
         frames=args.frames, lpips=args.lpips, lpips_on=args.lpips_on, device=str(resolve_device(args.device)),
-        precision=args.precision, self_ensemble=args.self_ensemble, temporal=args.temporal,
+        precision=args.precision, backend=args.backend, self_ensemble=args.self_ensemble, temporal=args.temporal,
         regions=Regions(*(args.region_thresholds or ())) if args.regions or args.region_thresholds else None,
     )
     results, baseline = evaluate(cfg, progress=sys.stderr.isatty())
@@ -153,7 +153,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     which = parse_shard(args.shard) if is_batch else None
     encode = EncodeOptions(args.codec, args.crf, args.preset, args.fps)
     progress = sys.stderr.isatty()
-    model = load_model(name, args.device, args.precision, args.tile, args.tile_overlap, args.self_ensemble)
+    model = load_model(name, args.device, args.precision, args.tile, args.tile_overlap, args.self_ensemble, args.backend)
     if args.scale is not None and args.scale != model.scale:
         raise SavsrError(f"model {name} super-resolves ×{model.scale}, not ×{args.scale}")
     if not is_batch:
@@ -177,7 +177,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
         from .infer.cluster import ModelArgs, run_on_ray
 
         del model  # each actor loads its own
-        spec = ModelArgs(name, args.device, args.precision, args.tile, args.tile_overlap, args.self_ensemble)
+        spec = ModelArgs(name, args.device, args.precision, args.tile, args.tile_overlap, args.self_ensemble, args.backend)
         outcomes = []
         for o in run_on_ray(spec, jobs, args.ray or None, args.workers, args.cpus_per_worker, **options):
             print(f"{o.status}: {o.job.src}" + (f" ({o.reason})" if o.reason else ""), flush=True)
@@ -199,6 +199,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+BACKEND_HELP = ("auto (default: OpenVINO on a CPU where it is installed, about 2× faster; PyTorch elsewhere), "
+                "torch or openvino (docs/performance.md)")
 SELF_ENSEMBLE_HELP = ("average the network over the 8 flips and transposes of each frame: 8× slower, "
                       "higher PSNR (docs/inference.md)")
 
@@ -254,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--precision", choices=("fp32", "bf16", "fp16", "auto"), default="fp32",
                     help="the network's arithmetic (default fp32, so numbers do not depend on the hardware; "
                          "bf16 is about 2× faster on CPUs that have it)")
+    ev.add_argument("--backend", default="auto", help=BACKEND_HELP)
     ev.add_argument("--self-ensemble", action="store_true", help=SELF_ENSEMBLE_HELP)
     ev.add_argument("-o", "--output-dir", metavar="OUTDIR", help="where to write results.{md,json,csv}")
     ev.add_argument("--overwrite", action="store_true", help="replace existing result files")
@@ -286,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
                     help="auto (default: bf16 where the CPU or GPU computes it natively, else fp32), "
                          "fp32, bf16, fp16 (GPU only)")
+    up.add_argument("--backend", default="auto", help=BACKEND_HELP)
     up.add_argument("--self-ensemble", action="store_true", help=SELF_ENSEMBLE_HELP)
     up.add_argument("--frames", metavar="A:B", help="only frames A (inclusive) to B (exclusive)")
     up.add_argument("--codec", help="video encoder (default libx264; libvpx-vp9 for .webm)")

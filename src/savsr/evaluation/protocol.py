@@ -45,6 +45,7 @@ class EvalConfig:
     # fp32 by default so reported numbers do not depend on whether the hardware has bf16;
     # bf16 is 2× faster on CPUs that have it and moves Vid4 PSNR by about 0.001 dB (docs/performance.md).
     precision: str = "fp32"
+    backend: str = "auto"  # "torch", "openvino" or "auto" (OpenVINO on a CPU where installed)
     regions: Regions | None = None  # region-aware scores (metrics/regions.py) when set
     self_ensemble: bool = False  # average the network over the 8 flips/transposes (8× slower)
     temporal: bool = False  # TecoGAN's tOF and tLP, and with regions the temporal region scores
@@ -102,7 +103,8 @@ def load_upscaler(cfg: EvalConfig) -> Upscaler | None:
         return None
     from ..infer.upscaler import load_model
 
-    upscaler = load_model(cfg.model, cfg.device, precision=cfg.precision, self_ensemble=cfg.self_ensemble)
+    upscaler = load_model(cfg.model, cfg.device, precision=cfg.precision, self_ensemble=cfg.self_ensemble,
+                          backend=cfg.backend)
     if upscaler.scale != cfg.scale:
         raise SavsrError(f"{cfg.model} is a ×{upscaler.scale} model, but the scale asked for is {cfg.scale}")
     return upscaler

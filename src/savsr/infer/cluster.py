@@ -31,6 +31,7 @@ class ModelArgs:
     tile: int | None = None
     tile_overlap: int | None = None
     self_ensemble: bool = False
+    backend: str = "auto"
 
 
 class _Worker:
@@ -43,7 +44,7 @@ class _Worker:
 
         torch.set_num_threads(max(threads, 1))
         self.upscaler = load_model(model.name, model.device, model.precision, model.tile, model.tile_overlap,
-                                   model.self_ensemble)
+                                   model.self_ensemble, model.backend)
 
     def run(self, job: Job, overwrite: bool, restart: bool, encode: EncodeOptions, frames: str | None,
             segment_frames: int) -> Outcome:

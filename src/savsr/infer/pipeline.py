@@ -102,7 +102,7 @@ def _settings(upscaler: Upscaler, src: Path, kind: str, start: int, stop: int | 
     return {
         "version": _MANIFEST_VERSION, "source": _fingerprint(src) if src.is_file() else {"path": str(src.resolve())},
         "model": upscaler.name, "weights": _model_digest(upscaler), "scale": upscaler.scale,
-        "precision": upscaler.precision, "self_ensemble": upscaler.self_ensemble,
+        "precision": upscaler.precision, "backend": upscaler.backend, "self_ensemble": upscaler.self_ensemble,
         "frames": [start, stop], "output": kind,
         "encoder": {**asdict(enc), "codec": codec} if kind == "video" else None,
         "segment_frames": segment_frames if kind == "video" else None,

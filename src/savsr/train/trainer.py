@@ -365,7 +365,7 @@ class Trainer:
         if self._validator is None:
             self._validator = Validator(d.val, d.scale, d.frames, d.val_frames, d.val_crop, self.device)
         g = self.model()
-        scores = self._validator(Upscaler(g, self.spec, self.device, "fp32", tile=0))
+        scores = self._validator(Upscaler(g, self.spec, self.device, "fp32", tile=0, backend="torch"))
         g.train()
         return {f"val/{k}": v for k, v in scores.items()}
 

@@ -1,0 +1,87 @@
+"""The inference engines: OpenVINO computes what PyTorch computes, and `auto` falls back to PyTorch
+where OpenVINO is missing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from savsr.errors import ParameterError
+from savsr.infer.engine import OpenVINOEngine, TorchEngine, openvino_available
+from savsr.infer.upscaler import load_model
+
+REPO = Path(__file__).resolve().parents[1]
+needs_openvino = pytest.mark.skipif(not openvino_available(), reason="openvino is not installed")
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(10 * torch.log10(1 / ((a.double() - b.double()) ** 2).mean()))
+
+
+@needs_openvino
+def test_openvino_computes_what_pytorch_computes(model_file: Path) -> None:
+    ref = load_model(model_file, device="cpu", precision="fp32", backend="torch")
+    x = torch.rand(1, 5, 37, 29)
+    want = ref._predict(x)
+    fp32 = load_model(model_file, device="cpu", precision="fp32", backend="openvino")
+    assert isinstance(fp32.engine, OpenVINOEngine) and isinstance(ref.engine, TorchEngine)
+    torch.testing.assert_close(fp32._predict(x), want, rtol=0, atol=1e-5)
+    # A second shape (the transposed one, as self-ensemble makes) through the same compiled model.
+    torch.testing.assert_close(fp32._predict(x.transpose(-1, -2)), ref._predict(x.transpose(-1, -2)), rtol=0, atol=1e-5)
+    fp32.tile = 16  # tiles of several shapes: still the whole frame's result
+    torch.testing.assert_close(fp32._predict(x), want, rtol=0, atol=1e-5)
+    # bf16 (the CPU default where it is native) is close but not equal: the hint is really applied.
+    bf16 = load_model(model_file, device="cpu", precision="bf16", backend="openvino")
+    got = bf16._predict(x)
+    if "avx512_bf16" in Path("/proc/cpuinfo").read_text():
+        assert 40 < _psnr(got, want) < 120
+    ens = load_model(model_file, device="cpu", precision="fp32", backend="openvino", self_ensemble=True)
+    ens_ref = load_model(model_file, device="cpu", precision="fp32", backend="torch", self_ensemble=True)
+    torch.testing.assert_close(ens._predict(x), ens_ref._predict(x), rtol=0, atol=1e-5)
+
+
+def test_auto_takes_openvino_on_the_cpu_only_where_installed(model_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = "openvino" if openvino_available() else "torch"
+    assert load_model(model_file, device="cpu").backend == expected
+    monkeypatch.setitem(sys.modules, "openvino", None)  # hidden: `import openvino` fails
+    assert not openvino_available()
+    assert load_model(model_file, device="cpu").backend == "torch"
+    with pytest.raises(ParameterError, match="openvino package is not installed"):
+        load_model(model_file, device="cpu", backend="openvino")
+    with pytest.raises(ParameterError, match="expected one of auto, torch, openvino"):
+        load_model(model_file, device="cpu", backend="onnx")
+
+
+HIDDEN = r"""
+import sys
+sys.modules["openvino"] = None
+from savsr.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_the_command_line_works_without_openvino(model_file: Path, tmp_path: Path) -> None:
+    frame = np.random.default_rng(0).integers(0, 256, (12, 10, 3), dtype=np.uint8)
+    Image.fromarray(frame).save(tmp_path / "in.png")
+
+    def upscale(out: str, *extra: str) -> subprocess.CompletedProcess:
+        args = ["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / out), "--model", str(model_file),
+                "--precision", "fp32", *extra]
+        return subprocess.run([sys.executable, "-c", HIDDEN, *args], capture_output=True, text=True, cwd=REPO)
+
+    done = upscale("hidden.png")
+    assert done.returncode == 0, done.stderr
+    refused = upscale("refused.png", "--backend", "openvino")
+    assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
+        "savsr: error: --backend openvino: the openvino package is not installed (pip install openvino)"]
+    assert not (tmp_path / "refused.png").exists()
+    # The PyTorch result, and the same image as the default engine makes here.
+    ref = load_model(model_file, device="cpu", precision="fp32", backend="torch")
+    want = torch.round(ref(torch.from_numpy(frame).permute(2, 0, 1)) * 255).to(torch.uint8).permute(1, 2, 0).numpy()
+    assert np.array_equal(np.array(Image.open(tmp_path / "hidden.png")), want)
