@@ -26,14 +26,16 @@ PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 @dataclass
 class Row:
-    """One measured quantity; ``roofline`` and ``roofline_fp32`` are fractions (None if not a speed)."""
+    """One measured quantity. For a speed, ``roofline`` is its fraction of the fastest 64→64
+    convolution any engine reached at its precision in the same run, and ``peak`` its fraction of
+    the CPU's peak FLOP/s at its precision (None where not a speed or not measured)."""
 
     section: str
     name: str
     value: float
     unit: str
     roofline: float | None = None
-    roofline_fp32: float | None = None
+    peak: float | None = None
     note: str = ""
 
 
@@ -57,11 +59,11 @@ class Report:
 
 def format_row(row: Row) -> str:
     frac = lambda f: "" if f is None else f"{f:6.2f}"  # noqa: E731
-    return f"| {row.section:<9} | {row.name:<50} | {row.value:12.4g} {row.unit:<10} | {frac(row.roofline):>6} | {frac(row.roofline_fp32):>6} | {row.note}"
+    return f"| {row.section:<9} | {row.name:<50} | {row.value:12.4g} {row.unit:<10} | {frac(row.roofline):>6} | {frac(row.peak):>6} | {row.note}"
 
 
 HEADER = (
-    f"| {'section':<9} | {'measure':<50} | {'value':>12} {'unit':<10} | {'/roof':>6} | {'/fp32':>6} | note\n"
+    f"| {'section':<9} | {'measure':<50} | {'value':>12} {'unit':<10} | {'/conv':>6} | {'/peak':>6} | note\n"
     f"|{'-' * 11}|{'-' * 52}|{'-' * 25}|{'-' * 8}|{'-' * 8}|------"
 )
 
@@ -125,7 +127,8 @@ def autocast(device: torch.device, precision: str) -> Iterator[None]:
 
 def conv_candidates(batch: int, height: int, width: int, precision: str, device: torch.device,
                     backward: bool = False) -> dict[str, Callable[[], object]]:
-    """Ways to run the dominant 64→64 3×3 convolution at one precision: layouts × dtype handling.
+    """Ways to run the dominant 64→64 3×3 convolution at one precision: PyTorch's layouts × dtype
+    handling and, for inference on a CPU, OpenVINO and ONNX Runtime where installed.
 
     With ``backward``, each call is forward + backward (input and weight gradients), which is
     what a training step does per convolution (3× the forward FLOPs).
@@ -154,7 +157,48 @@ def conv_candidates(batch: int, height: int, width: int, precision: str, device:
                     with torch.no_grad(), autocast(device, precision):
                         c(xi)
                 out[label] = fwd
+    if not backward and device.type == "cpu":
+        out.update(engine_convs(batch, height, width, precision))
     return out
+
+
+def engine_convs(batch: int, height: int, width: int, precision: str) -> dict[str, Callable[[], object]]:
+    """The 64→64 3×3 convolution in the other CPU engines installed: OpenVINO (fp32, bf16) and
+    ONNX Runtime (fp32), each fed the same NCHW fp32 array, outputs left in the engine's buffers."""
+    conv = nn.Conv2d(64, 64, 3, padding=1).eval()
+    x = torch.randn(batch, 64, height, width).numpy()
+    out: dict[str, Callable[[], object]] = {}
+    from savsr.infer.engine import OpenVINOEngine, openvino_available
+
+    if openvino_available() and batch == 1 and precision in ("fp32", "bf16"):
+        request = OpenVINOEngine(conv, 64, precision).request
+        out["OpenVINO"] = lambda: request.infer({0: x}, share_outputs=True)
+    ort = onnxruntime_session(conv, torch.from_numpy(x)) if precision == "fp32" else None
+    if ort is not None:
+        out["ONNX Runtime"] = ort
+    return out
+
+
+def onnxruntime_session(model: nn.Module, x: torch.Tensor) -> Callable[[], object] | None:
+    """``model`` exported to ONNX and run by ONNX Runtime's CPU provider on ``x`` (None if not installed)."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    import logging
+    import tempfile
+    import warnings
+
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # its notes on torchvision's operators
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        path = f"{tmp}/model.onnx"
+        torch.onnx.export(model, (x,), dynamo=True, verbose=False).save(path)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    feed = {session.get_inputs()[0].name: x.numpy()}
+    return lambda: session.run(None, feed)
 
 
 @dataclass
@@ -179,10 +223,12 @@ def roofline(batch: int, height: int, width: int, precision: str, device: torch.
 
 
 def against(rooflines: dict[str, Roofline], paths: dict[str, tuple[str, int, Callable[[], object]]],
-            rounds: int, device: torch.device) -> dict[str, tuple[float, float, float | None]]:
+            rounds: int, device: torch.device, peaks: dict[str, float] | None = None
+            ) -> dict[str, tuple[float, float, float | None]]:
     """Time ``paths`` (name → (precision, flops, fn)) interleaved with their rooflines.
 
-    Returns name → (seconds per call, fraction of its precision's roofline, fraction of fp32's).
+    Returns name → (seconds per call, fraction of its precision's roofline, fraction of its
+    precision's peak GFLOP/s in ``peaks``, None without).
     Each roofline call repeats the convolution until it does as many FLOPs as the paths, so both
     sides of a ratio span the same stretch of time and meet the same outside load; each fraction
     is the median over rounds of the ratio within a round.
@@ -213,8 +259,8 @@ def against(rooflines: dict[str, Roofline], paths: dict[str, tuple[str, int, Cal
     for name, (prec, flops, _) in paths.items():
         secs = per_round[name]
         rates = [flops / s for s in secs]
-        fp32 = statistics.median(fractions(rates, "fp32")) if "fp32" in rooflines else None
-        result[name] = (statistics.median(secs), statistics.median(fractions(rates, prec)), fp32)
+        peak = statistics.median(rates) / 1e9 / peaks[prec] if peaks and prec in peaks else None
+        result[name] = (statistics.median(secs), statistics.median(fractions(rates, prec)), peak)
     return result
 
 

@@ -1,16 +1,22 @@
-"""Inference speed: VSRResNet ×4 on Y at 720×576 output, against the convolution roofline.
+"""Inference speed: VSRResNet ×4 on Y at 720×576 output, every engine side by side.
 
-Paths: the naive fp32 NCHW network, channels_last, bf16 autocast (where the hardware has it),
-torch.compile, and the product path (``Upscaler`` with its defaults). Also the end-to-end frame
-rate of ``Upscaler.stream`` (bicubic upsampling and colour conversion included) and the cost of
-tiling.
+Paths on the same window: PyTorch (the naive fp32 NCHW network, channels_last, bf16 autocast,
+torch.compile with freezing), ONNX Runtime (fp32) and OpenVINO (fp32, bf16), and the product
+path (``Upscaler`` with its defaults). Each is reported against the fastest 64→64 convolution
+any engine reaches at its precision in the same run (/conv), and against the CPU's peak FLOP/s
+(/peak, benchmarks/peak.py). Also: the product's speed over PyTorch bf16 autocast (the default
+before OpenVINO), its agreement with fp32 on 20 Vid4 frames, the end-to-end frame rate of
+``Upscaler.stream`` and the cost of tiling.
 """
 
 from __future__ import annotations
 
+import statistics
+from pathlib import Path
 
 import torch
 
+from savsr.infer.engine import OpenVINOEngine, openvino_available
 from savsr.infer.upscaler import Upscaler
 from savsr.models.checkpoint import GeneratorSpec
 
@@ -21,11 +27,15 @@ from .common import (
     autocast,
     generator_flops_per_pixel,
     interleaved,
+    onnxruntime_session,
     precisions_for,
     roofline,
 )
+from .peak import cpu_peak
 
 SCALE = 4
+VID4 = Path(__file__).resolve().parents[2] / "shared" / "data" / "vid4" / "GT"
+BASELINE = "PyTorch bf16 autocast channels_last"  # the CPU default before the OpenVINO engine
 
 
 def _network_path(model: torch.nn.Module, x: torch.Tensor, precision: str, device: torch.device):
@@ -33,6 +43,15 @@ def _network_path(model: torch.nn.Module, x: torch.Tensor, precision: str, devic
         with torch.no_grad(), autocast(device, precision):
             model(x)
     return run
+
+
+def add_peak_rows(report: Report, section: str, device: torch.device) -> dict[str, float] | None:
+    """Measure the CPU's peak and report it; None on a GPU or without a C compiler."""
+    peak = cpu_peak() if device.type == "cpu" else None
+    if peak is not None:
+        for p, g in peak.gflops.items():
+            report.add(Row(section, f"CPU peak {p}", g, "GFLOP/s", note=peak.describe(p)))
+    return peak.gflops if peak is not None else None
 
 
 def run(report: Report, device: torch.device, quick: bool) -> None:
@@ -44,38 +63,56 @@ def run(report: Report, device: torch.device, quick: bool) -> None:
     flops = generator_flops_per_pixel(model) * pixels
     report.add(Row("inference", "generator FLOPs per output pixel", flops / pixels, "FLOP",
                    note=f"{spec.blocks} blocks, analytic 2·Σk²·c_in·c_out"))
+    peaks = add_peak_rows(report, "inference", device)
     roofs = {p: roofline(1, height, width, p, device) for p in precisions_for(device)}
     for p, r in roofs.items():
-        report.add(Row("inference", f"roofline {p} (64→64 3×3, {width}×{height})", r.gflops, "GFLOP/s", note=r.how))
+        report.add(Row("inference", f"fastest conv {p} (64→64 3×3, {width}×{height})", r.gflops, "GFLOP/s",
+                       peak=r.gflops / peaks[p] if peaks and p in peaks else None, note=r.how))
 
     x = torch.rand(1, 5, height, width, device=device)
     x_cl = x.contiguous(memory_format=torch.channels_last)
     model_cl = spec.build().to(device, memory_format=torch.channels_last).eval()
     model_cl.load_state_dict(model.state_dict())
-    paths = {"fp32 NCHW eager (naive)": ("fp32", flops, _network_path(model, x, "fp32", device)),
-             "fp32 channels_last eager": ("fp32", flops, _network_path(model_cl, x_cl, "fp32", device))}
+    paths = {"PyTorch fp32 NCHW eager (naive)": ("fp32", flops, _network_path(model, x, "fp32", device)),
+             "PyTorch fp32 channels_last": ("fp32", flops, _network_path(model_cl, x_cl, "fp32", device))}
     for p in roofs:
         if p != "fp32":
-            paths[f"{p} autocast channels_last eager"] = (p, flops, _network_path(model_cl, x_cl, p, device))
+            paths[f"PyTorch {p} autocast channels_last"] = (p, flops, _network_path(model_cl, x_cl, p, device))
     if not quick:
         # freezing lets Inductor pre-pack the weights and fuse conv + ReLU through oneDNN.
         compiled = torch.compile(model_cl, options={"freezing": True})
         best = "bf16" if "bf16" in roofs else "fp32"
-        paths[f"{best} channels_last torch.compile"] = (best, flops, _network_path(compiled, x_cl, best, device))
-        ort = _onnxruntime_path(model, x, device)
-        if ort is not None:
-            paths["fp32 ONNX Runtime (CPU provider)"] = ("fp32", flops, ort)
-    up = Upscaler(model_cl, spec, device, tile=0)  # as load_model builds it: channels_last
-    paths[f"product: Upscaler default ({up.precision})"] = (up.precision, flops, lambda: up._forward(x))
-    for name, (secs, own, fp32) in against(roofs, paths, rounds, device).items():
-        report.add(Row("inference", name, 1 / secs, "frame/s", own, fp32))
+        paths[f"PyTorch {best} channels_last torch.compile"] = (best, flops, _network_path(compiled, x_cl, best, device))
+        if device.type == "cpu":
+            ort = onnxruntime_session(model, x)
+            if ort is not None:
+                paths["ONNX Runtime fp32 (CPU provider)"] = ("fp32", flops, ort)
+    if device.type == "cpu" and openvino_available():
+        for p in roofs:
+            engine = OpenVINOEngine(model, 5, p)
+            paths[f"OpenVINO {p}"] = (p, flops, lambda engine=engine: engine(x))
+    up = Upscaler(model_cl, spec, device, tile=0)  # as load_model builds it: channels_last, backend auto
+    product = f"product: Upscaler default ({up.backend} {up.precision})"
+    paths[product] = (up.precision, flops, lambda: up._forward(x))
+    results = against(roofs, paths, rounds, device, peaks)
+    for name, (secs, conv, peak) in results.items():
+        report.add(Row("inference", name, 1 / secs, "frame/s", conv, peak))
+    if BASELINE in results:
+        report.add(Row("inference", f"product / {BASELINE}", results[BASELINE][0] / results[product][0], "×",
+                       note="speed-up of the default over the default before OpenVINO; target ≥ 1.8"))
+    if not quick:
+        add_agreement_rows(report, "sa-vsrgan-x4", device)
 
     # End to end: LR frames in, RGB SR frames out, through the product's stream (bicubic, colour).
     frames = 4 if quick else 8
     lr = [torch.randint(0, 256, (3, height // SCALE, width // SCALE), dtype=torch.uint8) for _ in range(frames)]
     e2e = interleaved({"stream": lambda: [f.rgb for f in up.stream(iter(lr))]}, rounds, device)["stream"]
-    report.add(Row("inference", f"end to end, Upscaler.stream ({up.precision})", frames / e2e, "frame/s",
+    report.add(Row("inference", f"end to end, Upscaler.stream ({up.backend} {up.precision})", frames / e2e, "frame/s",
                    note="LR uint8 RGB in, SR RGB out: bicubic, colour and network"))
+    if not quick:
+        share, fps = end_to_end_share(24)
+        report.add(Row("inference", "savsr upscale 180×144 → 720×576 mp4: time in the network", share, "of wall",
+                       note=f"{fps:.3f} frame/s; decode, bicubic, colour, encode overlapped; target ≥ 0.85"))
 
     # Tiling: one frame in tiles of 256 (overlap = receptive radius) against the whole frame.
     tile = 64 if quick else 256
@@ -86,24 +123,80 @@ def run(report: Report, device: torch.device, quick: bool) -> None:
                    note=f"analytic extra area {_tiled_area(height, width, tile, rf) / pixels:.2f}×"))
 
 
-def _onnxruntime_path(model: torch.nn.Module, x: torch.Tensor, device: torch.device):
-    """The network exported to ONNX and run by ONNX Runtime's CPU provider (None if not installed)."""
-    try:
-        import onnxruntime
-    except ImportError:
-        return None
-    if device.type != "cpu":
-        return None
+def end_to_end_share(frames: int, lr_size: tuple[int, int] = (180, 144), name: str = "sa-vsrgan-x4",
+                     device: str = "cpu") -> tuple[float, float]:
+    """`savsr upscale` of a ``lr_size`` clip of ``frames`` frames (cut from the bundled demo clip)
+    to an mp4 with the bundled ×4 model: (share of the wall time spent inside the network,
+    frames per second)."""
     import tempfile
+    import time
+    from fractions import Fraction
+    from importlib.resources import files
 
+    from savsr.infer.pipeline import upscale_file
+    from savsr.infer.upscaler import load_model
+    from savsr.media.reader import FrameSource
+    from savsr.media.writer import VideoWriter
+
+    w, h = lr_size
     with tempfile.TemporaryDirectory() as tmp:
-        path = f"{tmp}/vsrresnet.onnx"
-        torch.onnx.export(model, (x,), dynamo=True, verbose=False).save(path)
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = torch.get_num_threads()
-        session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-    feed = {session.get_inputs()[0].name: x.numpy()}
-    return lambda: session.run(None, feed)
+        clip = Path(tmp) / "clip.mkv"
+        writer = VideoWriter(clip, w, h, Fraction(25), codec="libx264", crf=12)
+        source = FrameSource(Path(str(files("savsr") / "assets" / "bedroom_clip.mkv")))
+        for i, frame in enumerate(source):
+            if i == frames:
+                break
+            writer.write(frame[:h, :w])
+        writer.close()
+        up = load_model(name, device)
+        inside = 0.0
+        forward = up._forward
+
+        def timed(x: torch.Tensor) -> torch.Tensor:
+            nonlocal inside
+            start = time.perf_counter()
+            out = forward(x)
+            inside += time.perf_counter() - start
+            return out
+
+        up._forward = timed  # type: ignore[method-assign]
+        up._forward(torch.rand(1, 5, h * SCALE, w * SCALE))  # the engine's first-shape set-up, outside the clock
+        inside = 0.0
+        start = time.perf_counter()
+        upscale_file(up, clip, Path(tmp) / "out.mp4")
+        wall = time.perf_counter() - start
+    return inside / wall, frames / wall
+
+
+def add_agreement_rows(report: Report, name: str, device: torch.device, per_sequence: int = 5) -> None:
+    """PSNR-Y against the GT of the bundled model's default path and of PyTorch fp32, on
+    ``per_sequence`` frames of each Vid4 sequence (20 frames), scored as `savsr evaluate` scores."""
+    from savsr.evaluation.protocol import protocol_frame, score_output
+    from savsr.evaluation.scoring import Scorer, SequenceResult
+    from savsr.infer.upscaler import load_model
+    from savsr.media.reader import FrameSource
+
+    if not VID4.is_dir():
+        report.add(Row("inference", "agreement with fp32 on Vid4", float("nan"), "dB", note=f"skipped: no {VID4}"))
+        return
+    default = load_model(name, str(device))
+    fp32 = load_model(name, str(device), precision="fp32", backend="torch")
+    scorer = Scorer(SCALE, "none", "rgb", device)
+    results = {"default": SequenceResult("default"), "fp32": SequenceResult("fp32")}
+    index = 0
+    for seq in sorted(p for p in VID4.iterdir() if p.is_dir()):
+        source = FrameSource(seq)
+        n = source.info.num_frames or 0
+        for t in [round(i * (n - 1) / (per_sequence - 1)) for i in range(per_sequence)]:
+            hr = None
+            for key, up in (("default", default), ("fp32", fp32)):
+                hr, _, sr = protocol_frame(source, t, SCALE, up)
+                score_output(scorer, results[key], index, sr, hr.double() / 255.0)
+            index += 1
+    a, b = results["default"].psnr, results["fp32"].psnr
+    diffs = [abs(x - y) for x, y in zip(a, b)]
+    report.add(Row("inference", f"|ΔPSNR-Y| default ({default.backend} {default.precision}) vs fp32, mean of {index}",
+                   statistics.mean(diffs), "dB", note=f"max {max(diffs):.4f} dB; Vid4 ×4, {name}; target ≤ 0.02"))
 
 
 def _tiled_area(height: int, width: int, tile: int, overlap: int) -> int:

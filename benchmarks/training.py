@@ -20,6 +20,7 @@ from savsr.models.checkpoint import save_generator
 from savsr.train.config import load_config
 from savsr.train.trainer import Trainer
 
+from .inference import add_peak_rows
 from .common import (
     Report,
     Row,
@@ -73,9 +74,11 @@ def run(report: Report, device: torch.device, quick: bool) -> None:
     batch, patch = (8, 36) if quick else (64, 36)
     rounds = 1 if quick else 3
     precs = precisions_for(device)
+    peaks = add_peak_rows(report, "training", device)
     roofs = {p: roofline(batch, patch, patch, p, device, backward=True) for p in precs}
     for p, r in roofs.items():
-        report.add(Row("training", f"roofline {p} (64→64 3×3 fwd+bwd, {batch}×{patch}²)", r.gflops, "GFLOP/s", note=r.how))
+        report.add(Row("training", f"fastest conv {p} (64→64 3×3 fwd+bwd, {batch}×{patch}²)", r.gflops, "GFLOP/s",
+                       peak=r.gflops / peaks[p] if peaks and p in peaks else None, note=r.how))
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         dataset = tiny_dataset(work)
@@ -96,10 +99,10 @@ def run(report: Report, device: torch.device, quick: bool) -> None:
                 step = trainer._pretrain_step if stage == "pretrain" else trainer._gan_step
                 paths[f"{stage} step, {name}"] = (prec, flops, lambda step=step, x=x, y=y: step(x, y))
         assert flops is not None
-        results = against(roofs, paths, rounds, device)
-    for name, (secs, own, fp32) in results.items():
+        results = against(roofs, paths, rounds, device, peaks)
+    for name, (secs, own, peak) in results.items():
         # A GAN step does more than the generator's work, so its fraction is of the generator's share.
-        report.add(Row("training", name, batch / secs, "patch/s", own, fp32,
+        report.add(Row("training", name, batch / secs, "patch/s", own, peak,
                        note="generator FLOPs only" if name.startswith("gan") else ""))
     best = _default_name(precs)
     ratio = results[f"gan step, {best}"][0] / results[f"pretrain step, {best}"][0]

@@ -85,10 +85,10 @@ class OpenVINOEngine:
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
         try:
-            self._request = ov.Core().compile_model(ov_model, "CPU", config).create_infer_request()
+            self.request = ov.Core().compile_model(ov_model, "CPU", config).create_infer_request()
         except RuntimeError as exc:
             raise SavsrError(f"OpenVINO could not compile the model: {str(exc).splitlines()[0]}") from None
 
     def __call__(self, x: Tensor) -> Tensor:
-        out = self._request.infer({0: np.ascontiguousarray(x.detach().float().cpu().numpy())})
+        out = self.request.infer({0: np.ascontiguousarray(x.detach().float().cpu().numpy())})
         return torch.from_numpy(out[0])

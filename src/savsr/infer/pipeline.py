@@ -32,6 +32,7 @@ from ..fileio import Lock, publish, raise_if_disk_full
 from ..media.mux import DEFAULT_SEGMENT_FRAMES, SEGMENT_SUFFIX, join, segment_options
 from ..media.reader import FrameSource, MediaInfo
 from ..media.writer import IMAGE_OUT_SUFFIXES, VIDEO_SUFFIXES, VideoWriter, encoder_for, write_image
+from .background import background
 from .upscaler import Upscaler
 
 _MANIFEST_VERSION = 1
@@ -307,7 +308,8 @@ def _video(upscaler: Upscaler, source: FrameSource, work: _Work, start: int, sto
     tmp = work.dir / f"segment.part{SEGMENT_SUFFIX}"
     index = have
     try:
-        for frame, pts in _sr_frames(upscaler, source, start + have, stop):
+        # The network (and reading before it) runs in its own thread while this one encodes.
+        for frame, pts in background(_sr_frames(upscaler, source, start + have, stop), 2, "savsr-network"):
             if writer is None:
                 tmp.unlink(missing_ok=True)
                 writer = VideoWriter(tmp, out_w, out_h, rate, time_base, info, codec, enc.crf, enc.preset,
@@ -360,7 +362,7 @@ def _frames(upscaler: Upscaler, source: FrameSource, work: _Work, start: int, st
     if progress and have:
         progress(have)
     index = start + have
-    for frame, _ in _sr_frames(upscaler, source, index, stop):
+    for frame, _ in background(_sr_frames(upscaler, source, index, stop), 2, "savsr-network"):
         part = folder / f".{index:08d}.part.png"
         try:
             write_image(part, frame)

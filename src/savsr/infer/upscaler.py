@@ -24,6 +24,7 @@ from ..errors import ParameterError, SavsrError
 from ..models.checkpoint import GeneratorSpec, load_generator
 from ..models.zoo import model_path
 from ..precision import default_precision
+from .background import background
 from .engine import OpenVINOEngine, TorchEngine, resolve_backend
 from .tiling import MIN_TILE, auto_tile, memory_budget_pixels, tiled_apply
 
@@ -138,14 +139,19 @@ class Upscaler:
         up = window[self.radius][1]
         return SRFrame(out, assemble_rgb(out, _to_unit(up)), up)
 
-    def stream(self, lr_frames: Iterator[Tensor], skip: int = 0) -> Iterator[SRFrame | None]:
+    def stream(self, lr_frames: Iterator[Tensor], skip: int = 0, prefetch: int = 2) -> Iterator[SRFrame | None]:
         """One :class:`SRFrame` for each LR frame (3, h, w) of a stream, holding 2M+1 frames.
 
         Each frame is upsampled and converted to the model's input (Y or RGB) once, when it
-        enters the window, not once per window it belongs to. The first ``skip`` frames are
-        context only: they yield None, and the network does not run for them.
+        enters the window, not once per window it belongs to. With ``prefetch`` > 0 that, and
+        reading ``lr_frames`` (a decoder), run in a background thread up to ``prefetch`` frames
+        ahead of the network. The first ``skip`` frames are context only: they yield None, and
+        the network does not run for them.
         """
-        for i, window in enumerate(sliding_windows(map(self._prepare, lr_frames), self.radius)):
+        prepared = map(self._prepare, lr_frames)
+        if prefetch:
+            prepared = background(prepared, prefetch, "savsr-read")
+        for i, window in enumerate(sliding_windows(prepared, self.radius)):
             yield self._centre(window) if i >= skip else None
 
     def window(self, lr_frames: list[Tensor]) -> SRFrame:

@@ -1,0 +1,63 @@
+"""The CPU's peak FLOP/s in fp32 and bf16: cores × clock × FLOP per cycle, measured by peak.c.
+
+The microkernel is compiled here with the host's C compiler (-march=native, OpenMP) and run on as
+many threads as PyTorch uses. Its clock comes from a chain of dependent adds, its FLOP per cycle
+from independent FMA (fp32) and dot-product (bf16) chains on the widest vector registers. The
+FLOP per cycle of a core is a power of two (vector width × pipes × 2), so the measured value is
+rounded to one: outside load on a shared machine can only lower a measurement, and the peak is
+the cores' limit, not what they were left to do that second. On this project's CPU: 64 fp32
+FLOP/cycle (two 512-bit FMA pipes) and 128 bf16 FLOP/cycle (two 512-bit vdpbf16ps pipes).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+SOURCE = Path(__file__).with_name("peak.c")
+
+
+@dataclass(frozen=True)
+class Peak:
+    """Peak GFLOP/s per precision and how they were derived."""
+
+    threads: int
+    clock_ghz: float
+    gflops: dict[str, float]  # "fp32", and "bf16" where the CPU has it: cores × clock × FLOP/cycle
+    flop_per_cycle: dict[str, float]  # per core, a power of two
+    microkernel: dict[str, float]  # GFLOP/s the microkernel itself reached
+
+    def describe(self, precision: str) -> str:
+        return (f"{self.threads} cores × {self.clock_ghz:.2f} GHz × {self.flop_per_cycle[precision]:.0f} FLOP/cycle "
+                f"(benchmarks/peak.c; its FMA loop reached {self.microkernel[precision]:.0f})")
+
+
+def cpu_peak() -> Peak | None:
+    """The CPU's measured peak, or None where no C compiler or no x86-64 vector unit is available."""
+    cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+    if cc is None:
+        return None
+    threads = torch.get_num_threads()
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = Path(tmp) / "peak"
+        built = subprocess.run([cc, "-O2", "-march=native", "-fopenmp", str(SOURCE), "-o", str(exe)],
+                               capture_output=True, text=True)
+        if built.returncode != 0:
+            return None
+        out = subprocess.run([str(exe)], capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+    if out.returncode != 0:
+        return None
+    r = json.loads(out.stdout)
+    gflops = {"fp32": r["fp32_gflops"]} | ({"bf16": r["bf16_gflops"]} if r["bf16_gflops"] > 0 else {})
+    measured = {p: g / (r["threads"] * r["clock_ghz"]) for p, g in gflops.items()}
+    per_cycle = {p: 2.0 ** round(math.log2(m)) for p, m in measured.items()}
+    peak = {p: r["threads"] * r["clock_ghz"] * per_cycle[p] for p in gflops}
+    return Peak(r["threads"], r["clock_ghz"], peak, per_cycle, gflops)
