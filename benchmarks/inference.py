@@ -1,7 +1,7 @@
 """Inference speed: VSRResNet ×4 on Y at 720×576 output, every engine side by side.
 
 Paths on the same window: PyTorch (the naive fp32 NCHW network, channels_last, bf16 autocast,
-torch.compile with freezing), ONNX Runtime (fp32) and OpenVINO (fp32, bf16), and the product
+prepacked weights with fused ReLUs as ``TorchEngine`` runs it on a CPU, torch.compile with freezing), ONNX Runtime (fp32) and OpenVINO (fp32, bf16), and the product
 path (``Upscaler`` with its defaults). Each is reported against the fastest 64→64 convolution
 any engine reaches at its precision in the same run (/conv), and against the CPU's peak FLOP/s
 (/peak, benchmarks/peak.py). Also: the product's speed over PyTorch bf16 autocast (the default
@@ -16,11 +16,12 @@ from pathlib import Path
 
 import torch
 
-from savsr.infer.engine import OpenVINOEngine, openvino_available
+from savsr.infer.engine import OpenVINOEngine, TorchEngine, openvino_available
 from savsr.infer.upscaler import Upscaler
 from savsr.models.checkpoint import GeneratorSpec
 
 from .common import (
+    PRECISIONS,
     Report,
     Row,
     against,
@@ -78,6 +79,10 @@ def run(report: Report, device: torch.device, quick: bool) -> None:
     for p in roofs:
         if p != "fp32":
             paths[f"PyTorch {p} autocast channels_last"] = (p, flops, _network_path(model_cl, x_cl, p, device))
+    for p in roofs:
+        engine = TorchEngine(model_cl, device, PRECISIONS[p])
+        if engine.packed is not None:
+            paths[f"PyTorch {p} packed weights, fused ReLU"] = (p, flops, lambda engine=engine: engine(x_cl))
     if not quick:
         # freezing lets Inductor pre-pack the weights and fuse conv + ReLU through oneDNN.
         compiled = torch.compile(model_cl, options={"freezing": True})

@@ -85,3 +85,39 @@ def test_the_command_line_works_without_openvino(model_file: Path, tmp_path: Pat
     ref = load_model(model_file, device="cpu", precision="fp32", backend="torch")
     want = torch.round(ref(torch.from_numpy(frame).permute(2, 0, 1)) * 255).to(torch.uint8).permute(1, 2, 0).numpy()
     assert np.array_equal(np.array(Image.open(tmp_path / "hidden.png")), want)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_packed_weights_compute_what_autocast_computes(precision: str) -> None:
+    """The CPU's PyTorch path with prepacked weights and fused ReLUs equals eager autocast."""
+    from savsr.infer.engine import PackedVSRResNet
+    from savsr.models import VSRResNet
+
+    torch.manual_seed(0)
+    model = VSRResNet(blocks=3, features=16).eval().to(memory_format=torch.channels_last)
+    dtype = {"fp32": None, "bf16": torch.bfloat16}[precision]
+    engine = TorchEngine(model, torch.device("cpu"), dtype)
+    assert isinstance(engine.packed, PackedVSRResNet)
+    for h, w in ((23, 31), (40, 17)):
+        x = torch.rand(1, 5, h, w)
+        with torch.no_grad(), torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None):
+            want = model(x).float()
+        torch.testing.assert_close(engine(x), want, rtol=0, atol=1e-6)
+
+
+@needs_openvino
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sigaltstack through glibc")
+def test_signal_handlers_keep_a_large_enough_stack() -> None:
+    """OpenVINO's compile leaves an 11 KiB alternate signal stack, on which Python's handlers
+    (Ctrl-C, a DataLoader's SIGCHLD) overflowed and crashed about one `make bench` in two."""
+    import ctypes
+
+    class StackT(ctypes.Structure):
+        _fields_ = [("ss_sp", ctypes.c_void_p), ("ss_flags", ctypes.c_int), ("ss_size", ctypes.c_size_t)]
+
+    from savsr.models import VSRResNet
+
+    OpenVINOEngine(VSRResNet(blocks=1, features=8).eval(), 5, "bf16")
+    current = StackT()
+    assert ctypes.CDLL(None).sigaltstack(None, ctypes.byref(current)) == 0
+    assert current.ss_flags & 2 or current.ss_size >= 256 * 1024  # disabled, or large
