@@ -102,9 +102,16 @@ def run(report: Report, device: torch.device, quick: bool) -> None:
     results = against(roofs, paths, rounds, device, peaks)
     for name, (secs, conv, peak) in results.items():
         report.add(Row("inference", name, 1 / secs, "frame/s", conv, peak))
-    if BASELINE in results:
-        report.add(Row("inference", f"product / {BASELINE}", results[BASELINE][0] / results[product][0], "×",
-                       note="speed-up of the default over the default before OpenVINO; target ≥ 1.8"))
+    if BASELINE in paths:
+        # Back to back in pairs, the median of the pairs' ratios: a stretch of outside load
+        # (or another engine's threads still spinning) then slows both sides of a ratio.
+        ratios = []
+        for _ in range(rounds + 2 if not quick else 1):
+            pair = interleaved({"base": paths[BASELINE][2], "product": paths[product][2]}, 1, device, warmup=0)
+            ratios.append(pair["base"] / pair["product"])
+        report.add(Row("inference", f"product / {BASELINE}", statistics.median(ratios), "×",
+                       note=f"speed-up over the default before OpenVINO, median of {len(ratios)} back-to-back pairs "
+                            f"(range {min(ratios):.2f}-{max(ratios):.2f}); target ≥ 1.8"))
     if not quick:
         add_agreement_rows(report, "sa-vsrgan-x4", device)
 
