@@ -3,6 +3,7 @@ PyTorch's profiler, grouped into convolutions (forward, backward) and everything
 
     .venv/bin/python scripts/profile_steps.py                 # batch 32 of 36×36, as configs/cpu
     .venv/bin/python scripts/profile_steps.py --batch 16 --steps 3
+    .venv/bin/python scripts/profile_steps.py --compile      # also: eager against torch.compile
 
 The steps are `Trainer._pretrain_step` and `Trainer._gan_step` built from configs/cpu/ (as
 `make bench` builds them), fed random batches so that data loading is out of the picture.
@@ -58,6 +59,8 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--patch", type=int, default=36)
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--compile", action="store_true",
+                        help="also time the pretraining step with the generator under torch.compile, interleaved with eager")
     args = parser.parse_args()
     torch.manual_seed(0)
     cl = torch.channels_last
@@ -72,11 +75,35 @@ def main() -> int:
             groups = profile_step(step, lr, hr, args.steps)
             total = sum(groups.values())
             print(f"\n{stage} step, bf16 autocast channels_last, batch {args.batch} of {args.patch}×{args.patch}: "
-                  f"{total / args.steps * 1e3:.0f} ms of CPU time per step (both threads' work counted once)")
+                  f"{total / args.steps * 1e3:.0f} ms of profiled time per step")
             print("| where | share |\n|---|---:|")
             for name, secs in sorted(groups.items(), key=lambda kv: -kv[1]):
                 print(f"| {name} | {secs / total:.1%} |")
+            if args.compile and stage == "pretrain":
+                compare_compile(trainer, lr, hr, args.batch)
     return 0
+
+
+def compare_compile(trainer, lr: torch.Tensor, hr: torch.Tensor, batch: int, rounds: int = 3) -> None:
+    """Patches/s of the pretraining step, eager and with the generator compiled, in alternate rounds."""
+    import time
+
+    eager = trainer.g
+    compiled = torch.compile(eager)
+    start = time.perf_counter()
+    trainer.g = compiled
+    for _ in range(2):
+        trainer._pretrain_step(lr, hr)
+    print(f"\ntorch.compile: {time.perf_counter() - start:.0f} s to compile and warm up")
+    for r in range(rounds):
+        for name, g in (("eager", eager), ("compiled", compiled)):
+            trainer.g = g
+            trainer._pretrain_step(lr, hr)
+            start = time.perf_counter()
+            for _ in range(4):
+                trainer._pretrain_step(lr, hr)
+            print(f"round {r}: {name} {4 * batch / (time.perf_counter() - start):.1f} patches/s")
+    trainer.g = eager
 
 
 if __name__ == "__main__":
