@@ -163,8 +163,8 @@ class OpenVINOEngine:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the tracer's notes on the module's shape checks
             decoder = TorchScriptPythonDecoder(model.float().eval(), example_input=(example,))
-        frontend = FrontEndManager().load_by_framework("pytorch")
-        ov_model = frontend.convert(frontend.load(decoder))
+            frontend = FrontEndManager().load_by_framework("pytorch")
+            ov_model = frontend.convert(frontend.load(decoder))
         ov_model.reshape({0: ov.PartialShape([1, in_channels, -1, -1])})
         config = {"INFERENCE_PRECISION_HINT": {"fp32": "f32", "bf16": "bf16"}[precision], "PERFORMANCE_HINT": "LATENCY"}
         if threads:
