@@ -130,3 +130,20 @@ def test_a_ray_cluster_of_two_workers(batch: Path, model_file: Path, single: dic
         _check(out, single)
     finally:
         ray.shutdown()
+
+
+def test_frame_count_follows_the_frames_range(batch: Path, tmp_path: Path) -> None:
+    """The progress bars' totals: what an upscale will make, not the whole input, with --frames."""
+    from PIL import Image
+
+    from savsr.infer.batch import frame_count
+
+    clip = tmp_path / "frames"
+    clip.mkdir()
+    for i in range(30):
+        Image.new("RGB", (8, 6), (i, 0, 0)).save(clip / f"{i:03d}.png")
+    assert frame_count(clip) == 30
+    assert frame_count(batch / "clip1.mkv") is None  # Matroska keeps no frame count: no total, no ETA
+    assert frame_count(clip, "5:12") == 7 and frame_count(clip, "25:") == 5 and frame_count(clip, ":100") == 30
+    assert frame_count(clip, "40:50") == 0
+    assert frame_count(batch / "broken.mp4") is None and frame_count(clip, "bad") is None

@@ -159,7 +159,7 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     if not is_batch:
         from tqdm.auto import tqdm
 
-        total = frame_count(one) if progress else None  # for the ETA; one more probe, only on a terminal
+        total = frame_count(one, args.frames) if progress else None  # for the ETA; one more probe, only on a terminal
         with tqdm(total=total, desc=f"upscale ×{model.scale}", unit="frame", disable=not progress) as bar:
             out = upscale_file(model, one, args.output, args.frames, args.overwrite, args.restart, encode,
                                args.segment_frames, bar.update)

@@ -13,7 +13,7 @@ from pathlib import Path
 from ..errors import ParameterError, SavsrError
 from ..media.reader import IMAGE_SUFFIXES, VIDEO_INPUT_SUFFIXES, FrameSource
 from ..media.writer import IMAGE_OUT_SUFFIXES, VIDEO_SUFFIXES
-from .pipeline import DEFAULT_SEGMENT_FRAMES, EncodeOptions, upscale_file
+from .pipeline import DEFAULT_SEGMENT_FRAMES, EncodeOptions, parse_frames, upscale_file
 from .upscaler import Upscaler
 
 
@@ -173,12 +173,17 @@ def shard(jobs: list[Job], which: tuple[int, int] | None) -> list[Job]:
     return sorted(jobs, key=lambda j: str(j.src))[i::n]
 
 
-def frame_count(src: Path) -> int | None:
-    """The input's frame count where its container says, else None (also for a bad input)."""
+def frame_count(src: Path, frames: str | None = None) -> int | None:
+    """How many frames an upscale of ``src`` makes: the container's count, cut to the ``frames``
+    range (``A:B``); None where the container does not say (also for a bad input)."""
     try:
-        return FrameSource(src).info.num_frames
+        total = FrameSource(src).info.num_frames
+        start, stop = parse_frames(frames)
     except SavsrError:
         return None
+    if total is None:
+        return None
+    return max(min(total, stop if stop is not None else total) - start, 0)
 
 
 def run_job(upscaler: Upscaler, job: Job, overwrite: bool = False, restart: bool = False,
@@ -209,7 +214,7 @@ def run_batch(upscaler: Upscaler, jobs: list[Job], overwrite: bool = False, rest
               encode: EncodeOptions = EncodeOptions(), frames: str | None = None,
               segment_frames: int = DEFAULT_SEGMENT_FRAMES, progress: bool = True) -> list[Outcome]:
     """Upscale ``jobs`` one after the other in this process."""
-    counts = [frame_count(j.src) for j in jobs] if progress else [None] * len(jobs)
+    counts = [frame_count(j.src, frames) for j in jobs] if progress else [None] * len(jobs)
     known = all(c is not None for c in counts)
     bars = Progress(sum(counts) if known else None, enabled=progress)  # type: ignore[arg-type]
     outcomes = []
