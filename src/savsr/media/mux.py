@@ -30,6 +30,10 @@ _COPIED_TYPES = ("audio", "subtitle", "attachment")
 # Tags a muxer writes for itself; copying the source's would misdescribe the new file. A
 # "timecode" tag makes the MP4 muxer build a timecode track, which fails on a copied stream.
 _OWN_TAGS = {"encoder", "major_brand", "minor_version", "compatible_brands", "creation_time", "duration", "timecode"}
+# Text subtitles that MP4/MOV cannot hold as they are, converted to their own text format (3GPP
+# Timed Text) instead of being left out. Bitmap subtitles (PGS, DVD) have no MP4 form.
+_TEXT_SUBTITLES = {"subrip", "srt", "ass", "ssa", "webvtt", "text"}
+_MP4_FAMILY = {".mp4", ".m4v", ".mov"}
 
 
 def segment_options(time_base: Fraction) -> dict[str, str]:
@@ -110,8 +114,12 @@ def join(segments: list[Path], dst: Path, source: Path | None, rotation: int = 0
                     try:
                         copy = out.add_stream_from_template(s)
                     except ValueError:
-                        notes.append(f"{what} left out: {dst.suffix} cannot hold it (.mkv can)")
-                        continue
+                        copy = _mov_text(out, s) if dst.suffix.lower() in _MP4_FAMILY else None
+                        if copy is None:
+                            notes.append(f"{what} left out: {dst.suffix} cannot hold it (.mkv can)")
+                            continue
+                        notes.append(f"{what} converted to mov_text, the subtitle format {dst.suffix} holds "
+                                     "(styling dropped; a cue ends where the next begins)")
                     copy.metadata.update({k: v for k, v in s.metadata.items() if k not in _OWN_TAGS})
                     copy.disposition = s.disposition
                     copied[s.index] = copy
@@ -128,17 +136,44 @@ def join(segments: list[Path], dst: Path, source: Path | None, rotation: int = 0
     return notes
 
 
+def _mov_text(out: av.container.OutputContainer, s: av.stream.Stream) -> av.stream.Stream | None:
+    """A mov_text stream of ``out`` for the text subtitle stream ``s`` (None if ``s`` is not text)."""
+    name = s.codec_context.name if s.codec_context else ""
+    if s.type != "subtitle" or name not in _TEXT_SUBTITLES:
+        return None
+    decoder = s.codec_context
+    if not decoder.is_open:
+        decoder.open()  # which fills the ASS header that the encoder needs
+    stream = out.add_stream("mov_text")
+    stream.time_base = s.time_base
+    stream.codec_context.time_base = s.time_base
+    stream.codec_context.subtitle_header = decoder.subtitle_header
+    return stream
+
+
 def _interleave(out: av.container.OutputContainer, video: Iterator[av.Packet], src, copied: dict,
                 span: tuple[float, float] | None) -> None:
-    """Mux the video packets and the copied source packets in order of time."""
+    """Mux the video packets and the copied source packets in order of time; a text subtitle
+    packet bound for a mov_text stream is decoded and encoded again on its way."""
     others = (p for p in _source_packets(src, copied) if span is None or span[0] - 1e-6 <= _seconds(p) <= span[1])
 
-    def retag(p: av.Packet) -> av.Packet:
-        p.stream = copied[p.stream.index]
+    def retag(p: av.Packet) -> av.Packet | None:
+        target = copied[p.stream.index]
+        if target.codec_context.name == "mov_text" and p.stream.codec_context.name != "mov_text":
+            cue = p.stream.codec_context.decode2(p)
+            if cue is None:  # a packet the decoder could not read: the cue is lost, not the file
+                return None
+            converted = target.codec_context.encode_subtitle(cue)
+            converted.pts, converted.dts, converted.duration = p.pts, p.pts, p.duration
+            converted.time_base = p.time_base
+            p = converted
+        p.stream = target
         return p
 
     # heapq.merge keeps each input's own order and takes the earlier of the two heads.
     tagged = heapq.merge(((_seconds(p), 0, p) for p in video),
                          ((_seconds(p), 1, p) for p in others), key=lambda t: (t[0], t[1]))
     for _, kind, packet in tagged:
-        out.mux(packet if kind == 0 else retag(packet))
+        packet = packet if kind == 0 else retag(packet)
+        if packet is not None:
+            out.mux(packet)
