@@ -149,6 +149,9 @@ class Upscaler:
         the network does not run for them.
         """
         prepared = map(self._prepare, lr_frames)
+        # Built before the reader thread starts: OpenVINO's conversion swaps the process-wide
+        # warnings filters, which races with a thread that swaps them too (the image reader does).
+        _ = self.engine
         if prefetch:
             prepared = background(prepared, prefetch, "savsr-read")
         for i, window in enumerate(sliding_windows(prepared, self.radius)):

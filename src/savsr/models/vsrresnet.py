@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from ..data.window import window_centre
@@ -52,7 +53,7 @@ class VSRResNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         expected = self.frames * self.channels
-        if x.dim() != 4 or x.shape[1] != expected:
+        if not torch.jit.is_tracing() and (x.dim() != 4 or x.shape[1] != expected):  # traced for OpenVINO
             raise ValueError(
                 f"expected (N, {expected}, H, W) = {self.frames} frames × {self.channels} channels, "
                 f"got {tuple(x.shape)}"
