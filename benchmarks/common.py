@@ -19,9 +19,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from savsr.precision import cpu_has_bf16
+from savsr.precision import AUTOCAST_DTYPES, cpu_has_bf16
 
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
@@ -120,7 +119,7 @@ def generator_flops_per_pixel(model: nn.Module) -> int:
 
 @contextlib.contextmanager
 def autocast(device: torch.device, precision: str) -> Iterator[None]:
-    dtype = PRECISIONS[precision]
+    dtype = AUTOCAST_DTYPES[precision]
     with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
         yield
 
@@ -133,7 +132,7 @@ def conv_candidates(batch: int, height: int, width: int, precision: str, device:
     With ``backward``, each call is forward + backward (input and weight gradients), which is
     what a training step does per convolution (3× the forward FLOPs).
     """
-    dtype = PRECISIONS[precision]
+    dtype = AUTOCAST_DTYPES[precision]
     out: dict[str, Callable[[], object]] = {}
     for layout, fmt in (("nchw", torch.contiguous_format), ("channels_last", torch.channels_last)):
         conv = nn.Conv2d(64, 64, 3, padding=1).to(device, memory_format=fmt)

@@ -19,9 +19,9 @@ import torch
 from savsr.infer.engine import OpenVINOEngine, TorchEngine, openvino_available
 from savsr.infer.upscaler import Upscaler
 from savsr.models.checkpoint import GeneratorSpec
+from savsr.precision import AUTOCAST_DTYPES
 
 from .common import (
-    PRECISIONS,
     Report,
     Row,
     against,
@@ -32,7 +32,7 @@ from .common import (
     precisions_for,
     roofline,
 )
-from .peak import cpu_peak
+from .peak import add_peak_rows
 
 SCALE = 4
 VID4 = Path(__file__).resolve().parents[2] / "shared" / "data" / "vid4" / "GT"
@@ -44,15 +44,6 @@ def _network_path(model: torch.nn.Module, x: torch.Tensor, precision: str, devic
         with torch.no_grad(), autocast(device, precision):
             model(x)
     return run
-
-
-def add_peak_rows(report: Report, section: str, device: torch.device) -> dict[str, float] | None:
-    """Measure the CPU's peak and report it; None on a GPU or without a C compiler."""
-    peak = cpu_peak() if device.type == "cpu" else None
-    if peak is not None:
-        for p, g in peak.gflops.items():
-            report.add(Row(section, f"CPU peak {p}", g, "GFLOP/s", note=peak.describe(p)))
-    return peak.gflops if peak is not None else None
 
 
 def run(report: Report, device: torch.device, quick: bool) -> None:
@@ -80,7 +71,7 @@ def run(report: Report, device: torch.device, quick: bool) -> None:
         if p != "fp32":
             paths[f"PyTorch {p} autocast channels_last"] = (p, flops, _network_path(model_cl, x_cl, p, device))
     for p in roofs:
-        engine = TorchEngine(model_cl, device, PRECISIONS[p])
+        engine = TorchEngine(model_cl, device, AUTOCAST_DTYPES[p])
         if engine.packed is not None:
             paths[f"PyTorch {p} packed weights, fused ReLU"] = (p, flops, lambda engine=engine: engine(x_cl))
     if not quick:

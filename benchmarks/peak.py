@@ -22,6 +22,8 @@ from pathlib import Path
 
 import torch
 
+from .common import Report, Row
+
 SOURCE = Path(__file__).with_name("peak.c")
 
 
@@ -61,3 +63,12 @@ def cpu_peak() -> Peak | None:
     per_cycle = {p: 2.0 ** round(math.log2(m)) for p, m in measured.items()}
     peak = {p: r["threads"] * r["clock_ghz"] * per_cycle[p] for p in gflops}
     return Peak(r["threads"], r["clock_ghz"], peak, per_cycle, gflops)
+
+
+def add_peak_rows(report: Report, section: str, device: torch.device) -> dict[str, float] | None:
+    """Measure the CPU's peak and report it; None on a GPU or without a C compiler."""
+    peak = cpu_peak() if device.type == "cpu" else None
+    if peak is not None:
+        for p, g in peak.gflops.items():
+            report.add(Row(section, f"CPU peak {p}", g, "GFLOP/s", note=peak.describe(p)))
+    return peak.gflops if peak is not None else None

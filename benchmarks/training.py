@@ -20,7 +20,6 @@ from savsr.models.checkpoint import save_generator
 from savsr.train.config import load_config
 from savsr.train.trainer import Trainer
 
-from .inference import add_peak_rows
 from .common import (
     Report,
     Row,
@@ -29,6 +28,7 @@ from .common import (
     precisions_for,
     roofline,
 )
+from .peak import add_peak_rows
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "cpu"
 PATHS = {  # name → (precision, channels_last)

@@ -5,6 +5,10 @@ from __future__ import annotations
 import torch
 
 
+# The dtype each precision computes in under autocast; None: fp32, autocast off.
+AUTOCAST_DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 def cpu_has_bf16() -> bool:
     """True when the CPU computes bf16 natively (AVX512-BF16 or AMX); emulated bf16 is slower than fp32."""
     try:

@@ -98,6 +98,9 @@ class TorchEngine:
             return self.model(x).float()
 
 
+_ONES = [1, 1]  # padding, stride and dilation of every VSRResNet convolution (3×3, "same")
+
+
 class PackedVSRResNet:
     """A VSRResNet's forward pass on the CPU with its weights cast and laid out for oneDNN once,
     and each ReLU fused into the convolution before it.
@@ -124,14 +127,13 @@ class PackedVSRResNet:
 
     def _pack(self, conv: nn.Conv2d) -> tuple[Tensor, Tensor]:
         w = conv.weight.detach().to(self.dtype)
-        packed = torch.ops.mkldnn._reorder_convolution_weight(w, list(conv.padding), list(conv.stride),
-                                                               list(conv.dilation), conv.groups)
+        packed = torch.ops.mkldnn._reorder_convolution_weight(w, _ONES, _ONES, _ONES, 1)
         return packed, conv.bias.detach().to(self.dtype)
 
     @staticmethod
     def _conv(x: Tensor, weights: tuple[Tensor, Tensor], activation: str) -> Tensor:
         w, b = weights
-        return torch.ops.mkldnn._convolution_pointwise(x, w, b, [1, 1], [1, 1], [1, 1], 1, activation, [], "")
+        return torch.ops.mkldnn._convolution_pointwise(x, w, b, _ONES, _ONES, _ONES, 1, activation, [], "")
 
     @torch.no_grad()
     def __call__(self, x: Tensor) -> Tensor:

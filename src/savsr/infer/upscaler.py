@@ -23,7 +23,7 @@ from ..device import resolve_device
 from ..errors import ParameterError, SavsrError
 from ..models.checkpoint import GeneratorSpec, load_generator
 from ..models.zoo import model_path
-from ..precision import default_precision
+from ..precision import AUTOCAST_DTYPES, default_precision
 from .background import background
 from .engine import OpenVINOEngine, TorchEngine, resolve_backend
 from .tiling import MIN_TILE, auto_tile, memory_budget_pixels, tiled_apply
@@ -71,7 +71,7 @@ class Upscaler:
             # Each tile carries `overlap` pixels of context on every side: small tiles multiply the work.
             raise ParameterError("tile", f"{{param}} {tile}: tiles start at {MIN_TILE} pixels (0 = the whole frame)")
         self.tile, self.self_ensemble = tile, self_ensemble
-        self._dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+        self._dtype = AUTOCAST_DTYPES[precision]
         self.backend = resolve_backend(backend, self.device)
         self._engine: TorchEngine | OpenVINOEngine | None = None  # built on first use: conversion takes seconds
 

@@ -34,7 +34,7 @@ from ..infer.upscaler import Upscaler
 from ..losses import SpatiallyAdaptiveLoss, activity_weights, discriminator_loss
 from ..models import Discriminator
 from ..models.checkpoint import GeneratorSpec, load_generator, load_weights, read_spec
-from ..precision import default_precision
+from ..precision import AUTOCAST_DTYPES, default_precision
 from .checkpoint import CheckpointManager, load_checkpoint
 from .config import Config, dump_config
 from .distributed import all_reduce_mean, all_true, barrier, cleanup, init_distributed
@@ -191,7 +191,7 @@ class Trainer:
         if amp == "auto":
             native = default_precision(self.device)
             amp = "none" if native == "fp32" else native
-        self.amp_dtype = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+        self.amp_dtype = AUTOCAST_DTYPES["fp32" if amp == "none" else amp]
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=amp == "fp16")
         self.ckpt = CheckpointManager(self.out, run.keep_last)
         self.step = 0
