@@ -32,6 +32,7 @@ from .common import (
     precisions_for,
     roofline,
 )
+from .end_to_end import end_to_end_share
 from .peak import add_peak_rows
 
 SCALE = 4
@@ -124,51 +125,6 @@ def run(report: Report, device: torch.device, quick: bool) -> None:
     rf = model.receptive_radius
     report.add(Row("inference", f"tiling overhead, tile {tile} + overlap {rf}", secs["tiled"] / secs["whole"], "× time",
                    note=f"analytic extra area {_tiled_area(height, width, tile, rf) / pixels:.2f}×"))
-
-
-def end_to_end_share(frames: int, lr_size: tuple[int, int] = (180, 144), name: str = "sa-vsrgan-x4",
-                     device: str = "cpu") -> tuple[float, float]:
-    """`savsr upscale` of a ``lr_size`` clip of ``frames`` frames (cut from the bundled demo clip)
-    to an mp4 with the bundled ×4 model: (share of the wall time spent inside the network,
-    frames per second)."""
-    import tempfile
-    import time
-    from fractions import Fraction
-    from importlib.resources import files
-
-    from savsr.infer.pipeline import upscale_file
-    from savsr.infer.upscaler import load_model
-    from savsr.media.reader import FrameSource
-    from savsr.media.writer import VideoWriter
-
-    w, h = lr_size
-    with tempfile.TemporaryDirectory() as tmp:
-        clip = Path(tmp) / "clip.mkv"
-        writer = VideoWriter(clip, w, h, Fraction(25), codec="libx264", crf=12)
-        source = FrameSource(Path(str(files("savsr") / "assets" / "bedroom_clip.mkv")))
-        for i, frame in enumerate(source):
-            if i == frames:
-                break
-            writer.write(frame[:h, :w])
-        writer.close()
-        up = load_model(name, device)
-        inside = 0.0
-        forward = up._forward
-
-        def timed(x: torch.Tensor) -> torch.Tensor:
-            nonlocal inside
-            start = time.perf_counter()
-            out = forward(x)
-            inside += time.perf_counter() - start
-            return out
-
-        up._forward = timed  # type: ignore[method-assign]
-        up._forward(torch.rand(1, 5, h * SCALE, w * SCALE))  # the engine's first-shape set-up, outside the clock
-        inside = 0.0
-        start = time.perf_counter()
-        upscale_file(up, clip, Path(tmp) / "out.mp4")
-        wall = time.perf_counter() - start
-    return inside / wall, frames / wall
 
 
 def add_agreement_rows(report: Report, name: str, device: torch.device, per_sequence: int = 5) -> None:

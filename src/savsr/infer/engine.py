@@ -106,8 +106,8 @@ class PackedVSRResNet:
     and each ReLU fused into the convolution before it.
 
     Eager PyTorch casts every weight to the compute dtype and reorders it into oneDNN's blocked
-    layout on every call, then runs each ReLU as a pass of its own; that is about a sixth of a
-    bf16 call. The arithmetic is autocast's (convolutions in ``dtype``, the global skip in fp32),
+    layout on every call, then runs each ReLU as a pass of its own (docs/performance.md measures
+    what that costs). The arithmetic is autocast's (convolutions in ``dtype``, the global skip in fp32),
     so the output equals the eager one. The weights are a snapshot taken here: a model trained
     further needs a new engine (the trainer builds one per validation).
     """
