@@ -46,6 +46,18 @@ def _loss_events(run: Path) -> list:
     return acc.Scalars(min(t for t in acc.Tags()["scalars"] if t.startswith("loss/")))
 
 
+def computed_precisions(run: Path) -> list[str]:
+    """The precisions a run computed in (the trainer logs one at each start), in order, each once."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.util.tensor_util import make_ndarray
+
+    acc = EventAccumulator(str(run / "tensorboard"), size_guidance={"tensors": 0}, purge_orphaned_data=False)
+    acc.Reload()
+    tag = "run/precision/text_summary"
+    texts = [make_ndarray(e.tensor_proto).item().decode() for e in acc.Tensors(tag)] if tag in acc.Tags()["tensors"] else []
+    return list(dict.fromkeys(texts))
+
+
 def training_minutes(run: Path) -> float:
     """Wall-clock minutes a run trained, from the times of its logged losses.
 
@@ -80,7 +92,7 @@ def stage_summary(run: Path, used: str = "best", final: bool = True) -> tuple[st
     where = "cuda" if r.get("device") == "cuda" else "cpu"
     text = (f"- **{cfg['stage']}** (`{run}`{init}): {steps} of {r['batch_size']} patches "
             f"({d['patch_size']}×{d['patch_size']}, ×{d['scale']}, {d['color'].upper()}), Adam lr {o['lr_g']}{decay}"
-            f"{' / D ' + str(o['lr_d']) if cfg['stage'] == 'gan' else ''}, amp {r['amp']}, on {where.upper()}"
+            f"{' / D ' + str(o['lr_d']) if cfg['stage'] == 'gan' else ''}, amp {' then '.join(computed_precisions(run)) or r['amp']}, on {where.upper()}"
             f"{f', weights averaged (EMA, decay {ema})' if (ema := r.get('ema', 0)) else ''}; "
             f"{validated}; {'this model uses' if final else 'the next stage started from'} step {used_step}.")
     if cfg["stage"] == "gan":

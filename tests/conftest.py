@@ -28,6 +28,18 @@ def require(path: Path) -> Path:
     return path
 
 
+def cpuinfo_has_bf16() -> bool:
+    """The reference for native bf16: Linux's CPU flags, read here independently of savsr.precision."""
+    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+# What makes this CPU look like an AVX2-only one to savsr and to PyTorch's oneDNN (which reads it
+# when it starts): oneDNN's own cap on its instruction set.
+AVX2_ONLY = {"ONEDNN_MAX_CPU_ISA": "AVX2"}
+
+
 @pytest.fixture(scope="session")
 def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny ×2 VSRResNet generator file (2 blocks × 8 features, seed 0), for the inference tests."""

@@ -12,7 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from savsr.errors import ParameterError
+from conftest import cpuinfo_has_bf16
+from savsr.errors import ParameterError, PrecisionFallback
 from savsr.infer.engine import OpenVINOEngine, TorchEngine, openvino_available
 from savsr.infer.upscaler import load_model
 
@@ -36,14 +37,46 @@ def test_openvino_computes_what_pytorch_computes(model_file: Path) -> None:
     torch.testing.assert_close(fp32._predict(x.transpose(-1, -2)), ref._predict(x.transpose(-1, -2)), rtol=0, atol=1e-5)
     fp32.tile = 16  # tiles of several shapes: still the whole frame's result
     torch.testing.assert_close(fp32._predict(x), want, rtol=0, atol=1e-5)
-    # bf16 (the CPU default where it is native) is close but not equal: the hint is really applied.
-    bf16 = load_model(model_file, device="cpu", precision="bf16", backend="openvino")
-    got = bf16._predict(x)
-    if "avx512_bf16" in Path("/proc/cpuinfo").read_text():
-        assert 40 < _psnr(got, want) < 120
     ens = load_model(model_file, device="cpu", precision="fp32", backend="openvino", self_ensemble=True)
     ens_ref = load_model(model_file, device="cpu", precision="fp32", backend="torch", self_ensemble=True)
     torch.testing.assert_close(ens._predict(x), ens_ref._predict(x), rtol=0, atol=1e-5)
+
+
+@needs_openvino
+@pytest.mark.skipif(not cpuinfo_has_bf16(), reason="this CPU has no native bf16 (neither AVX512-BF16 nor AMX-BF16)")
+def test_openvino_bf16_is_applied_where_native(model_file: Path) -> None:
+    """bf16 (the CPU default where it is native) is close to fp32 but not equal: the hint is really applied."""
+    x = torch.rand(1, 5, 37, 29)
+    want = load_model(model_file, device="cpu", precision="fp32", backend="torch")._predict(x)
+    bf16 = load_model(model_file, device="cpu", precision="bf16", backend="openvino")
+    assert 40 < _psnr(bf16._predict(x), want) < 120
+    assert bf16.precision == "bf16"
+
+
+@needs_openvino
+def test_openvino_reports_the_precision_it_compiled() -> None:
+    """A bf16 hint compiles to bf16 convolutions only on a CPU with native bf16; OpenVINO falls back
+    to fp32 silently elsewhere, and the engine reads which one it got from the compiled graph."""
+    from savsr.models import VSRResNet
+
+    engine = OpenVINOEngine(VSRResNet(blocks=1, features=8).eval(), 5, "bf16")
+    assert engine.precision == ("bf16" if cpuinfo_has_bf16() else "fp32")
+    assert OpenVINOEngine(VSRResNet(blocks=1, features=8).eval(), 5, "fp32").precision == "fp32"
+
+
+@needs_openvino
+def test_an_engine_that_falls_back_is_recorded(model_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where OpenVINO compiles a bf16 request in fp32, the Upscaler says so once and records fp32."""
+    import savsr.infer.engine as engine_module
+    import savsr.precision as precision_module
+
+    monkeypatch.setattr(precision_module, "missing_bf16_isa", lambda: None)  # savsr takes the CPU for a bf16 one
+    monkeypatch.setattr(engine_module, "compiled_precision", lambda compiled: "fp32")  # OpenVINO does not
+    model = load_model(model_file, device="cpu", precision="bf16", backend="openvino")
+    assert model.precision == "bf16"
+    with pytest.warns(PrecisionFallback, match="^bf16 asked for, computing in fp32: OpenVINO compiled the model in fp32"):
+        model.engine
+    assert model.precision == "fp32" and model._dtype is None
 
 
 def test_auto_takes_openvino_on_the_cpu_only_where_installed(model_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -92,6 +125,9 @@ def test_packed_weights_compute_what_autocast_computes(precision: str) -> None:
     """The CPU's PyTorch path with prepacked weights and fused ReLUs equals eager autocast."""
     from savsr.infer.engine import PackedVSRResNet
     from savsr.models import VSRResNet
+
+    if precision == "bf16" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        pytest.skip("oneDNN's bf16 convolutions need AVX-512 (BW, VL, DQ) or AVX-NE-CONVERT; this CPU has neither")
 
     torch.manual_seed(0)
     model = VSRResNet(blocks=3, features=16).eval().to(memory_format=torch.channels_last)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import DATA, require
+from conftest import AVX2_ONLY, DATA, cpuinfo_has_bf16, require
 from savsr.cli import main
 from savsr.errors import SavsrError
 from savsr.media.reader import FrameSource
@@ -18,6 +18,7 @@ from savsr.evaluation import EvalConfig, evaluate, protocol_frame, summary
 from savsr.metrics.periodic import periodic_error
 from savsr.models import VSRResNet
 from savsr.models.checkpoint import GeneratorSpec, save_generator
+from savsr.precision import missing_bf16_isa
 
 OCTAVE = Path(__file__).parent / "fixtures" / "vid4_bicubic" / "vid4_bicubic_octave.json"
 
@@ -154,8 +155,15 @@ def test_frames_too_small_to_score(tmp_path: Path, side: int, scale: int, lpips:
             evaluate(cfg, progress=False)
 
 
-def test_precision_is_applied_and_recorded(tmp_path: Path) -> None:
-    """--precision bf16 runs the network in bf16 (scores move, a little) and says so in every report."""
+@pytest.mark.parametrize("cpu", ["this", "avx2"])
+def test_precision_is_applied_and_recorded(cpu: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture) -> None:
+    """--precision bf16 runs the network in bf16 where the CPU computes it natively (scores move, a
+    little) and says so in every report; elsewhere it computes in fp32, says so in one line, and
+    the reports say fp32."""
+    if cpu == "avx2":
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", AVX2_ONLY["ONEDNN_MAX_CPU_ISA"])
+    native = cpu == "this" and cpuinfo_has_bf16()
     data = _sequences(tmp_path / "seqs")
     torch.manual_seed(0)
     model = VSRResNet(frames=5, channels=1, blocks=1, features=8)
@@ -167,13 +175,20 @@ def test_precision_is_applied_and_recorded(tmp_path: Path) -> None:
         out = tmp_path / precision
         args = ["evaluate", "--data", str(data), "--scale", "2", "--model", str(weights), "--lpips", "none"]
         assert main([*args, "--precision", precision, "-o", str(out)]) == 0
+        computed = "bf16" if precision == "bf16" and native else "fp32"
         payload = json.loads((out / "results.json").read_text())
-        assert payload["config"]["precision"] == precision
-        assert f"network in {precision}." in (out / "results.md").read_text()
+        assert payload["config"]["precision"] == computed
+        assert f"network in {computed}." in (out / "results.md").read_text()
+        notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("savsr: note:")]
+        assert notes == ([] if computed == precision else
+                         [f"savsr: note: bf16 asked for, computing in fp32: {missing_bf16_isa()}"])
         tables[precision] = payload
     fp32, bf16 = (tables[p]["per_frame"]["alpha"]["psnr"] for p in ("fp32", "bf16"))
-    assert fp32 != bf16
-    assert np.allclose(fp32, bf16, atol=0.1)
+    if native:
+        assert fp32 != bf16
+        assert np.allclose(fp32, bf16, atol=0.1)
+    else:
+        assert fp32 == bf16
 
 
 def test_self_ensemble_is_applied_and_recorded(tmp_path: Path) -> None:

@@ -14,10 +14,12 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import cpuinfo_has_bf16
 from savsr.cli import main
 from savsr.errors import SavsrError
 from savsr.train import Trainer, load_config
 from savsr.train.checkpoint import CheckpointManager, load_checkpoint, read_best, verify
+from scripts.bundle_model import computed_precisions
 from train_helpers import make_dataset, same_weights, start_training, wait_for_checkpoint, weights, write_config
 
 BIN = Path(sys.executable).parent
@@ -51,6 +53,8 @@ def test_pretrain_end_to_end(pretrained: Path) -> None:
     tags = scalars(pretrained)
     for tag in ("loss/mse", "lr/g", "throughput/patches_per_s", "val/psnr_y", "val/lpips_alex"):
         assert tag in tags, tag
+    # The precision that computed, whatever run.amp asked (auto here): read back as bundle_model's card does.
+    assert computed_precisions(pretrained) == ["bf16" if cpuinfo_has_bf16() else "fp32"]
     lrs = [v for _, v in tags["lr/g"]]
     assert lrs[0] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(1e-5)  # ÷10 at 50 % and 75 %
     best = json.loads((pretrained / "checkpoints" / "best.json").read_text())

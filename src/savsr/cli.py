@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .errors import ParameterError, SavsrError
+from .errors import ParameterError, SavsrError, SavsrWarning
 from .fileio import DISK_FULL
 from .media.mux import DEFAULT_SEGMENT_FRAMES
 
@@ -321,6 +322,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None, _default=warnings.showwarning) -> None:
+    """savsr's own warnings as one line on stderr; any other keeps Python's form."""
+    if issubclass(category, SavsrWarning):
+        print(f"savsr: note: {message}", file=sys.stderr, flush=True)
+    else:
+        _default(message, category, filename, lineno, file, line)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``savsr`` command; returns the exit status (2 for a usage or input error)."""
     parser = build_parser()
@@ -328,6 +337,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the parsed command, its errors turned into one line and exit status 2."""
     try:
         return args.func(args)
     except SavsrError as exc:

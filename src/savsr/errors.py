@@ -1,4 +1,4 @@
-"""The exception types that user-facing entry points turn into a one-line message."""
+"""The exception and warning types that user-facing entry points turn into a one-line message."""
 
 from __future__ import annotations
 
@@ -29,3 +29,11 @@ class ParameterError(SavsrError):
 
 class WeightsNotFoundError(SavsrError):
     """Pretrained weights that savsr needs are not installed."""
+
+
+class SavsrWarning(UserWarning):
+    """Something a user should know that does not stop the work; `savsr` prints it as one line."""
+
+
+class PrecisionFallback(SavsrWarning):
+    """The hardware does not compute the precision asked for natively, so the work runs in another."""

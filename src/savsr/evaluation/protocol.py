@@ -43,7 +43,9 @@ class EvalConfig:
     lpips_on: str = "rgb"  # "rgb" (SR Y joined to bicubic Cb/Cr) or "y" (Y replicated)
     device: str = "cpu"
     # fp32 by default so reported numbers do not depend on whether the hardware has bf16;
-    # bf16 is 2× faster on CPUs that have it and moves Vid4 PSNR by about 0.001 dB (docs/performance.md).
+    # bf16 is about 2× faster on CPUs that compute it natively and moves Vid4 PSNR by about 0.001 dB
+    # (docs/performance.md). evaluate() leaves here the precision that computed: auto resolved, and
+    # fp32 where bf16 was asked for on hardware without it.
     precision: str = "fp32"
     backend: str = "auto"  # "torch", "openvino" or "auto" (OpenVINO on a CPU where installed)
     regions: Regions | None = None  # region-aware scores (metrics/regions.py) when set
@@ -95,7 +97,7 @@ def gt_tensor(frame: np.ndarray) -> Tensor:
 
 
 def load_upscaler(cfg: EvalConfig) -> Upscaler | None:
-    """The model of ``cfg`` ready to run, or None for bicubic."""
+    """The model of ``cfg`` ready to run, or None for bicubic; ``cfg.precision`` becomes the one it computes in."""
     check_scale(cfg.scale)
     if cfg.model == "bicubic":
         if cfg.self_ensemble:
@@ -107,6 +109,8 @@ def load_upscaler(cfg: EvalConfig) -> Upscaler | None:
                           backend=cfg.backend)
     if upscaler.scale != cfg.scale:
         raise SavsrError(f"{cfg.model} is a ×{upscaler.scale} model, but the scale asked for is {cfg.scale}")
+    upscaler.engine  # built now: an engine may compute in another precision than asked (OpenVINO's fallback)
+    cfg.precision = upscaler.precision
     return upscaler
 
 

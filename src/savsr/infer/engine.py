@@ -88,7 +88,8 @@ class TorchEngine:
 
     def __init__(self, model: nn.Module, device: torch.device, dtype: torch.dtype | None) -> None:
         self.model, self.device, self.dtype = model, device, dtype
-        self.packed = PackedVSRResNet(model, dtype or torch.float32) if PackedVSRResNet.supports(model, device) else None
+        compute = dtype or torch.float32
+        self.packed = PackedVSRResNet(model, compute) if PackedVSRResNet.supports(model, device, compute) else None
 
     def __call__(self, x: Tensor) -> Tensor:
         x = x.contiguous(memory_format=torch.channels_last)
@@ -113,11 +114,14 @@ class PackedVSRResNet:
     """
 
     @staticmethod
-    def supports(model: nn.Module, device: torch.device) -> bool:
+    def supports(model: nn.Module, device: torch.device, dtype: torch.dtype) -> bool:
+        """True for a VSRResNet on a CPU whose oneDNN has the fused ops and computes ``dtype``: its bf16
+        kernels need AVX-512 (BW, VL, DQ) or AVX-NE-CONVERT, and an AVX2 CPU has neither."""
         from ..models.vsrresnet import VSRResNet
 
         return (device.type == "cpu" and isinstance(model, VSRResNet) and torch.backends.mkldnn.is_available()
-                and hasattr(torch.ops.mkldnn, "_convolution_pointwise"))
+                and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
+                and (dtype != torch.bfloat16 or torch.ops.mkldnn._is_mkldnn_bf16_supported()))
 
     def __init__(self, model: nn.Module, dtype: torch.dtype) -> None:
         self.frames, self.dtype = model.frames, dtype
@@ -143,11 +147,24 @@ class PackedVSRResNet:
         return window_centre(x, self.frames).float() + self._conv(y, self.tail, "none").float()
 
 
+def compiled_precision(compiled) -> str:
+    """"bf16" or "fp32": what the convolutions of an OpenVINO compiled model compute in.
+
+    Read from the compiled (runtime) graph, because OpenVINO's CPU plugin compiles a bf16 hint
+    in fp32 without a word on a CPU that has no native bf16.
+    """
+    kinds = {op.get_rt_info()["runtimePrecision"].astype(str) for op in compiled.get_runtime_model().get_ops()
+             if op.get_rt_info()["layerType"].astype(str) == "Convolution"}
+    return "bf16" if "bf16" in kinds else "fp32"
+
+
 class OpenVINOEngine:
     """The generator compiled by OpenVINO for the CPU, from the PyTorch module in memory.
 
     The model is converted once with a dynamic height and width (a few seconds for the bundled
     size) and compiled with ``precision`` as its inference precision hint ("bf16" or "fp32");
+    :attr:`precision` is what the compiled convolutions really compute in (fp32 for a bf16 hint
+    on a CPU without native bf16);
     OpenVINO's CPU plugin then prepares its kernels for each new frame or tile shape once and
     keeps them, so a video pays that only for its first window and its edge tiles.
     """
@@ -172,9 +189,11 @@ class OpenVINOEngine:
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
         try:
-            self.request = ov.Core().compile_model(ov_model, "CPU", config).create_infer_request()
+            compiled = ov.Core().compile_model(ov_model, "CPU", config)
         except RuntimeError as exc:
             raise SavsrError(f"OpenVINO could not compile the model: {str(exc).splitlines()[0]}") from None
+        self.request = compiled.create_infer_request()
+        self.precision = compiled_precision(compiled)
         _enlarge_signal_stack()
 
     def __call__(self, x: Tensor) -> Tensor:

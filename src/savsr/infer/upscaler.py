@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -20,10 +21,10 @@ from ..data.dihedral import CODES, dihedral, dihedral_inverse
 from ..data.resize import imresize
 from ..data.window import sliding_windows, stack_window
 from ..device import resolve_device
-from ..errors import ParameterError, SavsrError
+from ..errors import ParameterError, PrecisionFallback, SavsrError
 from ..models.checkpoint import GeneratorSpec, load_generator
 from ..models.zoo import model_path
-from ..precision import AUTOCAST_DTYPES, default_precision
+from ..precision import AUTOCAST_DTYPES, resolve_precision
 from .background import background
 from .engine import OpenVINOEngine, TorchEngine, resolve_backend
 from .tiling import MIN_TILE, auto_tile, memory_budget_pixels, tiled_apply
@@ -54,12 +55,7 @@ class Upscaler:
         self_ensemble: bool = False, backend: str = "auto",
     ) -> None:
         self.device = resolve_device(device) if isinstance(device, str) else device
-        if precision == "auto":
-            precision = default_precision(self.device)
-        if precision not in ("fp32", "bf16", "fp16"):
-            raise SavsrError(f"unknown precision {precision!r}; expected auto, fp32, bf16 or fp16")
-        if precision == "fp16" and self.device.type == "cpu":
-            raise ParameterError("precision", "{param} fp16 needs a GPU; on the CPU use fp32 (default) or bf16")
+        precision = resolve_precision(precision, self.device)
         self.model = model.to(self.device).eval()
         self.spec, self.name, self.precision = spec, name, precision
         self.radius = spec.frames // 2
@@ -82,9 +78,17 @@ class Upscaler:
             if self.backend == "openvino":
                 in_channels = self.spec.frames * self.spec.channels
                 self._engine = OpenVINOEngine(self.model, in_channels, self.precision, torch.get_num_threads())
+                self._record(self._engine.precision)
             else:
                 self._engine = TorchEngine(self.model, self.device, self._dtype)
         return self._engine
+
+    def _record(self, computed: str) -> None:
+        """Make :attr:`precision` the one the engine computes in, saying so if it is not the one asked for."""
+        if computed != self.precision:
+            warnings.warn(PrecisionFallback(f"{self.precision} asked for, computing in {computed}: "
+                                            f"OpenVINO compiled the model in {computed} on this CPU"), stacklevel=3)
+            self.precision, self._dtype = computed, AUTOCAST_DTYPES[computed]
 
     @property
     def scale(self) -> int:

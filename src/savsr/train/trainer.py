@@ -34,7 +34,7 @@ from ..infer.upscaler import Upscaler
 from ..losses import SpatiallyAdaptiveLoss, activity_weights, discriminator_loss
 from ..models import Discriminator
 from ..models.checkpoint import GeneratorSpec, load_generator, load_weights, read_spec
-from ..precision import AUTOCAST_DTYPES, default_precision
+from ..precision import AUTOCAST_DTYPES, resolve_precision
 from .checkpoint import CheckpointManager, load_checkpoint
 from .config import Config, dump_config
 from .distributed import all_reduce_mean, all_true, barrier, cleanup, init_distributed
@@ -187,12 +187,10 @@ class Trainer:
         self.schedulers = {
             k: torch.optim.lr_scheduler.LambdaLR(opt, self._lr_factor) for k, opt in self.optimizers.items()
         }
-        amp = run.amp
-        if amp == "auto":
-            native = default_precision(self.device)
-            amp = "none" if native == "fp32" else native
-        self.amp_dtype = AUTOCAST_DTYPES["fp32" if amp == "none" else amp]
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=amp == "fp16")
+        # The precision that computes, which auto or a bf16 the hardware lacks may make fp32.
+        self.precision = resolve_precision("fp32" if run.amp == "none" else run.amp, self.device)
+        self.amp_dtype = AUTOCAST_DTYPES[self.precision]
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         self.ckpt = CheckpointManager(self.out, run.keep_last)
         self.step = 0
         self._stop_signal: int | None = None
@@ -399,6 +397,9 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
             with atomic_output(self.out / "config.yaml", overwrite=True) as tmp:
                 tmp.write_text(dump_config(self.cfg))
+            # Where the run's precision was computed, not asked for: a resume on another CPU may differ.
+            log.info("computing in %s (run.amp %s)", self.precision, run.amp)
+            self.writer.add_text("run/precision", self.precision, self.step)
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         step_fn = self._pretrain_step if self.cfg.stage == "pretrain" else self._gan_step
         bar = tqdm(total=self.total_steps, initial=self.step, desc=self.cfg.stage, unit="step",
