@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import platform
 import statistics
 import time
@@ -67,14 +68,33 @@ HEADER = (
 )
 
 
+def _amd_core(family: int, model: int) -> str:
+    """The Zen generation of an AMD CPU family/model ("AMD EPYC" alone hides it), or ""."""
+    if family == 26:
+        return "Zen 5"
+    if family == 25:
+        return "Zen 4" if 0x10 <= model <= 0x1F or 0x60 <= model <= 0xAF else "Zen 3"
+    return "Zen 2" if family == 23 else ""
+
+
 def machine_info() -> dict[str, str | int | bool]:
-    """CPU model, cores, torch build, and whether the CPU has bf16 instructions."""
+    """CPU model (with its Zen generation on AMD), cores, torch build, vector ISA and native bf16."""
     model = platform.processor() or "unknown"
+    fields: dict[str, str] = {}
     with contextlib.suppress(OSError):
-        model = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                     if ln.startswith("model name")), model)
+        for ln in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = ln.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    model = fields.get("model name", model)
+    if fields.get("vendor_id") == "AuthenticAMD" and fields.get("cpu family", "").isdigit():
+        core = _amd_core(int(fields["cpu family"]), int(fields.get("model", "0")))
+        model += f" ({core})" if core else ""
+    flags = set(fields.get("flags", "").split())
+    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "other"
     info: dict[str, str | int | bool] = {
         "cpu": model,
+        "isa": isa + (", AVX512-BF16" if "avx512_bf16" in flags else "") + (", AMX" if "amx_bf16" in flags else "")
+        + (f", oneDNN capped at {os.environ['ONEDNN_MAX_CPU_ISA']}" if os.environ.get("ONEDNN_MAX_CPU_ISA") else ""),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),

@@ -37,7 +37,9 @@ from .peak import add_peak_rows
 
 SCALE = 4
 VID4 = Path(__file__).resolve().parents[2] / "shared" / "data" / "vid4" / "GT"
-BASELINE = "PyTorch bf16 autocast channels_last"  # the CPU default before the OpenVINO engine
+# The PyTorch path the product is compared with: the CPU default before the OpenVINO engine where
+# bf16 is native, and PyTorch's fastest fp32 path (what `--backend torch` runs) on an AVX2 CPU.
+BASELINES = {"bf16": "PyTorch bf16 autocast channels_last", "fp32": "PyTorch fp32 packed weights, fused ReLU"}
 
 
 def _network_path(model: torch.nn.Module, x: torch.Tensor, precision: str, device: torch.device):
@@ -94,16 +96,17 @@ def run(report: Report, device: torch.device, quick: bool) -> None:
     results = against(roofs, paths, rounds, device, peaks)
     for name, (secs, conv, peak) in results.items():
         report.add(Row("inference", name, 1 / secs, "frame/s", conv, peak))
-    if BASELINE in paths:
+    baseline = BASELINES.get(up.precision)
+    if baseline in paths:
         # Back to back in pairs, the median of the pairs' ratios: a stretch of outside load
         # (or another engine's threads still spinning) then slows both sides of a ratio.
         ratios = []
         for _ in range(rounds + 2 if not quick else 1):
-            pair = interleaved({"base": paths[BASELINE][2], "product": paths[product][2]}, 1, device, warmup=0)
+            pair = interleaved({"base": paths[baseline][2], "product": paths[product][2]}, 1, device, warmup=0)
             ratios.append(pair["base"] / pair["product"])
-        report.add(Row("inference", f"product / {BASELINE}", statistics.median(ratios), "×",
-                       note=f"speed-up over the default before OpenVINO, median of {len(ratios)} back-to-back pairs "
-                            f"(range {min(ratios):.2f}-{max(ratios):.2f}); target ≥ 1.8"))
+        report.add(Row("inference", f"product / {baseline}", statistics.median(ratios), "×",
+                       note=f"speed-up over PyTorch, median of {len(ratios)} back-to-back pairs "
+                            f"(range {min(ratios):.2f}-{max(ratios):.2f})"))
     if not quick:
         add_agreement_rows(report, "sa-vsrgan-x4", device)
 

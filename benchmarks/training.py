@@ -10,6 +10,7 @@ convolution's forward + backward at the same batch and patch size.
 from __future__ import annotations
 
 import tempfile
+import warnings
 from importlib.resources import files
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import torch
 
 from savsr.data.prepare import prepare_dataset
 from savsr.models.checkpoint import save_generator
+from savsr.precision import AUTOCAST_DTYPES
 from savsr.train.config import load_config
 from savsr.train.trainer import Trainer
 
@@ -24,6 +26,7 @@ from .common import (
     Report,
     Row,
     against,
+    interleaved,
     generator_flops_per_pixel,
     precisions_for,
     roofline,
@@ -108,6 +111,28 @@ def run(report: Report, device: torch.device, quick: bool) -> None:
     ratio = results[f"gan step, {best}"][0] / results[f"pretrain step, {best}"][0]
     report.add(Row("training", f"GAN step / pretrain step time ({best})", ratio, "×",
                    note="G + D + three VGG16 passes, vs G alone; target ≤ 2"))
+    if device.type == "cpu" and "bf16" not in precs:
+        add_emulated_bf16_row(report, quick)
+
+
+def add_emulated_bf16_row(report: Report, quick: bool, batch: int = 8, patch: int = 36) -> None:
+    """Why run.amp auto trains in fp32 on a CPU without native bf16: the time of one pretraining
+    step under bf16 autocast (which PyTorch then emulates) over the same step in fp32."""
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        dataset = tiny_dataset(work)
+        lr, hr = torch.rand(batch, 5, patch, patch), torch.rand(batch, 1, patch, patch)
+        steps = {}
+        for prec in ("fp32", "bf16"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the trainer would fall back to fp32: force bf16 below
+                trainer = make_trainer("pretrain", dataset, work, prec, True, quick, batch)
+            trainer.amp_dtype = AUTOCAST_DTYPES[prec]  # what run.amp bf16 did before it fell back
+            x, y = lr.contiguous(memory_format=torch.channels_last), hr.contiguous(memory_format=torch.channels_last)
+            steps[prec] = lambda step=trainer._pretrain_step, x=x, y=y: step(x, y)
+        secs = interleaved(steps, 1, torch.device("cpu"))
+    report.add(Row("training", f"pretrain step, bf16 autocast emulated / fp32 ({batch}×{patch}²)",
+                   secs["bf16"] / secs["fp32"], "× time", note="no native bf16 here: run.amp auto trains in fp32"))
 
 
 def _default_name(precs: list[str]) -> str:

@@ -196,7 +196,9 @@ def _cmd_models(args: argparse.Namespace) -> int:
     if not models:
         print("no bundled models")
     for m in models:
-        print(f"{m.name:<20} ×{m.spec.scale} {m.spec.color.upper():<3} {m.spec.blocks} blocks × {m.spec.features}  card: {m.card}")
+        gflops = m.spec.flops_per_pixel() * 1e6 / 1e9
+        print(f"{m.name:<20} ×{m.spec.scale} {m.spec.color.upper():<3} {m.spec.kind:<12} {m.spec.blocks:>2} blocks × "
+              f"{m.spec.features:<3} {gflops:>7,.0f} GFLOP per output megapixel  card: {m.card}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Training samples: 2M+1 BI-degraded LR frames (upsampled to HR size) and the HR centre patch."""
+"""Training samples: 2M+1 BI-degraded LR frames (upsampled to HR size, or not for an LR-space generator) and the HR centre patch."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ class VideoPatchDataset(Dataset):
     Sample i is ``(lr, hr)``:
     - ``lr``: (2M+1)·C × P × P float32 in [0, 1], the frames t−M … t+M after the BI degradation
       of Sec. 3.1 (uint8 LR = imresize(HR, 1/s), then imresize(LR, s), as uint8), stacked in time
-      order;
+      order; with ``lr_space`` (for an LR-space generator) the uint8 LR frames themselves,
+      (2M+1)·C × P/s × P/s, at patch positions on the LR grid;
     - ``hr``: C × P × P float32, the HR patch of frame t.
     C is 1 for ``color="y"`` (BT.601 Y of the RGB frames) and 3 for ``"rgb"``.
 
@@ -58,6 +59,7 @@ class VideoPatchDataset(Dataset):
         samples_per_epoch: int = 64_000,
         seed: int = 0,
         cache_lr: bool = False,
+        lr_space: bool = False,
     ) -> None:
         check_scale(scale)
         if frames < 1 or frames % 2 == 0:
@@ -66,6 +68,9 @@ class VideoPatchDataset(Dataset):
             raise ValueError(f"color must be 'y' or 'rgb', got {color!r}")
         if patch_size < 1 or samples_per_epoch < 1:
             raise ValueError("patch_size and samples_per_epoch must be >= 1")
+        if lr_space and patch_size % scale:
+            raise ValueError(f"an LR-space patch_size must be a multiple of the scale {scale}, got {patch_size}")
+        self.lr_space = lr_space
         roots = [roots] if isinstance(roots, (str, Path)) else list(roots)
         self.scale, self.patch_size, self.frames, self.color = scale, patch_size, frames, color
         self.augment, self.samples_per_epoch, self.seed, self.epoch = augment, samples_per_epoch, seed, 0
@@ -115,11 +120,17 @@ class VideoPatchDataset(Dataset):
         e, s = self.scenes[k][1], self.scale
         h, w = e.height - e.height % s, e.width - e.width % s
         arr = self._array(k)
-        out = np.empty((e.frames, h, w, arr.shape[3]), np.uint8)
+        f = s if self.lr_space else 1
+        out = np.empty((e.frames, h // f, w // f, arr.shape[3]), np.uint8)
         for i in range(0, e.frames, chunk):
             stack = torch.from_numpy(np.array(arr[i : i + chunk])).permute(0, 3, 1, 2)
-            out[i : i + chunk] = bi_degrade(stack, s)[2].permute(0, 2, 3, 1).numpy()
+            out[i : i + chunk] = bi_degrade(stack, s)[self._stage].permute(0, 2, 3, 1).numpy()
         return out
+
+    @property
+    def _stage(self) -> int:
+        """Which output of bi_degrade the network takes: the LR frames (1), or them upsampled (2)."""
+        return 1 if self.lr_space else 2
 
     def locate(self, index: int) -> tuple[int, int, int, int, int]:
         """(scene, centre frame, top, left, augmentation code) of sample ``index``."""
@@ -129,8 +140,9 @@ class VideoPatchDataset(Dataset):
         e = self.scenes[k][1]
         m, s, p = self.frames // 2, self.scale, self.patch_size
         t = int(rng.integers(m, e.frames - m))
-        top = int(rng.integers(0, e.height - e.height % s - p + 1))
-        left = int(rng.integers(0, e.width - e.width % s - p + 1))
+        grid = s if self.lr_space else 1  # an LR-space patch starts on the LR grid
+        top = int(rng.integers(0, (e.height - e.height % s - p) // grid + 1)) * grid
+        left = int(rng.integers(0, (e.width - e.width % s - p) // grid + 1)) * grid
         code = int(rng.integers(0, 8)) if self.augment else 0
         return k, t, top, left, code
 
@@ -146,9 +158,11 @@ class VideoPatchDataset(Dataset):
         y1, x1 = min(h, math.ceil((top + p + margin) / s) * s), min(w, math.ceil((left + p + margin) / s) * s)
         region = self._array(k)[window_indices(t, e.frames, m), y0:y1, x0:x1]  # a writable copy
         stack = torch.from_numpy(region).permute(0, 3, 1, 2)  # (T, C, h, w) uint8
-        up = bi_degrade(stack, s)[2]  # the region is LR-grid aligned: its crop to a multiple of s is a no-op
+        net = bi_degrade(stack, s)[self._stage]  # the region is LR-grid aligned: its crop to a multiple of s is a no-op
         ty, tx = top - y0, left - x0
-        return up[:, :, ty : ty + p, tx : tx + p], stack[m : m + 1, :, ty : ty + p, tx : tx + p]
+        f = s if self.lr_space else 1
+        return (net[:, :, ty // f : (ty + p) // f, tx // f : (tx + p) // f],
+                stack[m : m + 1, :, ty : ty + p, tx : tx + p])
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
         if not 0 <= index < self.samples_per_epoch:
@@ -156,7 +170,9 @@ class VideoPatchDataset(Dataset):
         k, t, top, left, code = self.locate(index)
         p, m = self.patch_size, self.frames // 2
         if self._up is not None:
-            up = torch.from_numpy(self._up[k][window_indices(t, len(self._up[k]), m), top : top + p, left : left + p])
+            f = self.scale if self.lr_space else 1
+            rows, cols = slice(top // f, (top + p) // f), slice(left // f, (left + p) // f)
+            up = torch.from_numpy(self._up[k][window_indices(t, len(self._up[k]), m), rows, cols])
             hr = torch.from_numpy(np.array(self._array(k)[t : t + 1, top : top + p, left : left + p]))
             up, hr = up.permute(0, 3, 1, 2), hr.permute(0, 3, 1, 2)
         else:

@@ -15,7 +15,7 @@ from torch import Tensor
 from ..errors import ParameterError
 
 
-def _cubic(x: Tensor) -> Tensor:
+def cubic(x: Tensor) -> Tensor:
     """Keys' cubic convolution kernel with a = −0.5, as MATLAB's ``imresize`` uses."""
     ax = x.abs()
     ax2, ax3 = ax * ax, ax * ax * ax
@@ -38,7 +38,7 @@ def _contributions(in_len: int, out_len: int, scale: float, device: torch.device
     taps = math.ceil(width) + 2
     idx = left[:, None] + torch.arange(taps, dtype=torch.float64, device=device)[None]
     dist = u[:, None] - idx
-    weights = scale * _cubic(scale * dist) if scale < 1 else _cubic(dist)
+    weights = scale * cubic(scale * dist) if scale < 1 else cubic(dist)
     weights = weights / weights.sum(dim=1, keepdim=True)
     # Symmetric padding: fold 1-based positions outside [1, in_len] back inside.
     period = torch.cat([torch.arange(in_len, device=device), torch.arange(in_len - 1, -1, -1, device=device)])

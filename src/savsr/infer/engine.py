@@ -161,8 +161,9 @@ def compiled_precision(compiled) -> str:
 class OpenVINOEngine:
     """The generator compiled by OpenVINO for the CPU, from the PyTorch module in memory.
 
-    The model is converted once with a dynamic height and width (a few seconds for the bundled
-    size) and compiled with ``precision`` as its inference precision hint ("bf16" or "fp32");
+    The model's convolutions (:meth:`residual`) are converted once with a dynamic height and width
+    (a few seconds for the bundled size) and compiled with ``precision`` as its inference precision
+    hint ("bf16" or "fp32"); its global skip (:meth:`base`) is added in PyTorch, in fp32;
     :attr:`precision` is what the compiled convolutions really compute in (fp32 for a bf16 hint
     on a CPU without native bf16);
     OpenVINO's CPU plugin then prepares its kernels for each new frame or tile shape once and
@@ -181,7 +182,7 @@ class OpenVINOEngine:
         # telemetry, which sends usage events unless the user opted out.
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the tracer's notes on the module's shape checks
-            decoder = TorchScriptPythonDecoder(model.float().eval(), example_input=(example,))
+            decoder = TorchScriptPythonDecoder(_Residual(model.float().eval()), example_input=(example,))
             frontend = FrontEndManager().load_by_framework("pytorch")
             ov_model = frontend.convert(frontend.load(decoder))
         ov_model.reshape({0: ov.PartialShape([1, in_channels, -1, -1])})
@@ -194,8 +195,26 @@ class OpenVINOEngine:
             raise SavsrError(f"OpenVINO could not compile the model: {str(exc).splitlines()[0]}") from None
         self.request = compiled.create_infer_request()
         self.precision = compiled_precision(compiled)
+        self.base = model.base
         _enlarge_signal_stack()
 
+    @torch.no_grad()
     def __call__(self, x: Tensor) -> Tensor:
-        out = self.request.infer({0: np.ascontiguousarray(x.detach().float().cpu().numpy())})
-        return torch.from_numpy(out[0])
+        x = x.detach().float().cpu()
+        out = self.request.infer({0: np.ascontiguousarray(x.numpy())})
+        return self.base(x) + torch.from_numpy(out[0])
+
+
+class _Residual(nn.Module):
+    """The part of a generator that OpenVINO runs: its convolutions, without the global skip.
+
+    The skip (:meth:`base`) is added in PyTorch in fp32: OpenVINO's bf16 hint would otherwise
+    also run the LR-space model's bicubic convolution in bf16, an error of over 1/255.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model.residual(x)

@@ -14,11 +14,14 @@ import torch
 from torch import Tensor
 
 
-def tiled_apply(fn: Callable[[Tensor], Tensor], x: Tensor, tile: int, overlap: int, out_channels: int) -> Tensor:
-    """``fn`` over (N, C, H, W) ``x`` in tiles of ``tile``×``tile`` output pixels; ``fn`` keeps H×W."""
+def tiled_apply(fn: Callable[[Tensor], Tensor], x: Tensor, tile: int, overlap: int, out_channels: int,
+                scale: int = 1) -> Tensor:
+    """``fn`` over (N, C, H, W) ``x`` in tiles of ``tile``×``tile`` input pixels with ``overlap``
+    input pixels of context; ``fn`` maps H×W to ``scale``·H × ``scale``·W (1: it keeps the size)."""
     n, _, h, w = x.shape
     if tile <= 0 or (tile >= h and tile >= w):
         return fn(x)
+    s = scale
     out: Tensor | None = None
     for top in range(0, h, tile):
         for left in range(0, w, tile):
@@ -27,8 +30,9 @@ def tiled_apply(fn: Callable[[Tensor], Tensor], x: Tensor, tile: int, overlap: i
             y1, x1 = min(bottom + overlap, h), min(right + overlap, w)
             piece = fn(x[..., y0:y1, x0:x1])
             if out is None:
-                out = piece.new_empty(n, out_channels, h, w)
-            out[..., top:bottom, left:right] = piece[..., top - y0 : bottom - y0, left - x0 : right - x0]
+                out = piece.new_empty(n, out_channels, s * h, s * w)
+            out[..., s * top : s * bottom, s * left : s * right] = piece[
+                ..., s * (top - y0) : s * (bottom - y0), s * (left - x0) : s * (right - x0)]
     assert out is not None
     return out
 

@@ -40,10 +40,11 @@ class SRFrame:
 
 
 class Upscaler:
-    """A VSRResNet generator ready for inference on frames, clips and videos.
+    """A generator (VSRResNet, or its LR-space sibling) ready for inference on frames, clips and videos.
 
     Frames are processed through a sliding window of 2M+1 frames (edge frames replicated at the
-    ends of a clip), each frame bicubic-upsampled first as in training. Large frames are split
+    ends of a clip), each frame bicubic-upsampled first as in training (an LR-space network takes
+    the LR frames and upsamples only inside, for its global skip). Large frames are split
     into tiles that overlap by the receptive field, so the result does not depend on the tiling.
     With ``self_ensemble`` each window is super-resolved under the 8 flips and transposes of the
     frame and the 8 outputs, mapped back, are averaged: 8× the compute, for a higher PSNR.
@@ -59,6 +60,7 @@ class Upscaler:
         self.model = model.to(self.device).eval()
         self.spec, self.name, self.precision = spec, name, precision
         self.radius = spec.frames // 2
+        self.zoom = spec.scale if spec.lr_input else 1  # the network's output size over its input size
         rf = self.model.receptive_radius
         self.overlap = rf if tile_overlap is None else tile_overlap
         if self.overlap < rf:
@@ -96,23 +98,27 @@ class Upscaler:
 
     # ---------------------------------------------------------------- core
     def _tile_for(self, h: int, w: int) -> int:
+        """The tile side in HR pixels for an (h, w) network input (0: the whole frame)."""
         if self.tile is not None:
             return self.tile
         bytes_per = 2 if self._dtype is not None else 4
-        return auto_tile(memory_budget_pixels(self.device, self.spec.features, bytes_per), h, w)
+        return auto_tile(memory_budget_pixels(self.device, self.spec.features, bytes_per), h, w) * self.zoom
 
     @torch.no_grad()
     def _forward(self, x: Tensor) -> Tensor:
-        """Generator on (1, T·C, H, W), tiled; on CUDA out-of-memory, retried with smaller tiles."""
-        h, w = x.shape[-2:]
-        tile = self._tile_for(h, w)
+        """Generator on (1, T·C, H, W), tiled; on CUDA out-of-memory, retried with smaller tiles.
 
+        Tiles and their overlap are in HR pixels; an LR-space network is cut on the LR grid, each
+        rounded up to whole LR pixels.
+        """
+        h, w = x.shape[-2:]
+        tile, z = self._tile_for(h, w), self.zoom
         while True:
             try:
-                return tiled_apply(self.engine, x, tile, self.overlap, self.spec.channels)
+                return tiled_apply(self.engine, x, -(-tile // z), -(-self.overlap // z), self.spec.channels, z)
             except torch.cuda.OutOfMemoryError:
                 torch.cuda.empty_cache()
-                tile = (min(h, w) if tile == 0 else tile) // 2
+                tile = (min(h, w) * z if tile == 0 else tile) // 2
                 if tile < MIN_TILE:
                     raise ParameterError("device", f"out of GPU memory even with {MIN_TILE}-pixel tiles; try {{param}} cpu") from None
 
@@ -132,9 +138,10 @@ class Upscaler:
         return imresize(lr.to(self.device), self.scale)
 
     def _prepare(self, lr: Tensor) -> tuple[Tensor, Tensor]:
-        """An LR frame (3, h, w) as the model's input (Y or RGB in [0, 1]) and its bicubic frame."""
+        """An LR frame (3, h, w) as the model's input (Y or RGB in [0, 1]: of the bicubic frame,
+        or of the LR frame itself for an LR-space network) and its bicubic frame."""
         up = self._upsample(lr)
-        unit = _to_unit(up)
+        unit = _to_unit(lr.to(self.device) if self.spec.lr_input else up)
         return (rgb_to_y(unit[None])[0] if self.spec.color == "y" else unit), up
 
     def _centre(self, window: list[tuple[Tensor, Tensor]]) -> SRFrame:

@@ -9,12 +9,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
 from ..data.resize import SCALES
 from ..errors import SavsrError
 from ..fileio import atomic_output
+from .lr_vsrresnet import LRVSRResNet
 from .vsrresnet import VSRResNet
 
 FORMAT = "savsr-generator"
@@ -29,20 +31,45 @@ class GeneratorSpec:
     frames: int = 5
     blocks: int = 15
     features: int = 64
+    kind: str = "vsrresnet"  # a key of KINDS: which network (files before #31 hold no kind: VSRResNet)
 
     def __str__(self) -> str:
-        return f"×{self.scale} {self.color.upper()} generator, {self.frames} frames, {self.blocks} blocks × {self.features} features"
+        return (f"×{self.scale} {self.color.upper()} {self.kind} generator, {self.frames} frames, "
+                f"{self.blocks} blocks × {self.features} features")
 
     @property
     def channels(self) -> int:
         return 1 if self.color == "y" else 3
 
-    def build(self) -> VSRResNet:
+    @property
+    def lr_input(self) -> bool:
+        """True when the network takes the LR frames as they are, not bicubic-upsampled first."""
+        return self.kind == "lr-vsrresnet"
+
+    def flops_per_pixel(self) -> float:
+        """FLOPs of one forward pass per output pixel (2 per multiply-add), counted by PyTorch
+        on a small input: the same for any frame size, since every layer is a convolution."""
+        from torch.utils.flop_counter import FlopCounterMode
+
+        side = 8 if self.lr_input else 8 * self.scale
+        counter = FlopCounterMode(display=False)
+        with counter, torch.no_grad():
+            out = self.build()(torch.zeros(1, self.frames * self.channels, side, side))
+        return counter.get_total_flops() / (out.shape[-2] * out.shape[-1])
+
+    def build(self) -> nn.Module:
+        if self.kind == "lr-vsrresnet":
+            return LRVSRResNet(self.scale, self.frames, self.channels, self.blocks, self.features)
         return VSRResNet(frames=self.frames, channels=self.channels, blocks=self.blocks, features=self.features)
 
 
+# The generator networks a file can hold: VSRResNet (Sec. 2.3, on bicubic-upsampled frames at the
+# HR size) and its LR-space sibling (models/lr_vsrresnet.py).
+KINDS = ("vsrresnet", "lr-vsrresnet")
+
+
 def save_generator(
-    model: VSRResNet, spec: GeneratorSpec, path: str | Path, overwrite: bool = False, half: bool = False,
+    model: nn.Module, spec: GeneratorSpec, path: str | Path, overwrite: bool = False, half: bool = False,
     extra: dict[str, str] | None = None,
 ) -> Path:
     """Write ``model``'s weights and ``spec`` atomically to ``path`` (.safetensors)."""
@@ -69,12 +96,12 @@ def read_spec(path: str | Path) -> tuple[GeneratorSpec, dict[str, str]]:
     try:
         spec = GeneratorSpec(
             scale=int(meta["scale"]), color=meta["color"], frames=int(meta["frames"]),
-            blocks=int(meta["blocks"]), features=int(meta["features"]),
+            blocks=int(meta["blocks"]), features=int(meta["features"]), kind=meta.get("kind", "vsrresnet"),
         )
     except (KeyError, ValueError) as exc:
         raise SavsrError(f"{path}: incomplete generator metadata ({exc})") from None
-    if spec.color not in ("y", "rgb") or spec.scale not in SCALES:
-        raise SavsrError(f"{path}: unsupported generator (scale={spec.scale}, color={spec.color})")
+    if spec.color not in ("y", "rgb") or spec.scale not in SCALES or spec.kind not in KINDS:
+        raise SavsrError(f"{path}: unsupported generator (scale={spec.scale}, color={spec.color}, kind={spec.kind})")
     return spec, meta
 
 
@@ -99,7 +126,7 @@ def load_weights(module: torch.nn.Module, state: dict[str, torch.Tensor], source
     module.load_state_dict(state)
 
 
-def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tuple[VSRResNet, GeneratorSpec]:
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, GeneratorSpec]:
     """Build the generator described by ``path`` and load its weights (as float32), in eval mode."""
     spec, _ = read_spec(path)
     model = spec.build()

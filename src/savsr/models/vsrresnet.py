@@ -58,4 +58,12 @@ class VSRResNet(nn.Module):
                 f"expected (N, {expected}, H, W) = {self.frames} frames × {self.channels} channels, "
                 f"got {tuple(x.shape)}"
             )
-        return window_centre(x, self.frames) + self.tail(self.body(self.head(x)))
+        return self.base(x) + self.residual(x)
+
+    def base(self, x: Tensor) -> Tensor:
+        """The global skip: the bicubic centre frame, which the network's output is added to."""
+        return window_centre(x, self.frames)
+
+    def residual(self, x: Tensor) -> Tensor:
+        """What the convolutions add to :meth:`base`: the detail bicubic upsampling lacks."""
+        return self.tail(self.body(self.head(x)))

@@ -39,10 +39,11 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """VSRResNet size (Sec. 2.3: 15 blocks of 64 features)."""
+    """The generator: VSRResNet (Sec. 2.3: 15 blocks of 64 features) or its LR-space sibling."""
 
     blocks: int = 15
     features: int = 64
+    kind: Literal["vsrresnet", "lr-vsrresnet"] = "vsrresnet"
 
 
 @dataclass
@@ -177,6 +178,8 @@ def _validate(cfg: Config) -> None:
         (cfg.data.scale in SCALES, "data.scale", "must be 2, 3 or 4"),
         (cfg.data.frames >= 1 and cfg.data.frames % 2 == 1, "data.frames", "must be odd (2M+1)"),
         (cfg.data.patch_size >= 8, "data.patch_size", "must be >= 8"),
+        (cfg.model.kind != "lr-vsrresnet" or cfg.data.patch_size % cfg.data.scale == 0, "data.patch_size",
+         "must be a multiple of data.scale for an lr-vsrresnet (its LR patch is patch_size / scale)"),
         (cfg.data.samples_per_epoch >= cfg.run.batch_size, "data.samples_per_epoch", "must be >= run.batch_size"),
         (cfg.data.workers >= 0, "data.workers", "must be >= 0"),
         (bool(cfg.data.roots), "data.roots", "needs at least one dataset made by `savsr prepare`"),

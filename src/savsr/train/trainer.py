@@ -25,7 +25,6 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from ..data.dataset import VideoPatchDataset
-from ..data.window import window_centre
 from ..device import resolve_device
 from ..errors import SavsrError
 from ..evaluation import Validator
@@ -144,17 +143,18 @@ class Trainer:
         self.dataset = VideoPatchDataset(
             d.roots, d.scale, d.patch_size, d.frames, d.color, augment=True,
             samples_per_epoch=d.samples_per_epoch, seed=run.seed, cache_lr=d.cache_lr,
+            lr_space=cfg.model.kind == "lr-vsrresnet",
         )
         self.channels = 1 if d.color == "y" else 3
-        self.spec = GeneratorSpec(d.scale, d.color, d.frames, cfg.model.blocks, cfg.model.features)
+        self.spec = GeneratorSpec(d.scale, d.color, d.frames, cfg.model.blocks, cfg.model.features, cfg.model.kind)
         self.steps_per_epoch = d.samples_per_epoch // run.batch_size
         self.total_steps = run.epochs * self.steps_per_epoch
 
         generator = self.spec.build()
         if run.init:
             init, init_spec = load_generator(run.init)
-            if (init_spec.color, init_spec.frames, init_spec.blocks, init_spec.features) != (
-                d.color, d.frames, cfg.model.blocks, cfg.model.features
+            if (init_spec.color, init_spec.frames, init_spec.blocks, init_spec.features, init_spec.kind) != (
+                d.color, d.frames, cfg.model.blocks, cfg.model.features, cfg.model.kind
             ):
                 raise SavsrError(f"run.init {run.init} is a different network ({init_spec}) from this config's")
             generator.load_state_dict(init.state_dict())
@@ -379,7 +379,7 @@ class Trainer:
         g = self.model()
         with torch.no_grad():
             sr = g(lr[:4]).clamp(0, 1).float()
-        centre = window_centre(lr[:4], self.cfg.data.frames).float()
+        centre = g.base(lr[:4]).float()  # the bicubic centre frame at the HR size
         w = activity_weights(hr[:4].float(), self.cfg.loss.delta, self.cfg.loss.window).mean(1, keepdim=True)
         for name, img in (("lr_bicubic", centre), ("sr", sr), ("hr", hr[:4].float()), ("w_map", w)):
             self.writer.add_images(f"images/{name}", img.cpu(), self.step)
