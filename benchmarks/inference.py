@@ -110,12 +110,20 @@ def run(report: Report, device: torch.device, quick: bool) -> None:
     if not quick:
         add_agreement_rows(report, "sa-vsrgan-x4", device)
 
-    # End to end: LR frames in, RGB SR frames out, through the product's stream (bicubic, colour).
+    # End to end: LR frames in, RGB SR frames out, through the product's stream (bicubic, colour),
+    # for the paper's generator and for its LR-space sibling of the same body (models/lr_vsrresnet.py).
     frames = 4 if quick else 8
     lr = [torch.randint(0, 256, (3, height // SCALE, width // SCALE), dtype=torch.uint8) for _ in range(frames)]
-    e2e = interleaved({"stream": lambda: [f.rgb for f in up.stream(iter(lr))]}, rounds, device)["stream"]
-    report.add(Row("inference", f"end to end, Upscaler.stream ({up.backend} {up.precision})", frames / e2e, "frame/s",
-                   note="LR uint8 RGB in, SR RGB out: bicubic, colour and network"))
+    lr_spec = GeneratorSpec(SCALE, "y", 5, spec.blocks, spec.features, kind="lr-vsrresnet")
+    lr_up = Upscaler(lr_spec.build().to(device, memory_format=torch.channels_last).eval(), lr_spec, device, tile=0)
+    e2e = interleaved({"paper": lambda: [f.rgb for f in up.stream(iter(lr))],
+                       "lr": lambda: [f.rgb for f in lr_up.stream(iter(lr))]}, rounds, device)
+    report.add(Row("inference", f"end to end, Upscaler.stream ({up.backend} {up.precision})", frames / e2e["paper"],
+                   "frame/s", note="LR uint8 RGB in, SR RGB out: bicubic, colour and network"))
+    report.add(Row("inference", f"end to end, LR-space generator ({lr_up.backend} {lr_up.precision})",
+                   frames / e2e["lr"], "frame/s", note=f"{spec.blocks} blocks × {spec.features}, kind lr-vsrresnet"))
+    report.add(Row("inference", "end to end speed, LR-space generator / paper generator", e2e["paper"] / e2e["lr"], "×",
+                   note=f"same run, same body; FLOPs {spec.flops_per_pixel() / lr_spec.flops_per_pixel():.1f}× fewer; target ≥ 8"))
     if not quick:
         share, fps = end_to_end_share(24)
         report.add(Row("inference", "savsr upscale 180×144 → 720×576 mp4: time in the network", share, "of wall",

@@ -36,6 +36,14 @@ from savsr.models.checkpoint import load_generator, save_generator
 from savsr.models.zoo import bundled_paths, weights_dir
 from savsr.train.checkpoint import CheckpointManager, read_best
 
+# The card's first words on each generator kind (models/checkpoint.py KINDS).
+NETWORKS = {
+    "vsrresnet": "VSRResNet (Sec. 2.3: {blocks} residual blocks × {features} features, {frames} frames in)",
+    "lr-vsrresnet": ("LRVSRResNet (VSRResNet's {blocks} residual blocks × {features} features at the LR size, "
+                     "{frames} LR frames in, a sub-pixel tail; docs/method.md)"),
+}
+
+
 def _loss_events(run: Path) -> list:
     """The TensorBoard events of one of a run's logged losses (every loss is logged at the same steps)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -158,7 +166,7 @@ def main() -> None:
     rows = "\n".join(f"| {k} | {v['psnr_y']:.2f} | {v['ssim_y']:.4f} | {v['lpips_alex']:.4f} |" for k, v in metrics.items())
     card = f"""# {args.name}
 
-VSRResNet (Sec. 2.3: {spec.blocks} residual blocks × {spec.features} features, {spec.frames} frames in) for
+{NETWORKS[spec.kind].format(blocks=spec.blocks, features=spec.features, frames=spec.frames)} for
 ×{spec.scale} video super-resolution of the {spec.color.upper()} channel (Cb/Cr from bicubic), trained with
 savsr. Weights in fp16 ({target.stat().st_size / 1e6:.1f} MB); they are run in fp32 or as asked.
 

@@ -25,7 +25,9 @@ def test_listed_with_a_card(capsys: pytest.CaptureFixture) -> None:
     with safe_open(str(m.path), framework="pt") as fh:
         assert fh.get_tensor("tail.weight").dtype.itemsize == 2  # fp16 on disk
     assert main(["models"]) == 0
-    assert "sa-vsrgan-x4" in capsys.readouterr().out
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("sa-vsrgan-x4 "))
+    # Its kind, and its FLOPs per output pixel (2·Σk²·c_in·c_out = 2,218,752 for VSRResNet) in GFLOP per megapixel.
+    assert re.search(r"×4 Y +vsrresnet +15 blocks × 64 +2,219 GFLOP per output megapixel", line), line
 
 
 BUNDLED = sorted(m.name for m in savsr.available_models())

@@ -83,7 +83,8 @@ class TorchEngine:
     """The generator in PyTorch: channels_last, under autocast to ``dtype`` (None: fp32).
 
     On a CPU with oneDNN, a VSRResNet runs as :class:`PackedVSRResNet` instead: the same
-    arithmetic, about 1.2× faster (docs/performance.md).
+    arithmetic, about 1.2× faster (docs/performance.md). Other generators (the LR-space one) run
+    eagerly: on a CPU the default engine for them, as for VSRResNet, is OpenVINO.
     """
 
     def __init__(self, model: nn.Module, device: torch.device, dtype: torch.dtype | None) -> None:
@@ -182,7 +183,10 @@ class OpenVINOEngine:
         # telemetry, which sends usage events unless the user opted out.
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the tracer's notes on the module's shape checks
-            decoder = TorchScriptPythonDecoder(_Residual(model.float().eval()), example_input=(example,))
+            model = model.float().eval()
+            # A generator's skip stays out of the graph (see _Residual); any other module goes in whole.
+            split = hasattr(model, "residual") and hasattr(model, "base")
+            decoder = TorchScriptPythonDecoder(_Residual(model) if split else model, example_input=(example,))
             frontend = FrontEndManager().load_by_framework("pytorch")
             ov_model = frontend.convert(frontend.load(decoder))
         ov_model.reshape({0: ov.PartialShape([1, in_channels, -1, -1])})
@@ -195,14 +199,14 @@ class OpenVINOEngine:
             raise SavsrError(f"OpenVINO could not compile the model: {str(exc).splitlines()[0]}") from None
         self.request = compiled.create_infer_request()
         self.precision = compiled_precision(compiled)
-        self.base = model.base
+        self.base = model.base if split else None
         _enlarge_signal_stack()
 
     @torch.no_grad()
     def __call__(self, x: Tensor) -> Tensor:
         x = x.detach().float().cpu()
-        out = self.request.infer({0: np.ascontiguousarray(x.numpy())})
-        return self.base(x) + torch.from_numpy(out[0])
+        out = torch.from_numpy(self.request.infer({0: np.ascontiguousarray(x.numpy())})[0])
+        return out if self.base is None else self.base(x) + out
 
 
 class _Residual(nn.Module):

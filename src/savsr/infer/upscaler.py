@@ -21,7 +21,7 @@ from ..data.dihedral import CODES, dihedral, dihedral_inverse
 from ..data.resize import imresize
 from ..data.window import sliding_windows, stack_window
 from ..device import resolve_device
-from ..errors import ParameterError, PrecisionFallback, SavsrError
+from ..errors import ParameterError, PrecisionFallback
 from ..models.checkpoint import GeneratorSpec, load_generator
 from ..models.zoo import model_path
 from ..precision import AUTOCAST_DTYPES, resolve_precision
