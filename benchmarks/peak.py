@@ -22,6 +22,8 @@ from pathlib import Path
 
 import torch
 
+from savsr.precision import cpu_has_bf16
+
 from .common import Report, Row
 
 SOURCE = Path(__file__).with_name("peak.c")
@@ -58,7 +60,9 @@ def cpu_peak() -> Peak | None:
     if out.returncode != 0:
         return None
     r = json.loads(out.stdout)
-    gflops = {"fp32": r["fp32_gflops"]} | ({"bf16": r["bf16_gflops"]} if r["bf16_gflops"] > 0 else {})
+    # bf16 only where savsr computes in it: not under a cap such as ONEDNN_MAX_CPU_ISA=AVX2.
+    native = r["bf16_gflops"] > 0 and cpu_has_bf16()
+    gflops = {"fp32": r["fp32_gflops"]} | ({"bf16": r["bf16_gflops"]} if native else {})
     measured = {p: g / (r["threads"] * r["clock_ghz"]) for p, g in gflops.items()}
     per_cycle = {p: 2.0 ** round(math.log2(m)) for p, m in measured.items()}
     peak = {p: r["threads"] * r["clock_ghz"] * per_cycle[p] for p in gflops}

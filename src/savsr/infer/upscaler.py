@@ -215,7 +215,7 @@ def load_model(
 
     ``self_ensemble`` averages each frame over the 8 flips and transposes (8× slower, higher PSNR).
     ``backend``: "torch", "openvino" (CPU only), or "auto": OpenVINO on a CPU where it is installed
-    (about twice PyTorch's speed there), PyTorch elsewhere.
+    (1.3× to 1.9× PyTorch's speed there, docs/performance.md), PyTorch elsewhere.
     """
     path = model_path(name_or_path)
     dev = resolve_device(device)
