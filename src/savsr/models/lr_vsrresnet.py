@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from ..data.resize import cubic
 from ..data.window import window_centre
-from .vsrresnet import ResidualBlock
+from .vsrresnet import ResidualBlock, check_window
 
 _TAPS = 2  # an upsampling bicubic output pixel reads the LR pixels within 2 of its position
 
@@ -95,12 +95,7 @@ class LRVSRResNet(nn.Module):
         return self.scale * self.lr_radius
 
     def forward(self, x: Tensor) -> Tensor:
-        expected = self.frames * self.channels
-        if not torch.jit.is_tracing() and (x.dim() != 4 or x.shape[1] != expected):  # traced for OpenVINO
-            raise ValueError(
-                f"expected (N, {expected}, h, w) = {self.frames} LR frames × {self.channels} channels, "
-                f"got {tuple(x.shape)}"
-            )
+        check_window(x, self.frames, self.channels, "LR frames")
         return self.base(x) + self.residual(x).float()
 
     def base(self, x: Tensor) -> Tensor:

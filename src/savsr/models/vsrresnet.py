@@ -8,6 +8,13 @@ from torch import Tensor, nn
 from ..data.window import window_centre
 
 
+def check_window(x: Tensor, frames: int, channels: int, what: str) -> None:
+    """Refuse an input that is not (N, frames·channels, H, W); skipped while traced for OpenVINO."""
+    expected = frames * channels
+    if not torch.jit.is_tracing() and (x.dim() != 4 or x.shape[1] != expected):
+        raise ValueError(f"expected (N, {expected}, H, W) = {frames} {what} × {channels} channels, got {tuple(x.shape)}")
+
+
 class ResidualBlock(nn.Module):
     """conv3×3 → ReLU → conv3×3 → ReLU, plus the identity (Sec. 2.3)."""
 
@@ -52,12 +59,7 @@ class VSRResNet(nn.Module):
         return 2 + 2 * len(self.body)
 
     def forward(self, x: Tensor) -> Tensor:
-        expected = self.frames * self.channels
-        if not torch.jit.is_tracing() and (x.dim() != 4 or x.shape[1] != expected):  # traced for OpenVINO
-            raise ValueError(
-                f"expected (N, {expected}, H, W) = {self.frames} frames × {self.channels} channels, "
-                f"got {tuple(x.shape)}"
-            )
+        check_window(x, self.frames, self.channels, "frames")
         return self.base(x) + self.residual(x)
 
     def base(self, x: Tensor) -> Tensor:
