@@ -213,3 +213,25 @@ def test_trains_both_stages_and_evaluates(tmp_path: Path) -> None:
         scores[name] = json.loads((out / "results.json").read_text())["per_frame"]["noisy"]["psnr"]
     # Rounding differs (bicubic of 8-bit RGB against the network's float bicubic of Y): hundredths.
     np.testing.assert_allclose(scores[str(flat)], scores["bicubic"], rtol=0, atol=0.05)
+
+
+def test_another_scale_starts_from_the_body(tmp_path: Path) -> None:
+    """An LR-space ×3 run may start from a ×2 generator's head and body; its tail starts afresh."""
+    from savsr.train import Trainer, load_config
+
+    dataset = make_dataset(tmp_path)
+    x2 = GeneratorSpec(scale=2, blocks=2, features=8, kind="lr-vsrresnet")
+    source = _model(scale=2)
+    path = save_generator(source, x2, tmp_path / "x2.safetensors")
+    cfg = write_config(tmp_path / "x3.yaml", dataset, init=str(path), device="cpu")
+    data = yaml.safe_load(cfg.read_text())
+    data["model"]["kind"] = "lr-vsrresnet"
+    data["data"]["scale"], data["data"]["patch_size"] = 3, 18
+    cfg.write_text(yaml.safe_dump(data))
+    g = Trainer(load_config(cfg), tmp_path / "run").model()
+    want = source.state_dict()
+    for key, value in g.state_dict().items():
+        if key.startswith("tail."):
+            assert value.shape[0] == 9 and want[key].shape[0] == 4  # S²·C outputs: ×3 against ×2
+        else:
+            assert torch.equal(value, want[key]), key

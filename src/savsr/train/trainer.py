@@ -157,7 +157,13 @@ class Trainer:
                 d.color, d.frames, cfg.model.blocks, cfg.model.features, cfg.model.kind
             ):
                 raise SavsrError(f"run.init {run.init} is a different network ({init_spec}) from this config's")
-            generator.load_state_dict(init.state_dict())
+            state = init.state_dict()
+            if self.spec.lr_input and init_spec.scale != d.scale:
+                # An LR-space body of another scale: its head and body fit, its sub-pixel tail
+                # (S²·C outputs) does not and starts afresh.
+                state = {k: v for k, v in state.items() if not k.startswith("tail.")}
+                log.info("run.init: head and body from a ×%d generator; the ×%d tail starts afresh", init_spec.scale, d.scale)
+            generator.load_state_dict(state, strict=not self.spec.lr_input or init_spec.scale == d.scale)
         self.memory_format = torch.channels_last if run.channels_last else torch.contiguous_format
         self.g = self._wrap(generator)
         # Every rank averages its own copy: DDP keeps the online weights identical across ranks.
