@@ -235,3 +235,16 @@ def test_another_scale_starts_from_the_body(tmp_path: Path) -> None:
             assert value.shape[0] == 9 and want[key].shape[0] == 4  # S²·C outputs: ×3 against ×2
         else:
             assert torch.equal(value, want[key]), key
+
+
+def test_a_new_network_has_no_sub_pixel_pattern() -> None:
+    """ICNR: at initialisation the S² phases of the sub-pixel tail are equal, so the residual is
+    constant over each S×S block and has no energy at periods below S (checked by brute force)."""
+    torch.manual_seed(0)
+    model = LRVSRResNet(4, 5, 1, 2, 8).eval()
+    with torch.no_grad():
+        residual = model.residual(torch.rand(1, 5, 9, 11))[0, 0]
+    blocks = residual.reshape(9, 4, 11, 4)
+    assert torch.equal(blocks, blocks[:, :1, :, :1].expand_as(blocks))
+    assert residual.abs().max() > 0  # not a zero tail: the body gets gradients from the first step
+    assert torch.equal(model.tail.bias, torch.zeros(16))
