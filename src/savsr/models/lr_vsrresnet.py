@@ -66,8 +66,9 @@ def _icnr_(conv: nn.Conv2d, scale: int) -> None:
 
     PyTorch's default draws each phase's kernel and bias independently, and PixelShuffle turns
     their differences into a pattern of period S at the start of training: the first LR-space
-    run (issue #31) still had 23× the ground truth's energy at the 2-pixel period on its
-    validation crops after 3,000 steps, where VSRResNet has 1.4×.
+    run (issue #31, default initialisation) still had 23× the ground truth's energy at the
+    2-pixel period on its validation crops after 3,000 steps, and 4.3× after its first learning
+    rate decay, where VSRResNet has 1.4×.
     """
     out_channels = conv.out_channels // (scale * scale)
     base = torch.empty(out_channels, *conv.weight.shape[1:])
