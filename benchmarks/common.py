@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from savsr.precision import AUTOCAST_DTYPES, cpu_has_bf16
+from savsr.precision import AUTOCAST_DTYPES, cpu_flags, cpu_has_bf16
 
 
 
@@ -89,7 +89,7 @@ def machine_info() -> dict[str, str | int | bool]:
     if fields.get("vendor_id") == "AuthenticAMD" and fields.get("cpu family", "").isdigit():
         core = _amd_core(int(fields["cpu family"]), int(fields.get("model", "0")))
         model += f" ({core})" if core else ""
-    flags = set(fields.get("flags", "").split())
+    flags = cpu_flags()
     isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "other"
     info: dict[str, str | int | bool] = {
         "cpu": model,
