@@ -16,8 +16,10 @@
 #   TEMPORAL= scripts/reproduce.sh                          # without tOF/tLP (on by default; off for QUICK
 #                                                           # runs under 6 frames, too short for a pair)
 #
-# MODELS holds families (vsrresnet, vsrresfeatgan, sa-vsrgan: every scale) or full names
-# (sa-vsrgan-x4). A model without weights in WEIGHTS is skipped and shows as "not trained".
+# MODELS holds families (vsrresnet, vsrresfeatgan, sa-vsrgan and their LR-space siblings
+# vsrresnet-lr, vsrresfeatgan-lr, sa-vsrgan-lr: every scale) or full names (sa-vsrgan-x4).
+# Each scale's models are also timed end to end in one run (scripts/time_per_frame.py) for the
+# LR-space table: run on an otherwise idle machine. A model without weights in WEIGHTS is skipped and shows as "not trained".
 # An evaluation is reused when its weights (sha256), data and QUICK setting are unchanged;
 # FORCE=1 redoes them all. QUICK results and tables go to their own folder, never to the doc.
 set -euo pipefail
@@ -25,7 +27,7 @@ cd "$(dirname "$0")/.."
 
 BIN=${BIN:-.venv/bin}
 SCALES=${SCALES:-2 3 4}
-MODELS=${MODELS:-bicubic vsrresnet vsrresfeatgan sa-vsrgan}
+MODELS=${MODELS:-bicubic vsrresnet vsrresfeatgan sa-vsrgan vsrresnet-lr vsrresfeatgan-lr sa-vsrgan-lr}
 DATA=${DATA:-../shared/data/vid4/GT}
 WEIGHTS=${WEIGHTS:-src/savsr/weights}
 DEVICE=${DEVICE:-auto}
@@ -43,7 +45,9 @@ else
     OUT=${OUT:-eval_output/reproduction}
     DOC=${DOC:-docs/reproduction.md}
 fi
-FAMILIES="vsrresnet vsrresfeatgan sa-vsrgan"
+# Table 1's families (the paper's generator), then the LR-space generator's (issue #31).
+FAMILIES="vsrresnet vsrresfeatgan sa-vsrgan vsrresnet-lr vsrresfeatgan-lr sa-vsrgan-lr"
+CROP_FAMILIES="vsrresnet vsrresfeatgan sa-vsrgan sa-vsrgan-lr"
 # Fig. 4/5-style crops: sequence, frame, box (top left height width) at x3 and x4.
 CROP_SEQUENCE=${CROP_SEQUENCE:-calendar}
 CROP_FRAME=${CROP_FRAME:-$([[ -n $QUICK ]] && echo 0 || echo 20)}
@@ -99,9 +103,22 @@ for s in $SCALES; do
     done
 done
 
+for s in $SCALES; do  # seconds per PAL frame of each evaluated model of this scale, timed in one run
+    timed=()
+    for family in $FAMILIES; do
+        weights=$WEIGHTS/$family-x$s.safetensors
+        if selected "$family" "$s" && [[ -f $weights ]]; then timed+=(--model "$family=$weights"); fi
+    done
+    (( ${#timed[@]} )) || continue
+    rounds=$([[ -n $QUICK ]] && echo "--frames 2 --rounds 1" || echo "--frames 8 --rounds 3")
+    # shellcheck disable=SC2086  # rounds is two options
+    "$BIN/python" scripts/time_per_frame.py --scale "$s" "${timed[@]}" $rounds -o "$OUT/x$s/speed.json" --overwrite \
+        > "$OUT/x$s/speed.log" 2>&1 || { tail -n 5 "$OUT/x$s/speed.log" >&2; die "x$s timing failed"; }
+done
+
 for s in $SCALES; do  # Fig. 4 (x4), Fig. 5 (x3) and the same at x2: GT | bicubic | the bundled models of that scale
     panels=()
-    for family in $FAMILIES; do
+    for family in $CROP_FAMILIES; do
         weights=$WEIGHTS/$family-x$s.safetensors
         if selected "$family" "$s" && [[ -f $weights ]]; then panels+=(--model "$family=$weights"); fi
     done

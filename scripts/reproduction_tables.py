@@ -4,7 +4,7 @@
 
 Reads RESULTS/x{s}/{method}/results.json (as scripts/reproduce.sh writes them) and replaces
 what lies between ``<!-- BEGIN generated:NAME -->`` and ``<!-- END generated:NAME -->`` for
-NAME = table1, regions, selfensemble, periodic and temporal (``--sections`` picks some, ``--scales``
+NAME = table1, regions, selfensemble, periodic, temporal and lrfamily (``--sections`` picks some, ``--scales``
 some of their ``### ×S`` blocks); the text around the markers is left as it is. With ``--cards`` it
 also fills the ``vid4`` section of each bundled model's card (WEIGHTS/METHOD-xS.md) that has results.
 """
@@ -25,6 +25,8 @@ from savsr.evaluation import VID4
 SCALES = (2, 3, 4)
 # Directory name under RESULTS/x{s}/ (= the bundled model's family) -> name in the paper.
 METHODS = {"bicubic": "Bicubic", "vsrresnet": "VSRResNet", "vsrresfeatgan": "VSRResFeatGAN", "sa-vsrgan": "SA-VSRGAN"}
+# The LR-space generator's families (models/lr_vsrresnet.py, issue #31), beside the paper's in their own table.
+LR_METHODS = {"vsrresnet-lr": "VSRResNet-LR", "vsrresfeatgan-lr": "VSRResFeatGAN-LR", "sa-vsrgan-lr": "SA-VSRGAN-LR"}
 SELF_ENSEMBLE = "+se"  # RESULTS/x{s}/{method}+se/: the method evaluated with --self-ensemble
 # Table 1 of the paper: Vid4 means only (no per-sequence values, no bicubic or VSRResNet rows).
 PAPER = {
@@ -39,8 +41,8 @@ def load_results(root: Path, scale: int, method: str) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def missing_label(method: str, scale: int, bundled: set[str]) -> str:
-    return "not evaluated" if f"{method}-x{scale}" in bundled else "not trained"
+def missing_label(method: str, scale: int, weights: Path) -> str:
+    return "not evaluated" if (weights / f"{method}-x{scale}.safetensors").is_file() else "not trained"
 
 
 def _fmt(value: float, digits: int, sign: bool = False) -> str:
@@ -56,7 +58,7 @@ def _frames_note(results: list[dict]) -> str:
     return "; ".join(sorted(notes)) + "; " + ", ".join(sorted(lpips | nets))
 
 
-def table1(root: Path, bundled: set[str]) -> str:
+def table1(root: Path, weights: Path) -> str:
     """Per scale: rows (method, metric); columns the four sequences, the mean, the paper's mean and ours − paper."""
     out = []
     for s in SCALES:
@@ -73,7 +75,7 @@ def table1(root: Path, bundled: set[str]) -> str:
                     ours = table["mean"][key]
                     cells += [f"**{_fmt(ours, digits)}**", _fmt(ref, digits), _fmt(ours - ref, digits, sign=True)]
                 else:
-                    cells = [missing_label(method, s, bundled)] + ["—"] * len(VID4) + [_fmt(ref, digits), "—"]
+                    cells = [missing_label(method, s, weights)] + ["—"] * len(VID4) + [_fmt(ref, digits), "—"]
                 out.append(f"| {label if k == 0 else ''} | {name} | " + " | ".join(cells) + " |")
         out += ["", f"Scored: {_frames_note(list(results.values()))}." if results else "No results at this scale yet.", ""]
         if "sa-vsrgan" in results and "vsrresfeatgan" in results:
@@ -88,7 +90,7 @@ REGION_COLUMNS = (("psnr", "PSNR-Y all (dB)", 2), ("psnr_high", "PSNR high (dB)"
                   ("noise_flat", "noise flat (levels)", 3))
 
 
-def regions(root: Path, bundled: set[str]) -> str:
+def regions(root: Path, weights: Path) -> str:
     """Per scale: the Vid4 means of the region-aware scores of each method, and SA − baseline."""
     out = []
     for s in SCALES:
@@ -97,7 +99,7 @@ def regions(root: Path, bundled: set[str]) -> str:
                 "|---|" + "---:|" * len(REGION_COLUMNS)]
         for method, label in METHODS.items():
             if method not in results:
-                out.append(f"| {label} | {missing_label(method, s, bundled)} |" + " — |" * (len(REGION_COLUMNS) - 1))
+                out.append(f"| {label} | {missing_label(method, s, weights)} |" + " — |" * (len(REGION_COLUMNS) - 1))
                 continue
             mean = results[method]["table"]["mean"]
             if "psnr_high" not in mean:
@@ -118,7 +120,7 @@ def regions(root: Path, bundled: set[str]) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def self_ensemble(root: Path, bundled: set[str]) -> str:
+def self_ensemble(root: Path, weights: Path) -> str:
     """Per scale with self-ensemble results: each such model's single pass beside its ×8 self-ensemble."""
     columns = METRICS + REGION_COLUMNS[1:]
     out = []
@@ -132,7 +134,7 @@ def self_ensemble(root: Path, bundled: set[str]) -> str:
         for method, (single, ensemble) in pairs.items():
             for label, result in (("single pass", single), ("×8 self-ensemble", ensemble)):
                 if result is None:
-                    out.append(f"| {METHODS[method]} | {label} | {missing_label(method, s, bundled)} |"
+                    out.append(f"| {METHODS[method]} | {label} | {missing_label(method, s, weights)} |"
                                + " — |" * len(columns))
                     continue
                 mean = result["table"]["mean"]
@@ -146,7 +148,7 @@ def self_ensemble(root: Path, bundled: set[str]) -> str:
     return "\n".join(out).rstrip() + "\n" if out else "No self-ensemble results yet (ENSEMBLE in scripts/reproduce.sh).\n"
 
 
-def periodic(root: Path, bundled: set[str]) -> str:
+def periodic(root: Path, weights: Path) -> str:
     """Per scale: each method's Vid4 means of the periodic error ratios (grid 2 px, grid 4 px)
     beside its PSNR-Y and LPIPS, and grid 2 px on each sequence."""
     out = []
@@ -158,7 +160,7 @@ def periodic(root: Path, bundled: set[str]) -> str:
         for method, label in METHODS.items():
             result = results.get(method)
             if result is None or "grid2" not in result["table"]["mean"]:
-                why = "not scored (results older than the measure)" if result else missing_label(method, s, bundled)
+                why = "not scored (results older than the measure)" if result else missing_label(method, s, weights)
                 out.append(f"| {label} | {why} |" + " — |" * (3 + len(VID4)))
                 continue
             table = result["table"]
@@ -175,7 +177,7 @@ TEMPORAL_COLUMNS = (("tof", "tOF", 3), ("tlp", "tLP", 3), ("tof_high", "tOF high
                     ("tnoise_flat", "temporal noise flat", 3))
 
 
-def temporal(root: Path, bundled: set[str]) -> str:
+def temporal(root: Path, weights: Path) -> str:
     """Per scale: each method's Vid4 means of TecoGAN's tOF and tLP and of the temporal region
     scores, SA − baseline, and tLP on each sequence."""
     out = []
@@ -187,7 +189,7 @@ def temporal(root: Path, bundled: set[str]) -> str:
         for method, label in METHODS.items():
             result = results.get(method)
             if result is None or "tof" not in result["table"]["mean"]:
-                why = "not scored (results without --temporal)" if result else missing_label(method, s, bundled)
+                why = "not scored (results without --temporal)" if result else missing_label(method, s, weights)
                 out.append(f"| {label} | {why} |" + " — |" * (len(TEMPORAL_COLUMNS) + len(VID4) - 1))
                 continue
             table = result["table"]
@@ -209,6 +211,56 @@ def temporal(root: Path, bundled: set[str]) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+LR_COLUMNS = (("psnr", "PSNR-Y (dB)", 2), ("ssim", "SSIM-Y", 4), ("lpips", "LPIPS-alex", 4), ("tof", "tOF", 3),
+              ("tlp", "tLP", 3), ("grid2", "grid 2 px", 3), ("grid4", "grid 4 px", 3))
+
+
+def training_hours(name: str, weights: Path) -> str:
+    """Hours a bundled model trained, from its card's stage lines ("… on CPU … Trained N min.")."""
+    card = weights / f"{name}.md"
+    if not card.is_file():
+        return "—"
+    stages = re.findall(r"^- \*\*.*?, on (CPU|CUDA).*?Trained (\d+) min\.$", card.read_text(), re.M)
+    cpu = sum(int(m) for where, m in stages if where == "CPU") / 60
+    gpu = sum(int(m) for where, m in stages if where == "CUDA")
+    return f"{cpu:.1f} CPU" + (f" + {gpu} min GPU" if gpu else "")
+
+
+def lr_family(root: Path, weights: Path) -> str:
+    """Per scale: the LR-space family beside the paper's generator: quality, temporal and grid
+    scores, seconds per PAL frame timed in one run (RESULTS/x{s}/speed.json) and training hours."""
+    out = []
+    for s in SCALES:
+        speed_path = root / f"x{s}" / "speed.json"
+        speed = json.loads(speed_path.read_text()) if speed_path.is_file() else None
+        times = speed["models"] if speed else {}
+        reference = times.get("sa-vsrgan", {}).get("seconds_per_frame")
+        out += [f"### ×{s}", "", "| method | generator | " + " | ".join(n for _, n, _ in LR_COLUMNS)
+                + " | s / frame | speed vs SA-VSRGAN | training (h) |", "|---|---|" + "---:|" * (len(LR_COLUMNS) + 3)]
+        scored = []
+        for method, label in {**{m: l for m, l in METHODS.items() if m != "bicubic"}, **LR_METHODS}.items():
+            generator = "LR-space" if method in LR_METHODS else "paper (HR-space)"
+            result = load_results(root, s, method)
+            if result is None:
+                out.append(f"| {label} | {generator} | {missing_label(method, s, weights)} |" + " — |" * (len(LR_COLUMNS) + 2))
+                continue
+            mean = result["table"]["mean"]
+            secs = times.get(method, {}).get("seconds_per_frame")
+            cells = [_fmt(mean.get(k, math.nan), d) for k, _, d in LR_COLUMNS]
+            cells += [_fmt(secs, 3) if secs else "—", f"{reference / secs:.1f}×" if secs and reference else "—",
+                      training_hours(f"{method}-x{s}", weights)]
+            out.append(f"| {label} | {generator} | " + " | ".join(cells) + " |")
+            scored.append(result)
+        notes = [f"Scored: {_frames_note(scored)}." if scored else "No results at this scale yet."]
+        if speed:
+            m = next(iter(times.values()))
+            notes.append(f"Time: `savsr upscale`'s path (Upscaler.stream: bicubic, colour, network) to a {speed['output']} "
+                         f"frame, {m['backend']} {m['precision']} on {speed['threads']} threads ({speed['cpu']}), "
+                         f"all models timed round-robin in one run (scripts/time_per_frame.py).")
+        out += ["", " ".join(notes), ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
 def keep_scales(old: str, new: str, scales: tuple[int, ...]) -> str:
     """``new`` (a section body of ``### ×S`` blocks) with the blocks of scales not in ``scales``
     taken from ``old``, so that evaluating one scale does not blank the others."""
@@ -223,7 +275,7 @@ def keep_scales(old: str, new: str, scales: tuple[int, ...]) -> str:
 
 
 SECTIONS = {"table1": table1, "regions": regions, "selfensemble": self_ensemble, "periodic": periodic,
-            "temporal": temporal}
+            "temporal": temporal, "lrfamily": lr_family}
 
 
 def card_vid4(result: dict, method: str, scale: int, ensemble: dict | None = None) -> str:
@@ -270,10 +322,10 @@ def replace_sections(path: Path, bodies: dict[str, str], scales: tuple[int, ...]
         tmp.write_text(text)
 
 
-def rewrite(doc: Path, root: Path, bundled: set[str], sections: tuple[str, ...] = tuple(SECTIONS),
+def rewrite(doc: Path, root: Path, weights: Path, sections: tuple[str, ...] = tuple(SECTIONS),
             scales: tuple[int, ...] = SCALES) -> None:
     """Rewrite the named generated sections of ``doc`` (their blocks of ``scales``) from the results under ``root``."""
-    replace_sections(doc, {name: SECTIONS[name](root, bundled) for name in sections}, scales)
+    replace_sections(doc, {name: SECTIONS[name](root, weights) for name in sections}, scales)
 
 
 def rewrite_cards(weights: Path, root: Path) -> list[Path]:
@@ -281,7 +333,7 @@ def rewrite_cards(weights: Path, root: Path) -> list[Path]:
     written = []
     for card in sorted(weights.glob("*.md")):
         match = re.fullmatch(r"(.+)-x([234])", card.stem)
-        if match is None or match[1] not in METHODS or (result := load_results(root, int(match[2]), match[1])) is None:
+        if match is None or match[1] not in METHODS | LR_METHODS or (result := load_results(root, int(match[2]), match[1])) is None:
             continue
         ensemble = load_results(root, int(match[2]), match[1] + SELF_ENSEMBLE)
         replace_sections(card, {"vid4": card_vid4(result, match[1], int(match[2]), ensemble)})
@@ -304,8 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not args.results.is_dir():
             raise SavsrError(f"{args.results}: no such results folder")
-        rewrite(args.doc, args.results, {p.stem for p in args.weights.glob("*.safetensors")}, tuple(args.sections),
-                tuple(args.scales))
+        rewrite(args.doc, args.results, args.weights, tuple(args.sections), tuple(args.scales))
         cards = rewrite_cards(args.weights, args.results) if args.cards else []
     except SavsrError as exc:
         print(f"reproduction_tables: error: {exc}", file=sys.stderr)

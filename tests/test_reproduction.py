@@ -52,6 +52,10 @@ old periodic
 old temporal
 <!-- END generated:temporal -->
 
+<!-- BEGIN generated:lrfamily -->
+old LR family
+<!-- END generated:lrfamily -->
+
 Hand-written end.
 """
 
@@ -113,6 +117,37 @@ def test_tables_beside_the_paper(tmp_path: Path, capsys: pytest.CaptureFixture) 
     capsys.readouterr()
     assert reproduction_tables.main(args) == 2
     assert "generated:regions" in capsys.readouterr().err
+
+
+def test_lr_family_table(tmp_path: Path) -> None:
+    """The LR-space family beside the paper's generator: scores, the one-run speed and the card's hours."""
+    root, doc, weights = tmp_path / "res", tmp_path / "doc.md", tmp_path / "weights"
+    doc.write_text(DOC)
+    weights.mkdir()
+    fake_results(root, 4, "sa-vsrgan", 24.5)
+    fake_results(root, 4, "sa-vsrgan-lr", 24.75)
+    (weights / "vsrresnet-lr-x4.safetensors").write_bytes(b"")  # bundled but not evaluated
+    stage = "- **{}** (`runs/r`): 10 steps of 16 patches, on {}; best validation … Trained {} min."
+    (weights / "sa-vsrgan-lr-x4.md").write_text("# sa-vsrgan-lr-x4\n\n## Training\n\n" + "\n".join(
+        [stage.format("pretrain", "CPU", 55), stage.format("pretrain", "CUDA", 2), stage.format("gan", "CPU", 47)]) + "\n")
+    speed = {"cpu": "AMD EPYC (Zen 4)", "threads": 2, "output": "720×576", "models": {
+        "sa-vsrgan": {"seconds_per_frame": 2.4, "backend": "openvino", "precision": "bf16"},
+        "sa-vsrgan-lr": {"seconds_per_frame": 0.2, "backend": "openvino", "precision": "bf16"}}}
+    (root / "x4" / "speed.json").write_text(json.dumps(speed))
+    args = [str(root), "--doc", str(doc), "--weights", str(weights), "--sections", "lrfamily"]
+    assert reproduction_tables.main(args) == 0
+    text = doc.read_text()
+    assert "old LR family" not in text and "old table" in text
+    lines = text.splitlines()
+    # 2.4 / 0.2 = 12.0×; hours (55 + 47) / 60 = 1.7 on the CPU, 2 minutes on the GPU; the paper's
+    # SA-VSRGAN is timed against itself (1.0×) and has no card here.
+    assert ("| SA-VSRGAN-LR | LR-space | 24.75 | 0.7000 | 0.3000 | 0.800 | 6.000 | 1.000 | 1.250 | 0.200 | 12.0× "
+            "| 1.7 CPU + 2 min GPU |") in lines
+    assert "| SA-VSRGAN | paper (HR-space) | 24.50 | 0.7000 | 0.2800 | 0.800 | 6.000 | 1.000 | 1.250 | 2.400 | 1.0× | — |" in lines
+    assert "| VSRResNet-LR | LR-space | not evaluated |" + " — |" * 9 in lines
+    assert "| VSRResFeatGAN-LR | LR-space | not trained |" + " — |" * 9 in lines
+    assert any("openvino bf16 on 2 threads (AMD EPYC (Zen 4))" in line for line in lines)
+    assert "### ×2" in text and "No results at this scale yet." in text
 
 
 def test_self_ensemble_section_alone(tmp_path: Path) -> None:

@@ -3,7 +3,8 @@ scripts/bundle_model.py use.
 
 A bundled model is a pair of files in the package's ``weights/`` folder: ``NAME.safetensors``
 (the generator, with its architecture in the metadata) and ``NAME.md`` (its model card). NAME is
-``FAMILY-xS`` (vsrresnet, vsrresfeatgan, sa-vsrgan; S = 2, 3, 4), which scripts/reproduce.sh reads.
+``FAMILY-xS`` (vsrresnet, vsrresfeatgan, sa-vsrgan and their LR-space siblings vsrresnet-lr, …;
+S = 2, 3, 4), which scripts/reproduce.sh reads.
 The registry is the folder itself, so bundling a model (scripts/bundle_model.py) registers it.
 """
 
