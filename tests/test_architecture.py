@@ -13,7 +13,7 @@ PACKAGE = REPO / "src" / "savsr"
 LAYER = {
     "errors": 0, "fileio": 0, "device": 0, "precision": 0,
     "media": 1, "data": 2, "models": 3, "losses": 4, "metrics": 4, "infer": 5, "evaluation": 6, "train": 7,
-    "figures": 8, "demo": 8, "cli": 8, "__main__": 8, "__init__": 8,
+    "serve": 8, "figures": 9, "demo": 9, "cli": 9, "__main__": 9, "__init__": 9,
 }
 SIBLINGS_APART = {"losses", "metrics"}
 

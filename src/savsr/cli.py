@@ -189,6 +189,30 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     return 1 if any(o.status == "failed" for o in outcomes) else 0
 
 
+def _size(text: str) -> int:
+    """A size in bytes, with an optional K, M or G (powers of 1024)."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    number, unit = (text[:-1], units[text[-1].upper()]) if text[-1:].upper() in units else (text, 1)
+    try:
+        value = int(float(number) * unit)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size such as 500M or 2G, got {text}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 byte, got {text}")
+    return value
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import ServeConfig, new_token, serve
+
+    token = new_token() if args.token == "auto" else args.token
+    config = ServeConfig(Path(args.data), args.host, args.port, token, args.max_upload,
+                         tuple(Path(p) for p in args.model), args.device, args.segment_frames,
+                         args.ray)
+    serve(config, announce=lambda line: print(line, flush=True))
+    return 0
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     from .models.zoo import available_models
 
@@ -315,6 +339,27 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--workers", type=_positive_int, help="Ray actors (default: one per GPU, else per 4 CPUs)")
     up.add_argument("--cpus-per-worker", type=_positive_int, metavar="N", help="CPUs each Ray actor reserves")
     up.set_defaults(func=_cmd_upscale)
+
+    sv = sub.add_parser("serve", help="a local web page for upscaling: upload, progress, before/after, W map",
+                        description="Serve a web page that queues uploads for upscaling, shows their progress, "
+                                    "a before/after slider and the W map of any frame (docs/serve.md).")
+    sv.add_argument("--host", default="127.0.0.1",
+                    help="address to listen on (default 127.0.0.1, this machine only; any other needs --token)")
+    sv.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    sv.add_argument("--data", default="serve_data", metavar="DIR",
+                    help="folder for uploads, results and the job list (default serve_data)")
+    sv.add_argument("--token", metavar="TOKEN|auto",
+                    help="a secret every request must carry; 'auto' makes a random one (printed in the address)")
+    sv.add_argument("--max-upload", type=_size, default=2 << 30, metavar="SIZE",
+                    help="largest upload, e.g. 500M or 4G (default 2G)")
+    sv.add_argument("--model", action="append", default=[], metavar="CHECKPOINT",
+                    help="also offer this generator .safetensors, by its file name (repeatable)")
+    sv.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    sv.add_argument("--segment-frames", type=_positive_int, default=DEFAULT_SEGMENT_FRAMES, metavar="N",
+                    help=f"frames per finished segment kept for resuming (default {DEFAULT_SEGMENT_FRAMES})")
+    sv.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                    help="run the jobs on a Ray cluster (default: RAY_ADDRESS, else a local one); needs savsr[cluster]")
+    sv.set_defaults(func=_cmd_serve)
 
     models = sub.add_parser("models", help="list the bundled models")
     models.set_defaults(func=_cmd_models)

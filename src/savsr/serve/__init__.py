@@ -1,0 +1,104 @@
+"""``savsr serve``: a local web page for upscaling, on the same file pipeline as ``savsr upscale``.
+
+Uploads are streamed to disk and probed, jobs are kept in SQLite in the data folder and run one
+after the other by a worker through :func:`savsr.infer.pipeline.upscale_file` (or on a Ray
+cluster through the batch engine), so a killed server resumes them where they stopped. The page
+(static files in ``static/``, nothing fetched from elsewhere) shows live progress, a before/after
+slider and the W map of Eq. 3 for any frame (docs/serve.md).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ParameterError, SavsrError
+from ..media.mux import DEFAULT_SEGMENT_FRAMES
+from .app import AppConfig, create_app
+
+__all__ = ["ServeConfig", "create_app", "app_config", "check_binding", "new_token", "serve"]
+
+DEFAULT_MAX_UPLOAD = 2 << 30  # 2 GiB: a few minutes of 1080p at a camera's bit rate
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Where ``savsr serve`` listens, where it keeps its data, and what it offers."""
+
+    data: Path = Path("serve_data")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    token: str | None = None
+    max_upload: int = DEFAULT_MAX_UPLOAD
+    model_files: tuple[Path, ...] = ()  # generator files offered beside the bundled models
+    device: str = "auto"
+    segment_frames: int = DEFAULT_SEGMENT_FRAMES
+    ray: str | None = None  # None: jobs run here; "": a local Ray cluster; else its address
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def new_token() -> str:
+    """A random token for a server that others can reach."""
+    return secrets.token_urlsafe(24)
+
+
+def check_binding(host: str, token: str | None) -> None:
+    """Refuse to listen beyond this machine without a token."""
+    if not is_loopback(host) and not token:
+        raise ParameterError("token", f"{host} can be reached from other machines; listening there needs a token: "
+                                      "pass {param} TOKEN, or {param} auto for a random one")
+
+
+def app_config(config: ServeConfig) -> AppConfig:
+    """The application's settings: the bundled models and the given files, by name."""
+    from ..models.checkpoint import read_spec
+    from ..models.zoo import available_models
+
+    models = {m.name: m.name for m in available_models()}
+    scales = {m.name: m.spec.scale for m in available_models()}
+    for path in config.model_files:
+        if not path.is_file():
+            raise SavsrError(f"{path}: no such generator file")
+        models[path.stem], scales[path.stem] = str(path.resolve()), read_spec(path)[0].scale
+    if not models:
+        raise SavsrError("no models to offer: none is bundled and no generator file was given")
+    return AppConfig(config.data.resolve(), models, scales, config.token, config.max_upload, is_loopback(config.host),
+                     config.device, config.segment_frames, config.ray)
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse, with one line, a port that is taken or that cannot be bound."""
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host.strip("[]"), port))
+        except OSError as exc:
+            raise SavsrError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def serve(config: ServeConfig, announce=print) -> None:
+    """Run the server until it is stopped (Ctrl-C); ``announce`` is given the page's address."""
+    import uvicorn
+
+    check_binding(config.host, config.token)
+    _check_port(config.host, config.port)
+    app = create_app(app_config(config))
+    shown = f"[{config.host}]" if ":" in config.host else config.host
+    address = f"http://{shown}:{config.port}/" + (f"?token={config.token}" if config.token else "")
+    announce(f"savsr serve: open {address} (data in {config.data}; Ctrl-C stops)")
+    # A short graceful shutdown: open event streams would otherwise hold it until they close.
+    uvicorn.run(app, host=config.host.strip("[]"), port=config.port, log_level="warning",
+                timeout_graceful_shutdown=2)

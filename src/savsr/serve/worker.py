@@ -1,0 +1,174 @@
+"""The worker: runs the queued jobs one after the other through the file pipeline, in this
+process or on a Ray cluster, and keeps each job's progress in the store."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..infer.batch import Job, Outcome, run_job
+from ..infer.pipeline import work_dir
+from .store import JobStore
+
+# How often the progress of a running job is written to the store: often enough for a live bar,
+# rarely enough that a fast model does not spend its time in SQLite.
+PROGRESS_EVERY = 0.25
+
+
+class Cancelled(Exception):
+    """Raised from the progress callback to stop a job that was cancelled."""
+
+
+class Stopping(Exception):
+    """Raised from the progress callback when the server stops: the job stays queued and resumes."""
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How the worker runs a job: the models it may load and where they compute."""
+
+    models: dict[str, str]  # the name shown on the page -> a bundled model's name or a generator file
+    device: str = "auto"
+    segment_frames: int = 250
+    ray: str | None = None  # None: in this process; "" a local Ray cluster; else its address
+
+
+Runner = Callable[[dict, Job, Callable[[int], None]], Outcome]
+
+
+class Worker:
+    """A thread that takes the oldest queued job, runs it, and records its outcome."""
+
+    def __init__(self, store: JobStore, data: Path, settings: RunSettings) -> None:
+        self.store, self.data, self.settings = store, data, settings
+        self._models: dict[tuple[str, str], object] = {}  # (name, precision) -> Upscaler, loaded once
+        self._cancelled: set[str] = set()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="savsr-serve-worker", daemon=True)
+        self._run: Runner = self._on_ray if settings.ray is not None else self._here
+
+    def start(self) -> None:
+        """Queue again what a killed server left running, then start taking jobs."""
+        self.store.requeue_running()
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop after the current frame; the running job stays queued and resumes at the next start."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+
+    def wake(self) -> None:
+        """A job was queued: look now rather than at the next poll."""
+        self._wake.set()
+
+    def cancel(self, job_id: str) -> bool:
+        """Cancel a queued or running job; whether it was one."""
+        if self.store.update(job_id, only_if=("queued",), status="cancelled"):
+            return True
+        job = self.store.get(job_id)
+        if job is None or job["status"] != "running":
+            return False
+        self._cancelled.add(job_id)  # the job's next frame stops it
+        return True
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            job = self.store.next_queued()
+            if job is None:
+                self._wake.wait(0.5)
+                self._wake.clear()
+                continue
+            self._take(job)
+
+    def _take(self, job: dict) -> None:
+        """Run one job and record its outcome; only this job fails, whatever happens in it."""
+        files = Job(self.data / job["src"], self.data / job["dst"])
+        try:
+            outcome = self._run(job, files, self._progress(job))
+        except Cancelled:
+            outcome = None
+        except Stopping:
+            self.store.update(job["id"], status="queued", fps=None)
+            return
+        except Exception as exc:  # noqa: BLE001 - loading a model, Ray: the job fails, the server stays up
+            outcome = Outcome(files, "failed", f"{type(exc).__name__}: {exc}")
+        cancelled = job["id"] in self._cancelled  # on Ray a cancelled job runs to its end, then is dropped
+        self._cancelled.discard(job["id"])
+        if outcome is None or cancelled:
+            self._discard(files)
+            self.store.update(job["id"], status="cancelled", fps=None)
+        elif outcome.status == "failed":
+            self._discard(files)
+            self.store.update(job["id"], status="failed", fps=None, message=self._public(outcome.reason))
+        else:  # done, or "skipped": a server killed between publishing the output and recording it
+            done = outcome.frames or job["total"] or self.store.get(job["id"])["done"]
+            self.store.update(job["id"], status="done", done=done, message="")
+
+    def _public(self, reason: str) -> str:
+        """A failure's reason without the server's own folders in it."""
+        return reason.replace(f"{self.data.resolve()}/", "").replace(f"{self.data}/", "")
+
+    def _discard(self, files: Job) -> None:
+        """Remove what a failed or cancelled job wrote; its input stays for the frame views."""
+        shutil.rmtree(work_dir(files.dst), ignore_errors=True)
+        files.dst.unlink(missing_ok=True)
+
+    def _progress(self, job: dict) -> Callable[[int], None]:
+        """The callback ``upscale_file`` calls with each step's frames: it stores frames done and
+        frame/s now and then, and stops the job when it is cancelled or the server stops."""
+        state = {"done": 0, "computed": 0, "t0": time.monotonic(), "written": 0.0}
+        job_id = job["id"]
+        self.store.update(job_id, done=0)
+
+        def tick(n: int) -> None:
+            if job_id in self._cancelled:
+                raise Cancelled
+            if self._stop.is_set():
+                raise Stopping
+            state["done"] += n
+            if state["computed"] or n == 1:  # a resumed run first reports the frames it found, at once
+                state["computed"] += n
+            else:
+                state["t0"] = time.monotonic()
+            now = time.monotonic()
+            if now - state["written"] >= PROGRESS_EVERY:
+                elapsed = now - state["t0"]
+                fps = state["computed"] / elapsed if state["computed"] and elapsed > 0 else None
+                self.store.update(job_id, done=state["done"], fps=fps)
+                state["written"] = now
+
+        return tick
+
+    def _model(self, name: str, precision: str):
+        """The Upscaler for a model and precision, loaded on first use and kept."""
+        from ..infer.upscaler import load_model
+
+        key = (name, precision)
+        if key not in self._models:
+            self._models[key] = load_model(self.settings.models[name], self.settings.device, precision)
+        return self._models[key]
+
+    def _here(self, job: dict, files: Job, progress: Callable[[int], None]) -> Outcome:
+        """Run a job in this process."""
+        upscaler = self._model(job["model"], job["precision"])
+        return run_job(upscaler, files, frames=job["frames"] or None, segment_frames=self.settings.segment_frames,
+                       progress=progress)
+
+    def _on_ray(self, job: dict, files: Job, progress: Callable[[int], None]) -> Outcome:
+        """Run a job on the Ray cluster, through the batch engine's actors. A remote job reports
+        no frames while it runs: its progress appears when it ends."""
+        from ..infer.cluster import ModelArgs, run_on_ray
+
+        spec = ModelArgs(self.settings.models[job["model"]], self.settings.device, job["precision"])
+        outcomes = run_on_ray(spec, [files], self.settings.ray or None, workers=1, frames=job["frames"] or None,
+                              segment_frames=self.settings.segment_frames)
+        outcome = next(iter(outcomes))
+        if outcome.status == "done":
+            progress(outcome.frames)
+        return outcome
