@@ -38,8 +38,7 @@ def _tensor(frame: np.ndarray) -> torch.Tensor:
 
 def bicubic(frame: np.ndarray, scale: int) -> np.ndarray:
     """The frame enlarged ×``scale`` by MATLAB's bicubic, the upsampling the network refines."""
-    up = imresize(_tensor(frame), scale).clamp(0, 1)
-    return torch.round(up * 255).to(torch.uint8).permute(1, 2, 0).numpy()
+    return imresize(torch.from_numpy(np.ascontiguousarray(frame.transpose(2, 0, 1))), scale).permute(1, 2, 0).numpy()
 
 
 def activity_image(frame: np.ndarray) -> np.ndarray:

@@ -1,0 +1,307 @@
+"""`savsr serve`'s API in process (Starlette's TestClient): every endpoint, and each bad input
+refused with its message while the server keeps serving (issue #34)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from matplotlib import colormaps
+from PIL import Image
+from starlette.testclient import TestClient
+
+from media_clips import rich_clip
+from serve_helpers import HEADERS, frames, noise_image, reference, wait_job
+from savsr.cli import main
+from savsr.data.resize import imresize
+from savsr.serve import check_binding
+from savsr.serve.app import AppConfig, create_app, safe_name
+
+MAX_UPLOAD = 2_000_000
+BASE = "http://127.0.0.1:8000"
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return rich_clip(tmp_path_factory.mktemp("clip") / "phone.mkv", frames=8, size=(64, 48), rotation=0)
+
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return rich_clip(tmp_path_factory.mktemp("clip") / "long.mkv", frames=60, size=(160, 120), rotation=0)
+
+
+def _config(data: Path, model_file: Path, **kw) -> AppConfig:
+    return AppConfig(data, {"tiny": str(model_file)}, {"tiny": 2}, max_upload=MAX_UPLOAD, device="cpu",
+                     segment_frames=4, **kw)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("serve_data")
+
+
+@pytest.fixture(scope="module")
+def client(data: Path, model_file: Path):
+    with TestClient(create_app(_config(data, model_file)), base_url=BASE) as c:
+        yield c
+
+
+def _upload(client: TestClient, path: Path | bytes, name: str, **query) -> tuple[int, dict]:
+    body = path if isinstance(path, bytes) else path.read_bytes()
+    r = client.post("/api/jobs", params={"name": name, "model": "tiny", "precision": "fp32", **query},
+                    content=body, headers=HEADERS)
+    return r.status_code, r.json()
+
+
+def _png(response) -> np.ndarray:
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png", response.text
+    return np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB"))
+
+
+def _w_reference(rgb: np.ndarray) -> np.ndarray:
+    """W of Eq. 3 on Y, computed here by brute force: BT.601 Y, the variance over each 3×3 window
+    clipped to the image, μ / (μ + 0.01), then viridis as 8-bit RGB."""
+    x = rgb.astype(np.float64) / 255.0
+    y = (16 + 65.481 * x[..., 0] + 128.553 * x[..., 1] + 24.966 * x[..., 2]) / 255.0
+    h, w = y.shape
+    mu = np.empty_like(y)
+    for i in range(h):
+        for j in range(w):
+            patch = y[max(i - 1, 0):i + 2, max(j - 1, 0):j + 2]
+            mu[i, j] = patch.var()
+    return (colormaps["viridis"](mu / (mu + 0.01))[..., :3] * 255 + 0.5).astype(np.uint8)
+
+
+def test_a_video_job_from_upload_to_download(client: TestClient, clip: Path, model_file: Path, tmp_path: Path,
+                                             data: Path) -> None:
+    """Upload, queue with a frame range, follow, download: the result's frames equal `savsr upscale`'s
+    with the same settings; the frame views are the bicubic upsampling, the SR frame and W."""
+    code, job = _upload(client, clip, "my clip.mkv", frames="2:7", scale="2")
+    assert code == 201, job
+    assert (job["name"], job["kind"], job["total"], job["start"], job["width"], job["status"]) == \
+        ("my_clip.mkv", "video", 5, 2, 64, "queued")
+    done = wait_job(client.get, job["id"])
+    assert done["done"] == 5 and done["result"] == "my_clip_x2.mkv"
+    assert job["id"] in [j["id"] for j in client.get("/api/jobs").json()["jobs"]]
+
+    r = client.get(f"/api/jobs/{job['id']}/result")
+    assert r.status_code == 200 and 'filename="my_clip_x2.mkv"' in r.headers["content-disposition"]
+    (tmp_path / "got.mkv").write_bytes(r.content)
+    got = frames(tmp_path / "got.mkv")
+    want = reference(clip, tmp_path / "want.mkv", model_file, "--precision", "fp32", "--frames", "2:7",
+                     "--segment-frames", "4")
+    assert got.shape == (5, 96, 128, 3) and np.array_equal(got, want)
+
+    lr = frames(clip)[3]
+    sr = _png(client.get(f"/api/jobs/{job['id']}/frames/3/sr.png"))
+    assert np.array_equal(sr, got[1])
+    bicubic = _png(client.get(f"/api/jobs/{job['id']}/frames/3/bicubic.png"))
+    up = imresize(torch.from_numpy(np.ascontiguousarray(lr.transpose(2, 0, 1))), 2)  # MATLAB's bicubic on uint8
+    assert bicubic.shape == sr.shape and np.array_equal(bicubic, up.permute(1, 2, 0).numpy())
+    w = _png(client.get(f"/api/jobs/{job['id']}/frames/3/w.png"))
+    assert w.shape == lr.shape and np.abs(w.astype(int) - _w_reference(lr)).max() <= 1
+    assert not list((data / "incoming").iterdir())
+
+
+def test_an_image_job(client: TestClient, model_file: Path, tmp_path: Path) -> None:
+    src = noise_image(tmp_path / "still.png", (40, 30))
+    code, job = _upload(client, src, "still.png")
+    assert code == 201 and job["kind"] == "image" and job["total"] == 1
+    wait_job(client.get, job["id"])
+    r = client.get(f"/api/jobs/{job['id']}/result")
+    (tmp_path / "got.png").write_bytes(r.content)
+    assert np.array_equal(frames(tmp_path / "got.png"), reference(src, tmp_path / "want.png", model_file,
+                                                                   "--precision", "fp32"))
+    assert _png(client.get(f"/api/jobs/{job['id']}/frames/0/w.png")).shape == (30, 40, 3)
+
+
+def test_cancel_a_queued_and_a_running_job(client: TestClient, long_clip: Path, clip: Path, data: Path) -> None:
+    _, running = _upload(client, long_clip, "long.mkv")
+    _, queued = _upload(client, clip, "waits.mkv")
+    wait_job(client.get, running["id"], until=lambda j: j["status"] == "running" and j["done"] >= 1)
+    r = client.post(f"/api/jobs/{queued['id']}/cancel", headers=HEADERS)
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"
+    mid = client.get(f"/api/jobs/{running['id']}").json()
+    assert mid["fps"] and mid["fps"] > 0 and mid["eta"] is not None and mid["eta"] > 0
+    assert client.post(f"/api/jobs/{running['id']}/cancel", headers=HEADERS).status_code == 200
+    stopped = wait_job(client.get, running["id"], ("cancelled",))
+    assert stopped["done"] < 60
+    assert not list((data / "jobs" / running["id"] / "output").iterdir())  # no result, no work folder
+    r = client.post(f"/api/jobs/{running['id']}/cancel", headers=HEADERS)
+    assert r.status_code == 409 and r.json()["error"] == "the job is cancelled; only queued and running jobs can be cancelled"
+    assert client.get(f"/api/jobs/{queued['id']}/result").status_code == 409
+
+
+@pytest.mark.parametrize("body, name, query, status, message", [
+    (b"just some text\n", "notes.txt", {}, 415, "notes.txt: not a video or image name; expected one of"),
+    (b"\x00\x00\x00\x18ftypmp42" + bytes(3000), "broken.mp4", {}, 415,
+     "broken.mp4: not a video or image that savsr can read"),
+    (b"", "empty.mp4", {}, 400, "the file is empty"),
+    (bytes(MAX_UPLOAD + 1), "big.mp4", {}, 413, "the file is larger than this server's upload limit of 2,000,000 bytes"),
+    (None, "clip.mkv", {"model": "../../etc/passwd"}, 400, "unknown model '../../etc/passwd'; this server offers tiny"),
+    (None, "clip.mkv", {"scale": "4"}, 400, "model tiny super-resolves ×2, not ×4"),
+    (None, "clip.mkv", {"precision": "fp8"}, 400, "unknown precision 'fp8'; expected one of auto, fp32, bf16, fp16"),
+    (None, "clip.mkv", {"frames": "5:2"}, 400, "frames '5:2': need 0 <= A < B"),
+    (None, "clip.mkv", {"frames": "20:30"}, 400, "clip.mkv has 8 frame(s); the range 20:30 selects none"),
+])
+def test_bad_uploads_are_refused_and_deleted(client: TestClient, clip: Path, data: Path, body: bytes | None,
+                                              name: str, query: dict, status: int, message: str) -> None:
+    before = set((data / "jobs").iterdir())
+    code, answer = _upload(client, clip.read_bytes() if body is None else body, name, **query)
+    assert code == status and answer["error"].startswith(message), answer
+    assert "\n" not in answer["error"] and str(data) not in answer["error"]
+    assert set((data / "jobs").iterdir()) == before and not list((data / "incoming").iterdir())
+    assert client.get("/api/models").status_code == 200  # still serving
+
+
+def test_an_upload_without_a_length_is_capped_while_streamed(client: TestClient, data: Path) -> None:
+    def chunks():
+        for _ in range(40):
+            yield bytes(64 * 1024)
+
+    r = client.post("/api/jobs", params={"name": "stream.mp4", "model": "tiny"}, content=chunks(), headers=HEADERS)
+    assert r.status_code == 413 and "upload limit" in r.json()["error"]
+    assert not list((data / "incoming").iterdir())
+
+
+def test_names_and_ids_cannot_reach_outside_the_data_folder(client: TestClient, tmp_path: Path, data: Path) -> None:
+    assert safe_name("../../etc/passwd.png") == "passwd.png"
+    assert safe_name("..\\..\\boot.ini.jpg") == "boot.ini.jpg"
+    assert safe_name(".hidden video.mkv") == "hidden_video.mkv"
+    code, job = _upload(client, noise_image(tmp_path / "x.png", (16, 12)), "../../../tmp/evil.png")
+    assert code == 201 and job["name"] == "evil.png"
+    assert (data / "jobs" / job["id"] / "input" / "evil.png").is_file()
+    for path in ("/api/jobs/..%2F..%2Fjobs.sqlite3", "/api/jobs/%2e%2e/result", "/api/jobs/AAAAAAAAAAAAAAAA/result",
+                 "/static/..%2F..%2F__init__.py", "/api/jobs/../../etc/passwd"):
+        r = client.get(path)
+        assert r.status_code == 404, (path, r.status_code)
+    wait_job(client.get, job["id"])
+    for path, status in ((f"/api/jobs/{job['id']}/frames/1/sr.png", 404), (f"/api/jobs/{job['id']}/frames/0/x.png", 404)):
+        r = client.get(path)
+        assert r.status_code == status and r.json()["error"], path
+
+
+def test_cross_site_requests_and_foreign_hosts_are_refused(client: TestClient, clip: Path) -> None:
+    r = client.post("/api/jobs", params={"name": "a.mkv"}, content=clip.read_bytes())
+    assert r.status_code == 403 and r.json()["error"] == "cross-site request refused"
+    r = client.post("/api/jobs", params={"name": "a.mkv"}, content=clip.read_bytes(),
+                    headers={**HEADERS, "Origin": "http://evil.example"})
+    assert r.status_code == 403
+    r = client.get("/api/jobs", headers={"Host": "evil.example:8000"})  # DNS rebinding
+    assert r.status_code == 421 and "127.0.0.1" in r.json()["error"]
+    assert client.get("/api/jobs", headers={"Host": "localhost:8000"}).status_code == 200
+
+
+def test_the_page_and_its_files(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and '<script src="static/app.js">' in page.text
+    for name in ("app.js", "style.css"):
+        assert client.get(f"/static/{name}").status_code == 200
+    # Nothing is fetched from elsewhere: no absolute URL in the page's files.
+    static = Path(__file__).resolve().parents[1] / "src" / "savsr" / "serve" / "static"
+    for f in static.iterdir():
+        assert "http://" not in f.read_text() and "https://" not in f.read_text(), f
+    models = client.get("/api/models").json()
+    assert models["models"] == [{"name": "tiny", "scale": 2}] and models["max_upload"] == MAX_UPLOAD
+
+
+def test_a_token_guards_every_request(data: Path, model_file: Path, tmp_path: Path) -> None:
+    app = create_app(_config(tmp_path / "d", model_file, token="s3cret", loopback=False))
+    with TestClient(app, base_url="http://192.0.2.1:8000") as c:
+        for path in ("/", "/static/app.js", "/api/jobs", "/api/events", "/api/jobs/AAAAAAAAAAAAAAAA/result"):
+            r = c.get(path)
+            assert r.status_code == 401 and "token" in r.json()["error"], path
+        assert c.get("/api/jobs", headers={"X-Savsr-Token": "wrong"}).status_code == 401
+        assert c.get("/api/jobs", headers={"X-Savsr-Token": "s3cret"}).status_code == 200
+        page = c.get("/?token=s3cret")  # the address printed at start: sets the cookie for the rest
+        assert page.status_code == 200 and "httponly" in page.headers["set-cookie"].lower()
+        assert c.get("/static/app.js").status_code == 200 and c.get("/api/jobs").status_code == 200
+
+
+def test_a_non_local_address_needs_a_token(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    assert main(["serve", "--host", "0.0.0.0", "--data", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("savsr: error: 0.0.0.0 can be reached from other machines; listening there needs a "
+                          "token: pass --token TOKEN, or --token auto") and err.count("\n") == 1
+    assert not (tmp_path / "d").exists()
+    for host in ("127.0.0.1", "127.0.0.2", "localhost", "::1"):
+        check_binding(host, None)
+    check_binding("0.0.0.0", "tok")
+
+
+def test_a_port_in_use_is_one_line(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert main(["serve", "--port", str(port), "--data", str(tmp_path / "d")]) == 2
+    assert capsys.readouterr().err.startswith(f"savsr: error: cannot listen on 127.0.0.1:{port}: ")
+
+
+def test_the_job_list_outlives_the_server(data: Path, model_file: Path, client: TestClient) -> None:
+    listed = client.get("/api/jobs").json()["jobs"]
+    with TestClient(create_app(_config(data, model_file)), base_url=BASE) as again:
+        assert again.get("/api/jobs").json()["jobs"] == listed
+
+
+def test_jobs_go_to_ray_through_the_batch_engine(model_file: Path, clip: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """With --ray, a job is one input of the batch engine's run_on_ray, with the job's settings."""
+    from savsr.infer import cluster
+    from savsr.infer.batch import run_job
+    from savsr.infer.upscaler import load_model
+
+    calls = []
+
+    def fake_run_on_ray(spec, jobs, address=None, workers=None, **options):
+        calls.append((spec, jobs, address, workers, options))
+        upscaler = load_model(spec.name, spec.device, spec.precision)
+        return iter([run_job(upscaler, jobs[0], frames=options["frames"], segment_frames=options["segment_frames"])])
+
+    monkeypatch.setattr(cluster, "run_on_ray", fake_run_on_ray)
+    with TestClient(create_app(_config(tmp_path / "d", model_file, ray="")), base_url=BASE) as c:
+        _, job = _upload(c, clip, "c.mkv", frames="0:3")
+        assert wait_job(c.get, job["id"])["done"] == 3
+    (spec, jobs, address, workers, options), = calls
+    assert (spec.name, spec.device, spec.precision) == (str(model_file), "cpu", "fp32")
+    assert address is None and workers == 1 and options == {"frames": "0:3", "segment_frames": 4}
+    assert jobs[0].src.name == "c.mkv" and jobs[0].dst.parent.name == "output"
+
+
+def test_events_are_the_job_list(client: TestClient) -> None:
+    """The event stream's first message is the job list, as /api/jobs gives it."""
+    import anyio
+
+    from savsr.serve.app import public
+
+    server = client.app.state.server
+    sent = []
+
+    async def first_event() -> None:
+        async def receive():
+            await anyio.sleep(60)
+            return {"type": "http.disconnect"}
+
+        async def send(message):
+            if message["type"] == "http.response.body" and message.get("body", b"").startswith(b"data: "):
+                sent.append(message["body"])
+                raise anyio.get_cancelled_exc_class()()
+
+        scope = {"type": "http", "method": "GET", "path": "/api/events", "headers": [], "query_string": b""}
+        from starlette.requests import Request
+        response = await server.events(Request(scope, receive))
+        with anyio.move_on_after(10):
+            try:
+                await response(scope, receive, send)
+            except anyio.get_cancelled_exc_class():
+                pass
+
+    anyio.run(first_event)
+    assert json.loads(sent[0][len(b"data: "):]) == [public(j) for j in server.store.all()]
