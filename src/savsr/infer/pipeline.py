@@ -353,7 +353,11 @@ def _frames(upscaler: Upscaler, source: FrameSource, work: _Work, start: int, st
     if kind == "image":
         image = work.dir / f"image{work.dst.suffix}"
         for frame, _ in _sr_frames(upscaler, source, start, stop):
-            write_image(image, frame)
+            try:
+                write_image(image, frame)
+            except OSError as exc:
+                raise_if_disk_full(exc, work.dst)
+                raise
         if progress:
             progress(1)
         return image
