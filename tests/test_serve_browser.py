@@ -1,0 +1,114 @@
+"""`savsr serve` in a real browser: Debian's headless Chromium, driven by Selenium through the
+system's chromedriver (nothing downloaded at run time). It uploads the demo clip, follows the
+job to its end, moves the before/after slider, looks at the W map, and downloads the result,
+whose frames equal `savsr upscale`'s (issue #34)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from serve_helpers import frames, free_port, reference, start_server, stop
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+# Where to keep the screenshot for docs/serve.md (docs/figures/serve.png), when set.
+SCREENSHOT_ENV = "SAVSR_SERVE_SCREENSHOT"
+
+
+@pytest.fixture
+def browser(tmp_path: Path):
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.skip("Debian's chromium and chromium-driver are not installed (make test installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1250"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path / "dl")})
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _wait(condition, timeout: float = 120, what: str = ""):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_upload_follow_compare_download(browser, model_file: Path, tmp_path: Path) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    clip = Path(str(files("savsr") / "assets" / "bedroom_clip.mkv"))
+    port = free_port()
+    server = start_server(tmp_path / "data", port, model_file)
+    try:
+        d = browser
+        d.get(f"http://127.0.0.1:{port}/")
+        find = lambda css: d.find_element(By.CSS_SELECTOR, css)  # noqa: E731
+        _wait(lambda: len(Select(find("#scale")).options) > 0, 30, "the models")
+        Select(find("#scale")).select_by_value("2")
+        Select(find("#model")).select_by_value("tiny_x2")
+        Select(find("#precision")).select_by_value("fp32")
+        find("#frames").send_keys("0:6")
+        find("#files").send_keys(str(clip))
+        assert "bedroom_clip.mkv" in find("#picked").text
+        find("#queue").click()
+
+        seen = set()
+
+        def finished() -> bool:
+            # Read in one script: the table is redrawn on each event, so element handles go stale.
+            row = d.execute_script("const r = document.querySelector('#jobs tbody tr'); "
+                                   "return r && [r.dataset.status, r.querySelector('.frames').textContent.trim()];")
+            if row:
+                seen.add(tuple(row))
+            return bool(row) and row[0] == "done"
+
+        _wait(finished, 180, "the job to finish")
+        assert ("done", "6 / 6") in seen
+        assert any(s == "running" for s, _ in seen), seen  # progress was shown while it ran
+
+        find("#jobs tbody tr button").click()  # Compare
+        for img, width in (("#img-bicubic", 768), ("#img-sr", 768), ("#img-w", 384)):
+            _wait(lambda: d.execute_script(f"const i = document.querySelector('{img}'); "
+                                           "return i.complete && i.naturalWidth;") == width, 30, img)
+        stage = find("#stage")
+        ActionChains(d).move_to_element_with_offset(stage, -stage.size["width"] // 4, 0).click().perform()
+        split = float(find("#split").get_attribute("value"))
+        clip_path = d.execute_script("return document.getElementById('img-sr').style.clipPath")
+        assert clip_path.startswith("inset(0px 0px 0px ") and clip_path.endswith("%)"), clip_path
+        shown = float(clip_path[len("inset(0px 0px 0px "):-2])  # the SR frame shows right of the line
+        assert abs(shown - 25) < 2 and abs(split - shown) <= 0.5, (split, shown)
+        Select(find("#zoom")).select_by_value("2")
+        assert find("#stage").size["width"] == pytest.approx(2 * find("#compare-view").size["width"], abs=20)
+        Select(find("#zoom")).select_by_value("1")
+        d.execute_script("window.scrollTo(0, 0)")
+        d.save_screenshot(str(tmp_path / "serve.png"))
+        if os.environ.get(SCREENSHOT_ENV):
+            shutil.copy(tmp_path / "serve.png", os.environ[SCREENSHOT_ENV])
+
+        find("#jobs tbody tr a.download").click()
+        got = tmp_path / "dl" / "bedroom_clip_x2.mkv"
+        _wait(lambda: got.exists() and not list(got.parent.glob("*.crdownload")), 60, "the download")
+    finally:
+        stop(server)
+    want = reference(clip, tmp_path / "want.mkv", model_file, "--precision", "fp32", "--frames", "0:6")
+    result = frames(got)
+    assert result.shape == (6, 432, 768, 3) and np.array_equal(result, want)
