@@ -10,6 +10,7 @@ import os
 import re
 import secrets
 import shutil
+import threading
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib.resources import files
@@ -37,6 +38,9 @@ TOKEN_COOKIE, TOKEN_HEADER, REQUEST_HEADER = "savsr_token", "x-savsr-token", "x-
 LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1", "[::1]"}
 _ID = re.compile(r"[A-Za-z0-9_-]{16}")
 EVENT_POLL, EVENT_KEEPALIVE = 0.5, 15.0  # seconds
+# Uploads probed at once: each probe runs FFmpeg's decoder with its threads and frame buffers, so
+# many uploads finishing together would otherwise hold as many decoders in memory.
+PROBES_AT_ONCE = 2
 # The names an upload may have. FFmpeg picks some demuxers by the name alone (a .txt file is
 # "ANSI art" video to it), so a name outside these is refused before the probe.
 UPLOAD_SUFFIXES = VIDEO_INPUT_SUFFIXES | IMAGE_SUFFIXES
@@ -151,6 +155,7 @@ class Server:
         shutil.rmtree(self.data / "incoming", ignore_errors=True)  # uploads cut short by a kill
         (self.data / "incoming").mkdir()
         self.store = JobStore(self.data / "jobs.sqlite3")
+        self._probes = threading.BoundedSemaphore(PROBES_AT_ONCE)
         self.worker = Worker(self.store, self.data, RunSettings(config.models, config.device, config.segment_frames,
                                                                 config.ray))
 
@@ -241,8 +246,9 @@ class Server:
         """Probe the uploaded file, move it into its job's folder and add the job; a file that is
         not a video or image is refused (and the caller deletes it)."""
         try:
-            source = FrameSource(incoming)
-            total = count_frames(source)
+            with self._probes:
+                source = FrameSource(incoming)
+                total = count_frames(source)
         except SavsrError:
             raise Refused(415, f"{name}: not a video or image that savsr can read") from None
         info = source.info
