@@ -65,3 +65,10 @@ def davis_rgb() -> np.ndarray:
     folder = require(DATA / "train" / "davis2016_blackswan_854x480")
     first = sorted(folder.iterdir())[0]
     return np.asarray(Image.open(first).convert("RGB"), dtype=np.float64) / 255.0
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _int8_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Quantized models (int8) go to a cache of the test session, never the user's ~/.cache; set
+    in the environment, so that the savsr processes a test starts use it too."""
+    os.environ["SAVSR_CACHE"] = str(tmp_path_factory.mktemp("savsr_cache"))

@@ -8,6 +8,7 @@ runs in fp32 and a :class:`~savsr.errors.PrecisionFallback` warning says so in o
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import warnings
 
@@ -15,10 +16,12 @@ import torch
 
 from .errors import ParameterError, PrecisionFallback
 
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 
-# The dtype each precision computes in under autocast; None: fp32, autocast off.
-AUTOCAST_DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+# The dtype each precision computes in under PyTorch's autocast; None: fp32, autocast off (int8
+# runs in OpenVINO; what PyTorch computes beside it, the global skip, is fp32).
+AUTOCAST_DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16,
+                                                   "int8": None}
 
 # The CPU flags (Linux /proc/cpuinfo) of native bf16 arithmetic: AVX512-BF16's dot products
 # (AMD Zen 4 and 5, Intel Cooper Lake and later Xeons) or AMX's tiles (Sapphire Rapids and later).
@@ -79,17 +82,26 @@ def default_precision(device: torch.device) -> str:
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """The precision that ``precision`` ("auto", "fp32", "bf16" or "fp16") computes in on ``device``.
+    """The precision that ``precision`` ("auto", "fp32", "bf16", "fp16" or "int8") computes in on ``device``.
 
-    ``auto`` is :func:`default_precision`; bf16 where the device lacks it natively is fp32, with a
-    one-line :class:`PrecisionFallback` warning; fp16 on a CPU is refused (a ParameterError).
+    ``auto`` is :func:`default_precision` (the Upscaler may take int8 for a model measured to
+    keep its quality, infer/quantize.py); bf16 where the device lacks it natively is fp32, with a
+    one-line :class:`PrecisionFallback` warning; fp16 on a CPU and int8 off one are refused (a
+    ParameterError), as is int8 without the ``nncf`` package that quantizes.
     """
     if precision == "auto":
         return default_precision(device)
     if precision not in PRECISIONS:
         raise ParameterError("precision", f"{{param}} {precision!r}: expected auto, {', '.join(PRECISIONS)}")
     if precision == "fp16" and device.type == "cpu":
-        raise ParameterError("precision", "{param} fp16 needs a GPU; on the CPU use fp32 or bf16")
+        raise ParameterError("precision", "{param} fp16 needs a GPU; on the CPU use fp32, bf16 or int8")
+    if precision == "int8":
+        if device.type != "cpu":
+            raise ParameterError("precision", f"{{param}} int8 runs on the CPU (through OpenVINO), not {device.type}")
+        if importlib.util.find_spec("nncf") is None:
+            raise ParameterError("precision", "{param} int8 needs the nncf package, which quantizes the model: "
+                                              "pip install 'savsr[int8]'")
+        return precision
     if (why := _unsupported(precision, device)) is not None:
         warnings.warn(PrecisionFallback(f"{precision} asked for, computing in fp32: {why}"), stacklevel=2)
         return "fp32"

@@ -11,6 +11,7 @@ convolutions, where eager PyTorch re-lays every weight and runs each add as its 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -18,6 +19,7 @@ from torch import Tensor, nn
 
 from ..data.window import window_centre
 from ..errors import ParameterError, SavsrError
+from .quantize import quantized_model
 
 BACKENDS = ("auto", "torch", "openvino")
 
@@ -150,14 +152,14 @@ class PackedVSRResNet:
 
 
 def compiled_precision(compiled) -> str:
-    """"bf16" or "fp32": what the convolutions of an OpenVINO compiled model compute in.
+    """"int8", "bf16" or "fp32": what the convolutions of an OpenVINO compiled model compute in.
 
     Read from the compiled (runtime) graph, because OpenVINO's CPU plugin compiles a bf16 hint
     in fp32 without a word on a CPU that has no native bf16.
     """
     kinds = {op.get_rt_info()["runtimePrecision"].astype(str) for op in compiled.get_runtime_model().get_ops()
              if op.get_rt_info()["layerType"].astype(str) == "Convolution"}
-    return "bf16" if "bf16" in kinds else "fp32"
+    return "int8" if kinds & {"u8", "i8"} else "bf16" if "bf16" in kinds else "fp32"
 
 
 class OpenVINOEngine:
@@ -165,20 +167,25 @@ class OpenVINOEngine:
 
     The model's convolutions (:meth:`residual`) are converted once with a dynamic height and width
     (a few seconds for the bundled size) and compiled with ``precision`` as its inference precision
-    hint ("bf16" or "fp32"); its global skip (:meth:`base`) is added in PyTorch, in fp32;
+    hint ("bf16" or "fp32"), or, for "int8", quantized first (infer/quantize.py: calibrated on
+    ``calibration()``'s windows, and cached on disk) with what stays unquantized in fp32; its
+    global skip (:meth:`base`) is added in PyTorch, in fp32;
     :attr:`precision` is what the compiled convolutions really compute in (fp32 for a bf16 hint
     on a CPU without native bf16);
     OpenVINO's CPU plugin then prepares its kernels for each new frame or tile shape once and
     keeps them, so a video pays that only for its first window and its edge tiles.
     """
 
-    def __init__(self, model: nn.Module, in_channels: int, precision: str, threads: int | None = None) -> None:
+    def __init__(self, model: nn.Module, in_channels: int, precision: str, threads: int | None = None,
+                 calibration: Callable[[], list[Tensor]] | None = None) -> None:
         import openvino as ov
         from openvino.frontend import FrontEndManager
         from openvino.frontend.pytorch.ts_decoder import TorchScriptPythonDecoder
 
-        if precision not in ("fp32", "bf16"):
-            raise ParameterError("precision", f"{{param}} {precision}: OpenVINO on the CPU computes in fp32 or bf16")
+        if precision not in ("fp32", "bf16", "int8"):
+            raise ParameterError("precision", f"{{param}} {precision}: OpenVINO on the CPU computes in fp32, bf16 or int8")
+        if precision == "int8" and calibration is None:
+            raise ValueError("int8 needs calibration windows")
         example = torch.rand(1, in_channels, 32, 32)
         # The frontend directly, not ov.convert_model: that wrapper also starts OpenVINO's
         # telemetry, which sends usage events unless the user opted out.
@@ -191,7 +198,10 @@ class OpenVINOEngine:
             frontend = FrontEndManager().load_by_framework("pytorch")
             ov_model = frontend.convert(frontend.load(decoder))
         ov_model.reshape({0: ov.PartialShape([1, in_channels, -1, -1])})
-        config = {"INFERENCE_PRECISION_HINT": {"fp32": "f32", "bf16": "bf16"}[precision], "PERFORMANCE_HINT": "LATENCY"}
+        if precision == "int8":
+            ov_model = quantized_model(ov_model, model, in_channels, calibration)
+        config = {"INFERENCE_PRECISION_HINT": {"fp32": "f32", "bf16": "bf16", "int8": "f32"}[precision],
+                  "PERFORMANCE_HINT": "LATENCY"}
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
         try:

@@ -10,6 +10,7 @@ The registry is the folder itself, so bundling a model (scripts/bundle_model.py)
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from importlib.resources import files
@@ -58,3 +59,19 @@ def model_path(name_or_path: str | os.PathLike) -> Path:
         return Path(text)
     names = ", ".join(sorted(bundled)) or "none bundled"
     raise SavsrError(f"unknown model {text!r}: not a bundled model ({names}) nor a file")
+
+
+INT8_COSTS = "int8_cost.json"  # written by scripts/int8_cost.py
+
+
+def int8_cost(name: str) -> dict | None:
+    """Bundled model ``name``'s measured cost of int8 against fp32 on Vid4 at its scale (ΔPSNR,
+    ΔSSIM, relative ΔLPIPS and ΔtLP, and the digest of the network it was measured on), or None
+    where it was not measured."""
+    path = weights_dir() / INT8_COSTS
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text()).get(name)
+    except ValueError as exc:
+        raise SavsrError(f"{path}: not valid JSON ({exc})") from None
