@@ -1,4 +1,4 @@
-"""The CPU's peak FLOP/s in fp32 and bf16: cores × clock × FLOP per cycle, measured by peak.c.
+"""The CPU's peak FLOP/s in fp32 and bf16, and OP/s in int8: cores × clock × per cycle, measured by peak.c.
 
 The microkernel is compiled here with the host's C compiler (-march=native, OpenMP) and run on as
 many threads as PyTorch uses. Its clock comes from a chain of dependent adds, its FLOP per cycle
@@ -6,7 +6,9 @@ from independent FMA (fp32) and dot-product (bf16) chains on the widest vector r
 FLOP per cycle of a core is a power of two (vector width × pipes × 2), so the measured value is
 rounded to one: outside load on a shared machine can only lower a measurement, and the peak is
 the cores' limit, not what they were left to do that second. On this project's CPU: 64 fp32
-FLOP/cycle (two 512-bit FMA pipes) and 128 bf16 FLOP/cycle (two 512-bit vdpbf16ps pipes).
+FLOP/cycle (two 512-bit FMA pipes) and 128 bf16 FLOP/cycle (two 512-bit vdpbf16ps pipes). int8
+counts a multiply and an add as 2 OP, as FLOPs do, so that a convolution's FLOP count divided by
+its time compares with it directly.
 """
 
 from __future__ import annotations
@@ -35,13 +37,15 @@ class Peak:
 
     threads: int
     clock_ghz: float
-    gflops: dict[str, float]  # "fp32", and "bf16" where the CPU has it: cores × clock × FLOP/cycle
+    gflops: dict[str, float]  # "fp32", "int8" (GOP/s), and "bf16" where the CPU has it: cores × clock × per cycle
     flop_per_cycle: dict[str, float]  # per core, a power of two
     microkernel: dict[str, float]  # GFLOP/s the microkernel itself reached
+    int8_isa: str = ""  # the instructions of the int8 loop
 
     def describe(self, precision: str) -> str:
-        return (f"{self.threads} cores × {self.clock_ghz:.2f} GHz × {self.flop_per_cycle[precision]:.0f} FLOP/cycle "
-                f"(benchmarks/peak.c; its FMA loop reached {self.microkernel[precision]:.0f})")
+        unit, loop = ("OP", f"{self.int8_isa} loop") if precision == "int8" else ("FLOP", "FMA loop")
+        return (f"{self.threads} cores × {self.clock_ghz:.2f} GHz × {self.flop_per_cycle[precision]:.0f} {unit}/cycle "
+                f"(benchmarks/peak.c; its {loop} reached {self.microkernel[precision]:.0f})")
 
 
 def cpu_peak() -> Peak | None:
@@ -62,11 +66,11 @@ def cpu_peak() -> Peak | None:
     r = json.loads(out.stdout)
     # bf16 only where savsr computes in it: not under a cap such as ONEDNN_MAX_CPU_ISA=AVX2.
     native = r["bf16_gflops"] > 0 and cpu_has_bf16()
-    gflops = {"fp32": r["fp32_gflops"]} | ({"bf16": r["bf16_gflops"]} if native else {})
+    gflops = {"fp32": r["fp32_gflops"]} | ({"bf16": r["bf16_gflops"]} if native else {}) | {"int8": r["int8_gops"]}
     measured = {p: g / (r["threads"] * r["clock_ghz"]) for p, g in gflops.items()}
     per_cycle = {p: 2.0 ** round(math.log2(m)) for p, m in measured.items()}
     peak = {p: r["threads"] * r["clock_ghz"] * per_cycle[p] for p in gflops}
-    return Peak(r["threads"], r["clock_ghz"], peak, per_cycle, gflops)
+    return Peak(r["threads"], r["clock_ghz"], peak, per_cycle, gflops, r["int8_isa"])
 
 
 def add_peak_rows(report: Report, section: str, device: torch.device) -> dict[str, float] | None:
@@ -74,5 +78,5 @@ def add_peak_rows(report: Report, section: str, device: torch.device) -> dict[st
     peak = cpu_peak() if device.type == "cpu" else None
     if peak is not None:
         for p, g in peak.gflops.items():
-            report.add(Row(section, f"CPU peak {p}", g, "GFLOP/s", note=peak.describe(p)))
+            report.add(Row(section, f"CPU peak {p}", g, "GOP/s" if p == "int8" else "GFLOP/s", note=peak.describe(p)))
     return peak.gflops if peak is not None else None

@@ -44,6 +44,17 @@ NETWORKS = {
 }
 
 
+# The card's int8 section, filled by scripts/int8_cost.py (which adds it to older cards).
+INT8_SECTION = """## int8
+
+`--precision int8` against fp32 (docs/performance.md, int8):
+
+<!-- BEGIN generated:int8 -->
+Not measured yet: run `scripts/int8_cost.py NAME`; until then `--precision auto` does not take int8.
+<!-- END generated:int8 -->
+"""
+
+
 def _loss_events(run: Path) -> list:
     """The TensorBoard events of one of a run's logged losses (every loss is logged at the same steps)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -201,8 +212,9 @@ Vid4 (all 171 frames, the protocol of docs/evaluation.md), written by `make repr
 <!-- BEGIN generated:vid4 -->
 Not evaluated yet: run `make reproduce`.
 <!-- END generated:vid4 -->
-"""
-    card_path.write_text(card)
+
+{INT8_SECTION}"""
+    card_path.write_text(card.replace("{INT8_SECTION}", INT8_SECTION))
     print(card)
 
 

@@ -174,3 +174,38 @@ def test_calibration_comes_from_the_training_sources() -> None:
         windows = quantize.calibration_windows(lambda lr: lr.float()[:1] / 255, scale, 5)
         assert len(windows) == 16 and windows[0].shape == (1, 5, 120 // scale, 120 // scale)
         assert 0.2 < float(torch.cat(windows).mean()) < 0.8
+
+
+def test_the_measured_cost_reaches_the_card_and_auto(model_file: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """scripts/int8_cost.py with its evaluations faked: the record and the card's table it writes,
+    and `auto` taking int8 for the model exactly when the record allows."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    import int8_cost
+
+    from savsr.models import zoo
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    (weights / "tiny-x2.safetensors").write_bytes(model_file.read_bytes())
+    (weights / "tiny-x2.md").write_text("# tiny-x2\n\nA card from before int8.\n")
+    for module in (zoo, int8_cost):
+        monkeypatch.setattr(module, "weights_dir", lambda: weights)
+    means = {"fp32": {"psnr": 30.0, "ssim": 0.9, "lpips": 0.2, "tof": 0.3, "tlp": 0.8, "frames": 171},
+             "int8": {"psnr": 29.97, "ssim": 0.899, "lpips": 0.201, "tof": 0.31, "tlp": 0.81, "frames": 171}}
+    monkeypatch.setattr(int8_cost, "scored", lambda name, scale, precision, data, out: means[precision])
+    assert int8_cost.main(["tiny-x2", "--data", str(tmp_path)]) == 0
+    record = json.loads((weights / "int8_cost.json").read_text())["tiny-x2"]
+    assert record["psnr"] == pytest.approx(-0.03) and record["lpips_relative"] == pytest.approx(0.005)
+    assert record["tlp_relative"] == pytest.approx(0.0125) and record["scale"] == 2
+    card = (weights / "tiny-x2.md").read_text()
+    assert "A card from before int8." in card
+    assert "| int8 − fp32 | -0.03 | -0.0010 | +0.0010 | +0.010 | +0.010 |" in card.splitlines()
+    assert "`--precision auto` takes int8 for this model" in card
+    assert load_model("tiny-x2", device="cpu", backend="openvino").precision == "int8"
+    # A cost over the limit: recorded, said on the card, and auto keeps the default.
+    means["int8"]["lpips"] = 0.203
+    assert int8_cost.main(["tiny-x2", "--data", str(tmp_path)]) == 0
+    assert "does not take int8 for this model" in (weights / "tiny-x2.md").read_text()
+    assert card.count("## int8") == 1 == (weights / "tiny-x2.md").read_text().count("## int8")
+    assert load_model("tiny-x2", device="cpu", backend="openvino").precision != "int8"

@@ -145,7 +145,7 @@ def test_cancel_a_queued_and_a_running_job(client: TestClient, long_clip: Path, 
     (bytes(MAX_UPLOAD + 1), "big.mp4", {}, 413, "the file is larger than this server's upload limit of 2,000,000 bytes"),
     (None, "clip.mkv", {"model": "../../etc/passwd"}, 400, "unknown model '../../etc/passwd'; this server offers tiny"),
     (None, "clip.mkv", {"scale": "4"}, 400, "model tiny super-resolves ×2, not ×4"),
-    (None, "clip.mkv", {"precision": "fp8"}, 400, "unknown precision 'fp8'; expected one of auto, fp32, bf16, fp16"),
+    (None, "clip.mkv", {"precision": "fp8"}, 400, "unknown precision 'fp8'; expected one of auto, fp32, bf16, fp16, int8"),
     (None, "clip.mkv", {"frames": "5:2"}, 400, "frames '5:2': need 0 <= A < B"),
     (None, "clip.mkv", {"frames": "20:30"}, 400, "clip.mkv has 8 frame(s); the range 20:30 selects none"),
 ])

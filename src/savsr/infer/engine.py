@@ -162,6 +162,27 @@ def compiled_precision(compiled) -> str:
     return "int8" if kinds & {"u8", "i8"} else "bf16" if "bf16" in kinds else "fp32"
 
 
+def to_openvino(model: nn.Module, in_channels: int):
+    """The OpenVINO graph of a generator's :meth:`residual` (of the whole module for any other
+    module), for (1, ``in_channels``, H, W) inputs of any height and width; ``model`` in fp32, eval mode."""
+    import openvino as ov
+    from openvino.frontend import FrontEndManager
+    from openvino.frontend.pytorch.ts_decoder import TorchScriptPythonDecoder
+
+    example = torch.rand(1, in_channels, 32, 32)
+    # The frontend directly, not ov.convert_model: that wrapper also starts OpenVINO's
+    # telemetry, which sends usage events unless the user opted out.
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the tracer's notes on the module's shape checks
+        # A generator's skip stays out of the graph (see _Residual); any other module goes in whole.
+        split = hasattr(model, "residual") and hasattr(model, "base")
+        decoder = TorchScriptPythonDecoder(_Residual(model) if split else model, example_input=(example,))
+        frontend = FrontEndManager().load_by_framework("pytorch")
+        ov_model = frontend.convert(frontend.load(decoder))
+    ov_model.reshape({0: ov.PartialShape([1, in_channels, -1, -1])})
+    return ov_model
+
+
 class OpenVINOEngine:
     """The generator compiled by OpenVINO for the CPU, from the PyTorch module in memory.
 
@@ -179,25 +200,14 @@ class OpenVINOEngine:
     def __init__(self, model: nn.Module, in_channels: int, precision: str, threads: int | None = None,
                  calibration: Callable[[], list[Tensor]] | None = None) -> None:
         import openvino as ov
-        from openvino.frontend import FrontEndManager
-        from openvino.frontend.pytorch.ts_decoder import TorchScriptPythonDecoder
 
         if precision not in ("fp32", "bf16", "int8"):
             raise ParameterError("precision", f"{{param}} {precision}: OpenVINO on the CPU computes in fp32, bf16 or int8")
         if precision == "int8" and calibration is None:
             raise ValueError("int8 needs calibration windows")
-        example = torch.rand(1, in_channels, 32, 32)
-        # The frontend directly, not ov.convert_model: that wrapper also starts OpenVINO's
-        # telemetry, which sends usage events unless the user opted out.
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # the tracer's notes on the module's shape checks
-            model = model.float().eval()
-            # A generator's skip stays out of the graph (see _Residual); any other module goes in whole.
-            split = hasattr(model, "residual") and hasattr(model, "base")
-            decoder = TorchScriptPythonDecoder(_Residual(model) if split else model, example_input=(example,))
-            frontend = FrontEndManager().load_by_framework("pytorch")
-            ov_model = frontend.convert(frontend.load(decoder))
-        ov_model.reshape({0: ov.PartialShape([1, in_channels, -1, -1])})
+        model = model.float().eval()
+        split = hasattr(model, "residual") and hasattr(model, "base")  # a generator: its skip is added here
+        ov_model = to_openvino(model, in_channels)
         if precision == "int8":
             ov_model = quantized_model(ov_model, model, in_channels, calibration)
         config = {"INFERENCE_PRECISION_HINT": {"fp32": "f32", "bf16": "bf16", "int8": "f32"}[precision],

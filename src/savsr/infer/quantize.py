@@ -116,15 +116,21 @@ def _first_convolutions(ov_model) -> list[str]:
             if op.get_type_name() == "Convolution" and op.input_value(0).get_node().get_friendly_name() in inputs]
 
 
-def quantize(ov_model, windows: list[Tensor]):
+def convolutions(ov_model) -> list[str]:
+    """The names of the model's convolutions, in execution order (the first is the head)."""
+    return [op.get_friendly_name() for op in ov_model.get_ordered_ops() if op.get_type_name() == "Convolution"]
+
+
+def quantize(ov_model, windows: list[Tensor], keep: list[str] | None = None):
     """``ov_model`` quantized to int8 by NNCF's post-training quantization, calibrated on ``windows``,
-    with its first convolution left in higher precision (see the module's docstring)."""
+    with the convolutions named in ``keep`` left in higher precision (default: the first, see the
+    module's docstring; scripts/int8_ablation.py tries others)."""
     import nncf
 
     logging.getLogger("nncf").setLevel(logging.ERROR)  # its INFO lines name every node it skips
     return nncf.quantize(ov_model, nncf.Dataset(windows, lambda x: x.numpy()), subset_size=len(windows),
                          preset=nncf.QuantizationPreset.PERFORMANCE,
-                         ignored_scope=nncf.IgnoredScope(names=_first_convolutions(ov_model)))
+                         ignored_scope=nncf.IgnoredScope(names=_first_convolutions(ov_model) if keep is None else keep))
 
 
 def _publish(build: Path, entry: Path) -> None:

@@ -33,7 +33,7 @@ from .store import JobStore
 from .views import VIEWS, view
 from .worker import RunSettings, Worker
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")  # as savsr upscale's --precision
 TOKEN_COOKIE, TOKEN_HEADER, REQUEST_HEADER = "savsr_token", "x-savsr-token", "x-savsr-request"
 LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1", "[::1]"}
 _ID = re.compile(r"[A-Za-z0-9_-]{16}")
