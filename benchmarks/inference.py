@@ -11,22 +11,15 @@ before OpenVINO), its agreement with fp32 on 20 Vid4 frames, the end-to-end fram
 
 from __future__ import annotations
 
-import contextlib
-import os
 import statistics
-import tempfile
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 
-from savsr.errors import SavsrWarning
 from savsr.infer.engine import OpenVINOEngine, TorchEngine, openvino_available
-from savsr.infer.quantize import nncf_available
-from savsr.infer.upscaler import Upscaler, load_model
+from savsr.infer.upscaler import Upscaler
 from savsr.models.checkpoint import GeneratorSpec
-from savsr.precision import AUTOCAST_DTYPES, cpu_has_bf16
+from savsr.precision import AUTOCAST_DTYPES
 
 from .common import (
     Report,
@@ -116,8 +109,6 @@ def run(report: Report, device: torch.device, quick: bool) -> None:
                             f"(range {min(ratios):.2f}-{max(ratios):.2f})"))
     if not quick:
         add_agreement_rows(report, "sa-vsrgan-x4", device)
-    if device.type == "cpu" and openvino_available() and nncf_available():
-        add_int8_rows(report, model_cl, spec, x, flops, rounds, peaks, quick)
 
     # End to end: LR frames in, RGB SR frames out, through the product's stream (bicubic, colour),
     # for the paper's generator and for its LR-space sibling of the same body (models/lr_vsrresnet.py).
@@ -147,57 +138,12 @@ def run(report: Report, device: torch.device, quick: bool) -> None:
                    note=f"analytic extra area {_tiled_area(height, width, tile, rf) / pixels:.2f}×"))
 
 
-def add_int8_rows(report: Report, model: torch.nn.Module, spec: GeneratorSpec, x: torch.Tensor, flops: int,
-                  rounds: int, peaks: dict[str, float] | None, quick: bool) -> None:
-    """int8 (OpenVINO quantized by NNCF, infer/quantize.py) against fp32 and bf16: the network on the
-    same window, then sa-vsrgan-x4 end to end (LR frames in, RGB out) in fp32 and int8, in one run."""
-    cpu = torch.device("cpu")
-    with tempfile.TemporaryDirectory() as cache, _environ(SAVSR_CACHE=cache), warnings.catch_warnings():
-        warnings.simplefilter("ignore", SavsrWarning)  # "quantizing …": in a throwaway cache, not the user's
-        ups = {p: Upscaler(model, spec, cpu, p, tile=0, backend="openvino") for p in ["fp32", "int8"]
-               + (["bf16"] if cpu_has_bf16() else [])}
-        for up in ups.values():
-            up._forward(x)  # converted, quantized and compiled before timing
-        secs = interleaved({p: (lambda up=up: up._forward(x)) for p, up in ups.items()}, rounds, cpu)
-        report.add(Row("inference", "OpenVINO int8 (NNCF, first convolution fp32)", 1 / secs["int8"], "frame/s",
-                       peak=flops / secs["int8"] / 1e9 / peaks["int8"] if peaks and "int8" in peaks else None,
-                       note=f"/peak: of the int8 row 'CPU peak int8'; {ups['int8'].precision} computed"))
-        for p in ups:
-            if p != "int8":
-                report.add(Row("inference", f"int8 / {p}, OpenVINO network", secs[p] / secs["int8"], "×",
-                               note="same window, same run"))
-        if quick:
-            return
-        # The issue's measure: a bundled model, end to end, as `savsr upscale` runs it.
-        height, width = x.shape[-2:]
-        lr = [torch.randint(0, 256, (3, height // SCALE, width // SCALE), dtype=torch.uint8) for _ in range(4)]
-        e2e = {p: load_model("sa-vsrgan-x4", "cpu", p, tile=0, backend="openvino") for p in ("fp32", "int8")}
-        for up in e2e.values():
-            [f.rgb for f in up.stream(iter(lr[:1]))]
-        t = interleaved({p: (lambda up=up: [f.rgb for f in up.stream(iter(lr))]) for p, up in e2e.items()}, rounds, cpu)
-        report.add(Row("inference", "end to end speed, sa-vsrgan-x4 int8 / fp32", t["fp32"] / t["int8"], "×",
-                       note=f"Upscaler.stream, {width}×{height} out, {len(lr)} frames; target ≥ 1.6 on AVX2 without VNNI"))
-
-
-@contextlib.contextmanager
-def _environ(**values: str) -> Iterator[None]:
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def add_agreement_rows(report: Report, name: str, device: torch.device, per_sequence: int = 5) -> None:
     """PSNR-Y against the GT of the bundled model's default path and of PyTorch fp32, on
     ``per_sequence`` frames of each Vid4 sequence (20 frames), scored as `savsr evaluate` scores."""
     from savsr.evaluation.protocol import protocol_frame, score_output
     from savsr.evaluation.scoring import Scorer, SequenceResult
+    from savsr.infer.upscaler import load_model
     from savsr.media.reader import FrameSource
 
     if not VID4.is_dir():

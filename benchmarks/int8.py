@@ -1,0 +1,75 @@
+"""int8 inference (infer/quantize.py: OpenVINO quantized by NNCF) against fp32 and bf16.
+
+The bundled sa-vsrgan-x4 at 720×576 output: its network alone on one window, as a fraction of the
+CPU's int8 peak (benchmarks/peak.c: VNNI dot products where the CPU has them, else AVX2's
+sequence) and as a ratio to OpenVINO fp32 and bf16 on the same window; then end to end
+(``Upscaler.stream``: LR frames in, RGB frames out), int8 against fp32, in the same run. The
+quantized models go to a throwaway cache, not the user's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+
+import torch
+
+from savsr.errors import SavsrWarning
+from savsr.infer.engine import openvino_available
+from savsr.infer.quantize import nncf_available
+from savsr.infer.upscaler import load_model
+from savsr.precision import cpu_has_bf16
+
+from .common import Report, Row, generator_flops_per_pixel, interleaved
+from .peak import add_peak_rows
+
+MODEL, SCALE = "sa-vsrgan-x4", 4
+
+
+@contextlib.contextmanager
+def _environ(**values: str) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def run(report: Report, device: torch.device, quick: bool) -> None:
+    if device.type != "cpu" or not (openvino_available() and nncf_available()):
+        report.add(Row("int8", "int8", float("nan"), "", note="skipped: needs the CPU, openvino and nncf"))
+        return
+    height, width = (96, 120) if quick else (576, 720)
+    rounds, frames = (1, 2) if quick else (3, 4)
+    peaks = add_peak_rows(report, "int8", device)
+    precisions = ["fp32", "int8"] + (["bf16"] if cpu_has_bf16() else [])
+    with tempfile.TemporaryDirectory() as cache, _environ(SAVSR_CACHE=cache), warnings.catch_warnings():
+        warnings.simplefilter("ignore", SavsrWarning)  # "quantizing …", into the throwaway cache
+        ups = {p: load_model(MODEL, "cpu", p, tile=0, backend="openvino") for p in precisions}
+        x = torch.rand(1, ups["fp32"].spec.frames, height, width)
+        for up in ups.values():
+            up._forward(x)  # converted, quantized and compiled before timing
+        flops = generator_flops_per_pixel(ups["fp32"].model) * height * width
+        secs = interleaved({p: (lambda up=up: up._forward(x)) for p, up in ups.items()}, rounds, device)
+        for p, up in ups.items():
+            report.add(Row("int8", f"{MODEL} network, OpenVINO {p}", 1 / secs[p], "frame/s",
+                           peak=flops / secs[p] / 1e9 / peaks[p] if peaks and p in peaks else None,
+                           note=f"{width}×{height} out; computes {up.precision}"
+                                + ("; first convolution fp32" if p == "int8" else "")))
+        for p in ups:
+            if p != "int8":
+                report.add(Row("int8", f"int8 / {p}, network", secs[p] / secs["int8"], "×", note="same window, same run"))
+        lr = [torch.randint(0, 256, (3, height // SCALE, width // SCALE), dtype=torch.uint8) for _ in range(frames)]
+        e2e = {p: ups[p] for p in ("fp32", "int8")}
+        t = interleaved({p: (lambda up=up: [f.rgb for f in up.stream(iter(lr))]) for p, up in e2e.items()}, rounds, device)
+        report.add(Row("int8", "end to end, int8 / fp32", t["fp32"] / t["int8"], "×",
+                       note=f"Upscaler.stream, {width}×{height} out, {frames} frames; issue target ≥ 1.6 on AVX2 "
+                            f"without VNNI; int8 {frames / t['int8']:.3f} frame/s"))
