@@ -57,7 +57,7 @@ def test_quick_suite_runs_and_reports_every_section(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(out.read_text())
     rows = {(r["section"], r["name"]): r for r in report["rows"]}
-    assert {s for s, _ in rows} == {"inference", "training", "memory", "data"}
+    assert {s for s, _ in rows} == {"inference", "int8", "training", "memory", "data"}
     for row in rows.values():
         assert math.isfinite(row["value"]) and row["value"] > 0 or "growth" in row["name"], row
     for key in [("inference", "PyTorch fp32 NCHW eager (naive)"), ("training", "pretrain step, fp32 NCHW")]:
@@ -65,3 +65,6 @@ def test_quick_suite_runs_and_reports_every_section(tmp_path: Path) -> None:
         if ("inference", "CPU peak fp32") in rows:  # measured where a C compiler is
             assert 0 < rows[key]["peak"] < 1.5
     assert "| inference |" in proc.stdout
+    if ("int8", "CPU peak int8") in rows:  # int8 measured, with its peak's instructions named
+        assert rows[("int8", "sa-vsrgan-x4 network, OpenVINO int8")]["note"].endswith("first convolution fp32")
+        assert "vpdpbusd" in rows[("int8", "CPU peak int8")]["note"] or "vpmaddubsw" in rows[("int8", "CPU peak int8")]["note"]
