@@ -35,6 +35,26 @@ def cpuinfo_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+# `savsr` as a user runs it (a command, then its arguments), with each network call counted in a
+# file and slowed a little so that a kill lands mid-run: python -c COUNTED COUNTFILE DELAY savsr-arguments...
+# An empty COUNTFILE runs it unchanged.
+COUNTED = r"""
+import sys, time
+count, delay = sys.argv[1], float(sys.argv[2])
+if count:
+    from savsr.infer.upscaler import Upscaler
+    forward = Upscaler._forward  # one call per window, whichever engine runs it
+    def counted(self, x):
+        with open(count, "a") as fh:
+            fh.write("1\n")
+        time.sleep(delay)
+        return forward(self, x)
+    Upscaler._forward = counted
+from savsr.cli import main
+sys.exit(main(sys.argv[3:]))
+"""
+
+
 # What makes this CPU look like an AVX2-only one to savsr and to PyTorch's oneDNN (which reads it
 # when it starts): oneDNN's own cap on its instruction set.
 AVX2_ONLY = {"ONEDNN_MAX_CPU_ISA": "AVX2"}

@@ -15,28 +15,11 @@ import httpx2
 import numpy as np
 from PIL import Image
 
-from conftest import REPO
+from conftest import COUNTED, REPO
 from savsr.cli import main
 from savsr.media import FrameSource
 
 HEADERS = {"X-Savsr-Request": "1"}
-# The server as a user starts it, optionally with each network call counted and slowed down so
-# that a kill lands mid-job: python -c HOOK COUNTFILE DELAY serve-arguments...
-HOOK = r"""
-import sys, time
-count, delay = sys.argv[1], float(sys.argv[2])
-if count:
-    from savsr.infer.upscaler import Upscaler
-    forward = Upscaler._forward  # one call per frame computed, whichever engine runs it
-    def counted(self, x):
-        with open(count, "a") as fh:
-            fh.write("1\n")
-        time.sleep(delay)
-        return forward(self, x)
-    Upscaler._forward = counted
-from savsr.cli import main
-sys.exit(main(sys.argv[3:]))
-"""
 
 
 def noise_image(path: Path, size: tuple[int, int], seed: int = 0) -> Path:
@@ -58,7 +41,7 @@ def start_server(data: Path, port: int, model_file: Path, *args: str, count: Pat
     it answers."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-c", HOOK, str(count or ""), str(delay), "serve", "--port", str(port), "--data", str(data),
+        [sys.executable, "-c", COUNTED, str(count or ""), str(delay), "serve", "--port", str(port), "--data", str(data),
          "--model", str(model_file), "--device", "cpu", *args],
         env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=preexec_fn)
     deadline = time.monotonic() + 90

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO
+from conftest import COUNTED, REPO
 from media_clips import frame_times, rich_clip, streams
 from savsr.cli import main
 from savsr.errors import ParameterError
@@ -26,23 +26,6 @@ from savsr.infer.upscaler import load_model
 from savsr.media import FrameSource
 from savsr.media.writer import VideoWriter
 
-# `savsr` as a user runs it, with each network call counted in a file and slowed a little, so
-# that a kill lands mid-run: python -c HOOK COUNTFILE DELAY savsr-arguments...
-HOOK = r"""
-import sys, time
-count, delay = sys.argv[1], float(sys.argv[2])
-from savsr.infer.upscaler import Upscaler
-forward = Upscaler._forward  # one call per window, whichever engine runs it
-def counted(self, x):
-    with open(count, "a") as fh:
-        fh.write("1\n")
-    time.sleep(delay)
-    return forward(self, x)
-Upscaler._forward = counted
-from savsr.cli import main
-sys.exit(main(sys.argv[3:]))
-"""
-
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -51,7 +34,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _start(count: Path, delay: float, *args: str) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-c", HOOK, str(count), str(delay), *args], env=env,
+    return subprocess.Popen([sys.executable, "-c", COUNTED, str(count), str(delay), *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
 
 
