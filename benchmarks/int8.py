@@ -9,38 +9,22 @@ quantized models go to a throwaway cache, not the user's.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator
+from unittest import mock
 
 import torch
 
 from savsr.errors import SavsrWarning
 from savsr.infer.engine import openvino_available
-from savsr.infer.quantize import nncf_available
 from savsr.infer.upscaler import load_model
-from savsr.precision import cpu_has_bf16
+from savsr.precision import cpu_has_bf16, nncf_available
 
 from .common import Report, Row, generator_flops_per_pixel, interleaved
 from .peak import add_peak_rows
 
 MODEL, SCALE = "sa-vsrgan-x4", 4
-
-
-@contextlib.contextmanager
-def _environ(**values: str) -> Iterator[None]:
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def run(report: Report, device: torch.device, quick: bool) -> None:
@@ -51,7 +35,7 @@ def run(report: Report, device: torch.device, quick: bool) -> None:
     rounds, frames = (1, 2) if quick else (3, 4)
     peaks = add_peak_rows(report, "int8", device)
     precisions = ["fp32", "int8"] + (["bf16"] if cpu_has_bf16() else [])
-    with tempfile.TemporaryDirectory() as cache, _environ(SAVSR_CACHE=cache), warnings.catch_warnings():
+    with tempfile.TemporaryDirectory() as cache, mock.patch.dict(os.environ, SAVSR_CACHE=cache), warnings.catch_warnings():
         warnings.simplefilter("ignore", SavsrWarning)  # "quantizing …", into the throwaway cache
         ups = {p: load_model(MODEL, "cpu", p, tile=0, backend="openvino") for p in precisions}
         x = torch.rand(1, ups["fp32"].spec.frames, height, width)

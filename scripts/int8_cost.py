@@ -24,7 +24,7 @@ from savsr import load_model
 from savsr.errors import SavsrError
 from savsr.evaluation import EvalConfig, evaluate, write_reports
 from savsr.fileio import atomic_output
-from savsr.infer.quantize import INT8_AUTO, _versions, network_digest
+from savsr.infer.quantize import INT8_AUTO, versions, network_digest
 from savsr.models.zoo import INT8_COSTS, available_models, bundled_paths, weights_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -40,7 +40,7 @@ def scored(name: str, scale: int, precision: str, data: Path, out: Path) -> dict
     """The mean row of ``name``'s Vid4 evaluation in ``precision``, evaluated now or reused."""
     folder = out / name / precision
     stamp = json.dumps({"weights": hashlib.sha256(bundled_paths(name)[0].read_bytes()).hexdigest(), "data": str(data),
-                        **(_versions() if precision == "int8" else {})}, sort_keys=True)
+                        **(versions() if precision == "int8" else {})}, sort_keys=True)
     if (folder / "stamp").is_file() and (folder / "stamp").read_text() == stamp and (folder / "results.json").is_file():
         print(f"{name} {precision}: results reused ({folder})")
     else:
@@ -77,7 +77,7 @@ def record_for(name: str, data: Path, out: Path) -> dict:
             "lpips": int8["lpips"] - fp32["lpips"], "lpips_relative": int8["lpips"] / fp32["lpips"] - 1,
             "tof": int8["tof"] - fp32["tof"], "tlp_relative": int8["tlp"] / fp32["tlp"] - 1,
             "network": network_digest(up.model, up.spec.frames * up.spec.channels), "scale": scale,
-            "frames": int(fp32["frames"]), "cpu": machine_info()["cpu"], **_versions(),
+            "frames": int(fp32["frames"]), "cpu": machine_info()["cpu"], **versions(),
             "fp32": {k: fp32[k] for k, _, _ in KEYS}, "int8": {k: int8[k] for k, _, _ in KEYS}}
 
 

@@ -61,6 +61,12 @@ def cpu_has_bf16() -> bool:
     return missing_bf16_isa() is None
 
 
+def nncf_available() -> bool:
+    """True when the ``nncf`` package (which quantizes for int8) is installed; found, not imported,
+    as importing it takes seconds."""
+    return importlib.util.find_spec("nncf") is not None
+
+
 def _unsupported(precision: str, device: torch.device) -> str | None:
     """Why ``device`` does not compute ``precision`` natively, or None where it does."""
     if precision == "fp32":
@@ -98,7 +104,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     if precision == "int8":
         if device.type != "cpu":
             raise ParameterError("precision", f"{{param}} int8 runs on the CPU (through OpenVINO), not {device.type}")
-        if importlib.util.find_spec("nncf") is None:
+        if not nncf_available():
             raise ParameterError("precision", "{param} int8 needs the nncf package, which quantizes the model: "
                                               "pip install 'savsr[int8]'")
         return precision

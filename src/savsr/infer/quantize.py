@@ -39,19 +39,11 @@ from ..data.resize import imresize
 from ..data.window import stack_window
 from ..errors import SavsrError, SavsrWarning
 from ..models.zoo import int8_cost
+from ..precision import nncf_available
 
 # Changing what quantize() does must change this, so that old cache entries are not reused.
 RECIPE = "nncf-ptq performance preset, first convolution in fp32, 16 calibration windows"
 CALIBRATION = "calibration.npz"
-
-
-def nncf_available() -> bool:
-    """True when the ``nncf`` package can be imported."""
-    try:
-        import nncf  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def cache_root() -> Path:
@@ -84,7 +76,8 @@ def network_digest(model: nn.Module, in_channels: int) -> str:
     return h.hexdigest()[:32]
 
 
-def _versions() -> dict[str, str]:
+def versions() -> dict[str, str]:
+    """The OpenVINO and NNCF versions and the RECIPE that a quantized network depends on."""
     import nncf
     import openvino as ov
 
@@ -100,7 +93,7 @@ def _entry_problem(entry: Path) -> str | None:
     try:
         meta = json.loads((entry / "meta.json").read_text())
         recorded = {k: meta[k] for k in ("openvino", "nncf", "recipe")}
-        if recorded != _versions():
+        if recorded != versions():
             return f"stale: made by OpenVINO {meta['openvino']} and NNCF {meta['nncf']}"
         for name, digest in meta["files"].items():
             if _sha256(entry / name) != digest:
@@ -173,7 +166,7 @@ def quantized_model(ov_model, model: nn.Module, in_channels: int, windows: Calla
         with contextlib.redirect_stdout(io.StringIO()):  # NNCF's progress bar, for a step that is ours to report
             quantized = quantize(ov_model, windows())
         ov.save_model(quantized, build / "model.xml", compress_to_fp16=False)
-        meta = _versions() | {"files": {name: _sha256(build / name) for name in ("model.xml", "model.bin")}}
+        meta = versions() | {"files": {name: _sha256(build / name) for name in ("model.xml", "model.bin")}}
         (build / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
         _publish(build, entry)
     except OSError as exc:
