@@ -122,13 +122,13 @@ def stage_summary(run: Path, used: str = "best", final: bool = True) -> tuple[st
     return text + f" Trained {minutes:.0f} min.", minutes, where
 
 
-def card_stages(name: str) -> list[tuple[str, float, str]]:
-    """The stage lines of bundled model ``name``'s card, as earlier stages of another model: how a
-    later session, whose machine no longer has those runs, still lists the whole lineage."""
-    card = bundled_paths(name)[1]
+def card_stages(card: Path) -> list[tuple[str, float, str]]:
+    """The stage lines of a model card, each with its minutes and device ("cpu"/"cuda"), as earlier
+    stages of another model: how a later session, whose machine no longer has those runs, still
+    lists the whole lineage (and how docs/reproduction.md counts a model's training hours)."""
     if not card.is_file():
         raise SystemExit(f"bundle_model: error: {card}: no such model card")
-    section = card.read_text().split("## Training\n", 1)[1].split("\n## ", 1)[0]
+    section = card.read_text().partition("## Training\n")[2].split("\n## ", 1)[0]  # none: no stages
     stages = []
     for line in (x for x in section.splitlines() if x.startswith("- **")):
         minutes, where = re.search(r"Trained (\d+) min\.", line), re.search(r", on (CPU|CUDA)", line)
@@ -166,7 +166,7 @@ def main() -> None:
     metrics = json.loads((demo_dir / "metrics.json").read_text())
     stages = []
     for run, _, used in (s.partition(":") for s in args.pretrain):
-        stages += card_stages(used) if run == "card" else [stage_summary(Path(run), used or "best", final=False)]
+        stages += card_stages(bundled_paths(used)[1]) if run == "card" else [stage_summary(Path(run), used or "best", final=False)]
     stages.append(stage_summary(args.run, args.checkpoint))
     minutes = sum(m for _, m, _ in stages)
     by_machine = {w: sum(m for _, m, x in stages if x == w) for w in ("cuda", "cpu") if any(x == w for _, _, x in stages)}

@@ -22,6 +22,9 @@ from savsr.errors import SavsrError
 from savsr.fileio import atomic_output
 from savsr.evaluation import VID4
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bundle_model import card_stages  # noqa: E402
+
 SCALES = (2, 3, 4)
 # Directory name under RESULTS/x{s}/ (= the bundled model's family) -> name in the paper.
 METHODS = {"bicubic": "Bicubic", "vsrresnet": "VSRResNet", "vsrresfeatgan": "VSRResFeatGAN", "sa-vsrgan": "SA-VSRGAN"}
@@ -218,11 +221,11 @@ LR_COLUMNS = (("psnr", "PSNR-Y (dB)", 2), ("ssim", "SSIM-Y", 4), ("lpips", "LPIP
 def training_hours(name: str, weights: Path) -> str:
     """Hours a bundled model trained, from its card's stage lines ("… on CPU … Trained N min.")."""
     card = weights / f"{name}.md"
-    if not card.is_file():
+    stages = card_stages(card) if card.is_file() else []
+    if not stages:
         return "—"
-    stages = re.findall(r"^- \*\*.*?, on (CPU|CUDA).*?Trained (\d+) min\.$", card.read_text(), re.M)
-    cpu = sum(int(m) for where, m in stages if where == "CPU") / 60
-    gpu = sum(int(m) for where, m in stages if where == "CUDA")
+    cpu = sum(m for _, m, where in stages if where == "cpu") / 60
+    gpu = round(sum(m for _, m, where in stages if where == "cuda"))
     return f"{cpu:.1f} CPU" + (f" + {gpu} min GPU" if gpu else "")
 
 

@@ -388,7 +388,7 @@ def test_scales_rewrites_only_their_blocks(tmp_path: Path) -> None:
 def test_card_stages_carry_an_earlier_lineage() -> None:
     """--pretrain card:vsrresnet-x4 lists the ×4 model's stages (from its card, with their minutes
     and devices) as earlier stages of another model."""
-    stages = bundle_model.card_stages("vsrresnet-x4")
+    stages = bundle_model.card_stages(bundle_model.bundled_paths("vsrresnet-x4")[1])
     card = bundle_model.bundled_paths("vsrresnet-x4")[1].read_text()
     assert [w for _, _, w in stages] == ["cpu", "cpu", "cuda"]
     assert [m for _, m, _ in stages] == [39.0, 94.0, 2.0] and "Trained 94 min." in card
