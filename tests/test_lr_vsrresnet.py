@@ -21,7 +21,7 @@ from savsr.infer.engine import openvino_available
 from savsr.infer.upscaler import load_model
 from savsr.models import LRVSRResNet
 from savsr.models.checkpoint import GeneratorSpec, load_generator, read_spec, save_generator
-from savsr.models.lr_vsrresnet import BicubicUpsample
+from savsr.models.lr_vsrresnet import BicubicUpsample, tie_phases_
 from train_helpers import make_dataset, write_config
 
 needs_openvino = pytest.mark.skipif(not openvino_available(), reason="openvino is not installed")
@@ -194,6 +194,9 @@ def test_trains_both_stages_and_evaluates(tmp_path: Path) -> None:
     data["model"]["kind"] = "lr-vsrresnet"
     gan.write_text(yaml.safe_dump(data))
     assert main(["train", str(gan), "--out", str(tmp_path / "gan")]) == 0
+    for run in ("pre", "gan"):  # every step is projected back to tied phases (tie_phases_)
+        tail = load_generator(tmp_path / run / "checkpoints" / "best" / "generator.safetensors")[0].tail
+        assert _phase_spread(tail.weight, 2) < 1e-6 and tail.bias.reshape(-1, 4).std(1).max() < 1e-6
 
     model, spec = load_generator(pre)
     torch.nn.init.zeros_(model.tail.weight)
@@ -248,3 +251,35 @@ def test_a_new_network_has_no_sub_pixel_pattern() -> None:
     assert torch.equal(blocks, blocks[:, :1, :, :1].expand_as(blocks))
     assert residual.abs().max() > 0  # not a zero tail: the body gets gradients from the first step
     assert torch.equal(model.tail.bias, torch.zeros(16))
+
+
+def _phase_spread(weight: torch.Tensor, scale: int) -> float:
+    """The largest spread, over output channels and input features, of the S² phases' tap sums."""
+    sums = weight.reshape(weight.shape[0] // scale**2, scale**2, weight.shape[1], -1).sum(-1)
+    return float((sums.amax(1) - sums.amin(1)).max())
+
+
+@pytest.mark.parametrize("scale", [2, 3])
+def test_tie_phases_is_the_orthogonal_projection_onto_tied_weights(scale: int) -> None:
+    """tie_phases_ against the textbook projection onto the null space of the constraint matrix
+    (x − Aᵀ(AAᵀ)⁻¹Ax, numpy in float64); a locally constant input then gives every phase alike."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 2 * scale**2, 3, padding=1)
+    raw = conv.weight.detach().double().numpy().reshape(2, scale**2, 3, 9)
+    tie_phases_(conv, scale)
+    for c in range(2):
+        for k in range(3):
+            x = raw[c, :, k].reshape(-1)  # phase-major: the 9 taps of phase 0, then phase 1, ...
+            a = np.zeros((scale**2 - 1, x.size))
+            for p in range(scale**2 - 1):  # sum(phase p) − sum(phase p + 1) = 0
+                a[p, 9 * p:9 * p + 9], a[p, 9 * p + 9:9 * p + 18] = 1, -1
+            want = x - a.T @ np.linalg.solve(a @ a.T, a @ x)
+            got = conv.weight.detach().double().numpy().reshape(2, scale**2, 3, 9)[c, :, k].reshape(-1)
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+    before = conv.weight.detach().clone()
+    tie_phases_(conv, scale)
+    assert torch.allclose(conv.weight, before, atol=1e-7)  # idempotent
+    flat = torch.ones(1, 3, 6, 6) * torch.tensor([0.3, -1.2, 2.0]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        out = torch.nn.functional.pixel_shuffle(conv(flat), scale)[:, :, scale:-scale, scale:-scale]
+    assert out.std(dim=(2, 3)).max() < 1e-5 and out.abs().max() > 0.01

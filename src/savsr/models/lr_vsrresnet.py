@@ -78,6 +78,28 @@ def _icnr_(conv: nn.Conv2d, scale: int) -> None:
         conv.bias.zero_()
 
 
+@torch.no_grad()
+def tie_phases_(conv: nn.Conv2d, scale: int) -> None:
+    """Project a sub-pixel convolution so that its S² phases answer a locally constant input alike.
+
+    For each output channel and input feature, every phase's kernel is shifted by a constant so
+    that its taps sum to the mean of the phases' sums, and the phases share one bias: the closest
+    tied weights in the least-squares sense. A phase may still answer a feature's local variation
+    (sub-pixel detail); what it can no longer do is add its own offset wherever features are
+    roughly constant, which PixelShuffle interleaves into a fixed pattern of period S. The first
+    LR-space GAN stage (issue #31) learned exactly that: ±5 levels between the phases on Vid4's
+    city, 80 % of its grid 2 px. Idempotent, and kept by averaging (EMA, DDP), since it is linear.
+    """
+    phases = scale * scale
+    taps = conv.weight.shape[2] * conv.weight.shape[3]
+    w = conv.weight.reshape(conv.out_channels // phases, phases, conv.in_channels, taps)  # a copy if channels_last
+    sums = w.sum(-1, keepdim=True)
+    conv.weight.copy_((w - (sums - sums.mean(1, keepdim=True)) / taps).reshape(conv.weight.shape))
+    if conv.bias is not None:
+        b = conv.bias.view(-1, phases)
+        b.copy_(b.mean(1, keepdim=True).expand_as(b))
+
+
 class LRVSRResNet(nn.Module):
     """Video SR generator in LR space: 2M+1 LR frames in, the centre HR frame out.
 
@@ -102,6 +124,10 @@ class LRVSRResNet(nn.Module):
         self.tail = nn.Conv2d(features, channels * scale * scale, 3, padding=1)
         _icnr_(self.tail, scale)
         self.upsample = BicubicUpsample(scale, channels)
+
+    def tie_phases_(self) -> None:
+        """Tie the tail's sub-pixel phases (:func:`tie_phases_`); training calls it after every step."""
+        tie_phases_(self.tail, self.scale)
 
     @property
     def lr_radius(self) -> int:

@@ -164,6 +164,8 @@ class Trainer:
                 state = {k: v for k, v in state.items() if not k.startswith("tail.")}
                 log.info("run.init: head and body from a ×%d generator; the ×%d tail starts afresh", init_spec.scale, d.scale)
             generator.load_state_dict(state, strict=not self.spec.lr_input or init_spec.scale == d.scale)
+        if self.spec.lr_input:
+            generator.tie_phases_()  # a start trained before the tie (vsrresnet-lr-x4) moves to the nearest tied weights
         self.memory_format = torch.channels_last if run.channels_last else torch.contiguous_format
         self.g = self._wrap(generator)
         # Every rank averages its own copy: DDP keeps the online weights identical across ranks.
@@ -441,6 +443,8 @@ class Trainer:
                         continue
                     bad = 0
                     self.step += 1
+                    if self.spec.lr_input:
+                        _unwrap(self.g).tie_phases_()  # projected gradient descent (models/lr_vsrresnet.py)
                     if self.g_ema is not None:
                         self.g_ema.update_parameters(_unwrap(self.g))
                     for sched in self.schedulers.values():
