@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     in_channels = frames * up.spec.channels
     ov_model = to_openvino(model, in_channels)
     convs = convolutions(ov_model)
-    windows = calibration_windows(lambda lr: up._prepare(lr)[0], s, frames)
+    windows = calibration_windows(lambda lr: up.prepare(lr)[0], s, frames)
     variants = {"fp32": (ov_model, "f32"), "bf16": (ov_model, "bf16")}
     for label, keep in (("int8, all convolutions", []), ("int8, first convolution fp32 (the recipe)", convs[:1]),
                         ("int8, last convolution fp32", convs[-1:]), ("int8, first and last fp32", [convs[0], convs[-1]])):
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
     clip = [torch.from_numpy(f).permute(2, 0, 1) for f in FrameSource(str(files("savsr") / "assets" / CLIP)).frames()]
     hr_lr = [bi_degrade(f, s)[:2] for f in clip]
-    inputs = [up._prepare(lr)[0] for _, lr in hr_lr]
+    inputs = [up.prepare(lr)[0] for _, lr in hr_lr]
     gt = [rgb_to_y(hr[None].float() / 255)[0] for hr, _ in hr_lr]
     x_speed = torch.rand(1, in_channels, *((144, 180) if up.spec.lr_input else (576, 720))).numpy()
     requests = {k: c.create_infer_request() for k, c in compiled.items()}

@@ -91,23 +91,17 @@ mkdir -p "$OUT"
 for s in $SCALES; do
     mkdir -p "$OUT/x$s"
     if selected bicubic "$s"; then evaluate "$s" bicubic bicubic "bicubic data=$DATA quick=$QUICK temporal=$TEMPORAL"; fi
+    timed=()  # every evaluated network of this scale, then timed end to end in one run
     for family in $FAMILIES; do
         weights=$WEIGHTS/$family-x$s.safetensors
         selected "$family" "$s" || continue
         if [[ ! -f $weights ]]; then echo "x$s $family: not trained ($weights missing)"; continue; fi
         stamp="$(sha256sum "$weights" | cut -d' ' -f1) data=$DATA quick=$QUICK precision=$PRECISION temporal=$TEMPORAL"
         evaluate "$s" "$family" "$weights" "$stamp"
+        timed+=(--model "$family=$weights")
         if [[ " $ENSEMBLE " == *" $family-x$s "* ]]; then
             evaluate "$s" "$family+se" "$weights" "$stamp self_ensemble=1" --self-ensemble
         fi
-    done
-done
-
-for s in $SCALES; do  # seconds per PAL frame of each evaluated model of this scale, timed in one run
-    timed=()
-    for family in $FAMILIES; do
-        weights=$WEIGHTS/$family-x$s.safetensors
-        if selected "$family" "$s" && [[ -f $weights ]]; then timed+=(--model "$family=$weights"); fi
     done
     (( ${#timed[@]} )) || continue
     rounds=$([[ -n $QUICK ]] && echo "--frames 2 --rounds 1" || echo "--frames 8 --rounds 3")

@@ -80,7 +80,7 @@ class Upscaler:
         if self._engine is None:
             if self.backend == "openvino":
                 in_channels = self.spec.frames * self.spec.channels
-                calibration = (lambda: calibration_windows(lambda lr: self._prepare(lr)[0], self.scale, self.spec.frames))
+                calibration = (lambda: calibration_windows(lambda lr: self.prepare(lr)[0], self.scale, self.spec.frames))
                 self._engine = OpenVINOEngine(self.model, in_channels, self.precision, torch.get_num_threads(), calibration)
                 self._record(self._engine.precision)
             else:
@@ -150,7 +150,7 @@ class Upscaler:
         """(3, h, w) LR frame, uint8/uint16/float, to the bicubic HR frame in the same dtype."""
         return imresize(lr.to(self.device), self.scale)
 
-    def _prepare(self, lr: Tensor) -> tuple[Tensor, Tensor]:
+    def prepare(self, lr: Tensor) -> tuple[Tensor, Tensor]:
         """An LR frame (3, h, w) as the model's input (Y or RGB in [0, 1]: of the bicubic frame,
         or of the LR frame itself for an LR-space network) and its bicubic frame."""
         up = self._upsample(lr)
@@ -172,7 +172,7 @@ class Upscaler:
         ahead of the network. The first ``skip`` frames are context only: they yield None, and
         the network does not run for them.
         """
-        prepared = map(self._prepare, lr_frames)
+        prepared = map(self.prepare, lr_frames)
         # Built before the reader thread starts: OpenVINO's conversion swaps the process-wide
         # warnings filters, which races with a thread that swaps them too (the image reader does).
         _ = self.engine
@@ -186,7 +186,7 @@ class Upscaler:
         without super-resolving its neighbours."""
         if len(lr_frames) != 2 * self.radius + 1:
             raise ValueError(f"expected {2 * self.radius + 1} frames, got {len(lr_frames)}")
-        return self._centre([self._prepare(f) for f in lr_frames])
+        return self._centre([self.prepare(f) for f in lr_frames])
 
     # ---------------------------------------------------------------- public API
     def __call__(self, frames: Tensor) -> Tensor:
