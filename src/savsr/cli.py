@@ -97,13 +97,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .metrics.regions import Regions
 
     model_name = "bicubic" if args.model == "bicubic" else Path(args.model).stem
-    outdir = Path(args.output_dir or f"eval_output/{model_name}_x{args.scale}")
+    # A degradation other than BI, or supplied LR, gets its own default folder beside BI's results.
+    tag = "_lr" if args.lr else "" if args.degradation == "bi" else "_" + args.degradation.replace(":", "").replace("+", "_")
+    outdir = Path(args.output_dir or f"eval_output/{model_name}_x{args.scale}{tag}")
     check_reports(outdir, args.overwrite)  # before the evaluation, which can take half an hour
     cfg = EvalConfig(
         data=Path(args.data) if args.data else default_vid4(), scale=args.scale, model=args.model,
         frames=args.frames, lpips=args.lpips, lpips_on=args.lpips_on, device=str(resolve_device(args.device)),
         precision=args.precision, backend=args.backend, self_ensemble=args.self_ensemble, temporal=args.temporal,
         regions=Regions(*(args.region_thresholds or ())) if args.regions or args.region_thresholds else None,
+        degradation=args.degradation, seed=args.seed, lr=Path(args.lr) if args.lr else None,
     )
     results, baseline = evaluate(cfg, progress=sys.stderr.isatty())
     table = write_reports(results, baseline, cfg, outdir, args.overwrite)
@@ -287,6 +290,15 @@ def build_parser() -> argparse.ArgumentParser:
                          "computes in fp32 and says so; int8: OpenVINO quantized by NNCF, docs/performance.md)")
     ev.add_argument("--backend", default="auto", help=BACKEND_HELP)
     ev.add_argument("--self-ensemble", action="store_true", help=SELF_ENSEMBLE_HELP)
+    ev.add_argument("--degradation", default="bi", metavar="SPEC",
+                    help="how the LR is made from each GT sequence: bi (default, the paper's), bd (Gaussian σ 0.4·s, "
+                         "13×13, every s-th pixel: TecoGAN's and DUF's BD), h264:CRF or h265:CRF (BI, then the whole "
+                         "LR sequence through x264/x265 at CRF 0-51 and back), bd+h264:CRF, or real (a seeded random "
+                         "blur/resize/noise/JPEG/codec pipeline); every choice is recorded (docs/evaluation.md)")
+    ev.add_argument("--seed", type=int, default=0, help="seed of a random degradation (real; default 0)")
+    ev.add_argument("--lr", metavar="DIR",
+                    help="score these LR frames instead of degrading the GT: one sub-folder per sequence, named as "
+                         "in --data, each frame the GT's size (cropped to a multiple of the scale) divided by it")
     ev.add_argument("-o", "--output-dir", metavar="OUTDIR", help="where to write results.{md,json,csv}")
     ev.add_argument("--overwrite", action="store_true", help="replace existing result files")
     ev.set_defaults(func=_cmd_evaluate)

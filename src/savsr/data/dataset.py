@@ -1,4 +1,4 @@
-"""Training samples: 2M+1 BI-degraded LR frames (upsampled to HR size, or not for an LR-space generator) and the HR centre patch."""
+"""Training samples: 2M+1 degraded LR frames (BI by default; upsampled to HR size, or not for an LR-space generator) and the HR centre patch."""
 
 from __future__ import annotations
 
@@ -15,11 +15,15 @@ from torch.utils.data import Dataset
 from ..errors import SavsrError
 from .color import rgb_to_y
 from .dihedral import dihedral
+from .degradation import Degradation, parse_degradation
 from .prepare import SceneEntry, load_manifest
-from .resize import bi_degrade, check_scale
+from .resize import bi_degrade, check_scale, imresize
 from .window import stack_window, window_indices
 
 log = logging.getLogger(__name__)
+# The seed of a sample's degradation is (seed, epoch, index, this), a stream apart from the one
+# that places the sample (locate), so adding a degradation leaves every sample's position as it was.
+_DEGRADATION_STREAM = 0xDE6
 
 
 class VideoPatchDataset(Dataset):
@@ -42,10 +46,17 @@ class VideoPatchDataset(Dataset):
     (a few hundred samples/s per core, docs/performance.md) would starve. Samples are identical
     either way.
 
+    ``degradation`` (a spec of :mod:`savsr.data.degradation`, default ``bi``) replaces BI: ``bd``
+    works exactly as BI does (crops of the degraded whole frame, ``cache_lr`` allowed). A codec
+    (``h264:CRF``) or ``real`` depends on the whole clip, so the 2M+1 frames of the sample's region,
+    with a margin of 8 LR pixels a side that gives the codec's blocks and the blurs context, are
+    degraded as one short clip, its random parameters drawn from (seed, epoch, i) and shared by
+    the window's frames; ``cache_lr`` is refused for them.
+
     Sampling is a pure function of (seed, epoch, i): a scene with probability proportional to its
-    number of possible patches, a centre frame, a position, and one of the 8 flips/transposes. So
-    any sampler, any number of DataLoader workers and DDP ranks see the same samples for a seed.
-    Call :meth:`set_epoch` each epoch.
+    number of possible patches, a centre frame, a position, one of the 8 flips/transposes, and a
+    random degradation's parameters. So any sampler, any number of DataLoader workers and DDP
+    ranks see the same samples for a seed. Call :meth:`set_epoch` each epoch.
     """
 
     def __init__(
@@ -60,8 +71,13 @@ class VideoPatchDataset(Dataset):
         seed: int = 0,
         cache_lr: bool = False,
         lr_space: bool = False,
+        degradation: str | Degradation = "bi",
     ) -> None:
         check_scale(scale)
+        self.degradation = parse_degradation(degradation)
+        if cache_lr and not self.degradation.per_frame:
+            raise ValueError(f"cache_lr degrades each scene once; {self.degradation.spec} degrades each sample's "
+                             "clip anew, so it cannot be cached")
         if frames < 1 or frames % 2 == 0:
             raise ValueError(f"frames must be odd (2M+1), got {frames}")
         if color not in ("y", "rgb"):
@@ -124,8 +140,17 @@ class VideoPatchDataset(Dataset):
         out = np.empty((e.frames, h // f, w // f, arr.shape[3]), np.uint8)
         for i in range(0, e.frames, chunk):
             stack = torch.from_numpy(np.array(arr[i : i + chunk])).permute(0, 3, 1, 2)
-            out[i : i + chunk] = bi_degrade(stack, s)[self._stage].permute(0, 2, 3, 1).numpy()
+            out[i : i + chunk] = self._net_input(stack).permute(0, 2, 3, 1).numpy()
         return out
+
+    def _net_input(self, hr: Tensor) -> Tensor:
+        """What the network takes of uint8 HR frames (sides multiples of s) under a per-frame
+        degradation: the LR (``lr_space``) or its bicubic upsampling, uint8. BI is
+        :func:`bi_degrade` itself, so BI samples are exactly what they were before degradations."""
+        if self.degradation.base == "bi":
+            return bi_degrade(hr, self.scale)[self._stage]
+        lr = self.degradation.downsample(hr, self.scale)
+        return lr if self.lr_space else imresize(lr, self.scale)
 
     @property
     def _stage(self) -> int:
@@ -146,19 +171,24 @@ class VideoPatchDataset(Dataset):
         code = int(rng.integers(0, 8)) if self.augment else 0
         return k, t, top, left, code
 
-    def _degrade_region(self, k: int, t: int, top: int, left: int) -> tuple[Tensor, Tensor]:
-        """(T, C, P, P) degraded and (1, C, P, P) HR uint8 patches of one sample, degrading only an
-        LR-grid-aligned region 6s pixels wider than the patch, so they equal crops of the whole
-        degraded frames."""
+    def _degrade_region(self, k: int, t: int, top: int, left: int, index: int) -> tuple[Tensor, Tensor]:
+        """(T, C, P, P) degraded and (1, C, P, P) HR uint8 patches of sample ``index``, degrading only
+        an LR-grid-aligned region around the patch. Under a per-frame degradation the region is 6s
+        pixels wider than the patch (the bicubic and BD kernels' reach), so the patches equal
+        crops of the whole degraded frames; otherwise 8s, the context of a clip-level degradation."""
         e = self.scenes[k][1]
         s, p, m = self.scale, self.patch_size, self.frames // 2
         h, w = e.height - e.height % s, e.width - e.width % s
-        margin = 6 * s
+        margin = 6 * s if self.degradation.per_frame else 8 * s
         y0, x0 = max(0, (top - margin) // s * s), max(0, (left - margin) // s * s)
         y1, x1 = min(h, math.ceil((top + p + margin) / s) * s), min(w, math.ceil((left + p + margin) / s) * s)
         region = self._array(k)[window_indices(t, e.frames, m), y0:y1, x0:x1]  # a writable copy
         stack = torch.from_numpy(region).permute(0, 3, 1, 2)  # (T, C, h, w) uint8
-        net = bi_degrade(stack, s)[self._stage]  # the region is LR-grid aligned: its crop to a multiple of s is a no-op
+        if self.degradation.per_frame:
+            net = self._net_input(stack)  # the region is LR-grid aligned: its crop to a multiple of s is a no-op
+        else:
+            lr, _ = self.degradation.apply(stack, s, seed=(self.seed, self.epoch, index, _DEGRADATION_STREAM))
+            net = lr if self.lr_space else imresize(lr, s)
         ty, tx = top - y0, left - x0
         f = s if self.lr_space else 1
         return (net[:, :, ty // f : (ty + p) // f, tx // f : (tx + p) // f],
@@ -176,7 +206,7 @@ class VideoPatchDataset(Dataset):
             hr = torch.from_numpy(np.array(self._array(k)[t : t + 1, top : top + p, left : left + p]))
             up, hr = up.permute(0, 3, 1, 2), hr.permute(0, 3, 1, 2)
         else:
-            up, hr = self._degrade_region(k, t, top, left)
+            up, hr = self._degrade_region(k, t, top, left, index)
         if up.shape[1] == 1:
             up, hr = up.expand(-1, 3, -1, -1), hr.expand(-1, 3, -1, -1)
         lr, hr = up.float() / 255.0, hr.float() / 255.0

@@ -1,12 +1,15 @@
-"""The Vid4 evaluation protocol of the literature (docs/evaluation.md): BI-degrade each ground-truth
-frame, super-resolve the sequence, score every frame (and with ``temporal`` every pair) against the GT."""
+"""The Vid4 evaluation protocol of the literature (docs/evaluation.md): degrade each ground-truth
+sequence (BI by default, or any degradation of :mod:`savsr.data.degradation`), or read LR frames a
+user supplies, super-resolve the sequence, score every frame (and with ``temporal`` every pair)
+against the GT."""
 
 from __future__ import annotations
 
 import itertools
+import zlib
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,8 +18,9 @@ import torch
 from torch import Tensor
 
 from ..media.reader import FrameSource, to_uint8
-from ..data.resize import bi_degrade, check_scale
-from ..errors import SavsrError
+from ..data.degradation import Degradation, parse_degradation
+from ..data.resize import bi_degrade, check_scale, crop_to_multiple, imresize
+from ..errors import ParameterError, SavsrError
 from ..data.window import window_indices
 from ..metrics.lpips import MIN_SIDE
 from ..metrics.psnr_ssim import SSIM_WINDOW
@@ -51,6 +55,13 @@ class EvalConfig:
     regions: Regions | None = None  # region-aware scores (metrics/regions.py) when set
     self_ensemble: bool = False  # average the network over the 8 flips/transposes (8× slower)
     temporal: bool = False  # TecoGAN's tOF and tLP, and with regions the temporal region scores
+    # How the LR is made from the GT: a spec of savsr.data.degradation (bi, bd, h264:CRF, h265:CRF,
+    # real), applied to each sequence's whole clip; ``seed`` seeds the random ones.
+    degradation: str = "bi"
+    seed: int = 0
+    lr: Path | None = None  # LR frames supplied instead, one folder per sequence as in ``data``
+    # Filled by evaluate(): the degradation's fixed choices and, per sequence, what it drew.
+    degradation_record: dict = field(default_factory=dict)
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -121,33 +132,45 @@ def score_output(score: Scorer, res: SequenceResult, index: int, sr: SRFrame, hr
 
 
 def evaluate(cfg: EvalConfig, progress: bool = True) -> tuple[list[SequenceResult], list[SequenceResult]]:
-    """Run the protocol: BI-degrade each GT frame, super-resolve, score on Y and with LPIPS.
+    """Run the protocol: degrade each GT sequence (or read the supplied LR), super-resolve, score
+    on Y and with LPIPS. ``cfg.degradation_record`` is filled with what the degradation did.
 
-    Returns per-sequence results of the model and of bicubic upsampling, the baseline of every
-    table (the same list twice when the model is bicubic).
+    Returns per-sequence results of the model and of bicubic upsampling of the same LR, the
+    baseline of every table (the same list twice when the model is bicubic).
     """
     from tqdm.auto import tqdm
 
+    degradation = parse_degradation(cfg.degradation)  # a bad spec is refused before the model loads
+    if cfg.lr is not None and degradation.spec != "bi":
+        raise ParameterError("lr", f"{{param}} supplies the LR frames; the degradation {cfg.degradation!r} would not be applied")
     upscaler = load_upscaler(cfg)
     radius = upscaler.radius if upscaler is not None else 2
     score = cfg.scorer()
     sources = [(seq, FrameSource(seq)) for seq in sequences(cfg.data)]
     for seq, source in sources:
         _check_sequence(seq, source.info, cfg)
+    lr_sources = _lr_sources(cfg, sources) if cfg.lr is not None else None
+    cfg.degradation_record = ({"supplied": str(cfg.lr)} if cfg.lr is not None
+                              else degradation.describe() | ({"seed": cfg.seed} if degradation.random else {}))
     total = sum(src.info.num_frames or 0 for _, src in sources)
     bar = tqdm(total=total, desc="evaluate", unit="frame", disable=not progress)
     results, baseline = [], []
-    for seq, source in sources:
+    for k, (seq, source) in enumerate(sources):
         n = source.info.num_frames or 0
         res, base = SequenceResult(seq.name, n), SequenceResult(seq.name, n)
         if cfg.frames == "inner" and n <= 2 * radius:
             raise SavsrError(f"{seq}: {n} frames, too few to drop {radius} at each end")
+        if lr_sources is not None:
+            frames = _supplied_frames(source, lr_sources[k], cfg.scale)
+        elif degradation.per_frame:
+            frames = _frames_one_by_one(source, degradation, cfg.scale)
+        else:
+            frames = _frames_of_clip(source, degradation, cfg, seq.name)
 
         pending: deque[tuple[Tensor, Tensor]] = deque()
 
         def lr_frames() -> Iterator[Tensor]:
-            for frame in source:
-                hr, lr, up = bi_degrade(gt_tensor(frame), cfg.scale)
+            for hr, lr, up in frames:
                 pending.append((hr, up))
                 yield lr
 
@@ -166,6 +189,61 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> tuple[list[SequenceResul
         baseline.append(base)
     bar.close()
     return (results if upscaler is not None else baseline), baseline
+
+
+def _frames_one_by_one(source: FrameSource, degradation: Degradation, scale: int) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+    """(GT cropped, LR, LR bicubic-upsampled) per frame, for a degradation of each frame alone:
+    one frame in memory at a time. BI is :func:`bi_degrade` itself, so its numbers are unchanged."""
+    for frame in source:
+        if degradation.base == "bi":
+            yield bi_degrade(gt_tensor(frame), scale)
+        else:
+            hr = crop_to_multiple(gt_tensor(frame), scale)
+            lr = degradation.downsample(hr, scale)
+            yield hr, lr, imresize(lr, scale)
+
+
+def _frames_of_clip(source: FrameSource, degradation: Degradation, cfg: EvalConfig,
+                    name: str) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+    """The same, degrading the sequence as one clip (a codec's stream needs every frame); a random
+    degradation is seeded by (``cfg.seed``, the sequence's name), so a sequence's LR does not
+    depend on which others are scored with it."""
+    hr = crop_to_multiple(torch.stack([gt_tensor(f) for f in source]), cfg.scale)
+    seed = (cfg.seed, zlib.crc32(name.encode()))
+    lr, record = degradation.apply(hr, cfg.scale, seed=seed)
+    if degradation.random:
+        cfg.degradation_record.setdefault("sequences", {})[name] = {"seed": record["seed"], "params": record["params"]}
+    for t in range(hr.shape[0]):
+        yield hr[t], lr[t], imresize(lr[t], cfg.scale)
+
+
+def _lr_sources(cfg: EvalConfig, sources: list[tuple[Path, FrameSource]]) -> list[FrameSource]:
+    """The supplied LR sequence of each GT sequence (same folder name), its length checked."""
+    assert cfg.lr is not None
+    if not cfg.lr.is_dir():
+        raise SavsrError(f"{cfg.lr}: no such folder (expected one sub-folder of LR frames per sequence)")
+    out = []
+    for seq, source in sources:
+        folder = cfg.lr / seq.name
+        if not folder.is_dir():
+            raise SavsrError(f"{folder}: missing; the LR folder needs one sub-folder per sequence of {cfg.data}")
+        lr = FrameSource(folder)
+        if lr.info.num_frames != source.info.num_frames:
+            raise SavsrError(f"{folder}: {lr.info.num_frames} LR frames for {source.info.num_frames} GT frames")
+        out.append(lr)
+    return out
+
+
+def _supplied_frames(source: FrameSource, lr_source: FrameSource, scale: int) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+    """(GT cropped, supplied LR, its bicubic upsampling) per frame; the LR must be the cropped GT's size / scale."""
+    for frame, lr_frame in zip(source, lr_source):
+        hr = crop_to_multiple(gt_tensor(frame), scale)
+        lr = gt_tensor(lr_frame)
+        want = (hr.shape[-1] // scale, hr.shape[-2] // scale)
+        if (lr.shape[-1], lr.shape[-2]) != want:
+            raise SavsrError(f"{lr_source.path}: LR frames of {lr.shape[-1]}×{lr.shape[-2]}, but ×{scale} of the "
+                             f"GT's {hr.shape[-1]}×{hr.shape[-2]} needs {want[0]}×{want[1]}")
+        yield hr, lr, imresize(lr, scale)
 
 
 def protocol_frame(

@@ -54,6 +54,7 @@ def render_markdown(table: dict[str, dict[str, float]], cfg: EvalConfig) -> str:
         f"{cfg.scale} border pixels cropped; LPIPS: {lpips_label}"
         + ("." if cfg.model == "bicubic" else f"; network in {cfg.precision}"
            + (", ×8 self-ensemble." if cfg.self_ensemble else ".")),
+        f"LR: {_lr_line(cfg)}.",
         "Grid: energy of SR − GT on Y at the 2- and 4-pixel periods over the GT's (1 = nothing there, "
         "above 1 = a pattern the GT lacks; docs/evaluation.md).",
         "",
@@ -81,6 +82,21 @@ def render_markdown(table: dict[str, dict[str, float]], cfg: EvalConfig) -> str:
     if cfg.temporal:
         lines += _temporal_lines(table, cfg)
     return "\n".join(lines) + "\n"
+
+
+def _lr_line(cfg: EvalConfig) -> str:
+    """How the LR frames were made, in one line: the degradation and its codec settings, or the supplied folder."""
+    if cfg.lr is not None:
+        return f"supplied frames from `{cfg.lr}` (bicubic row: their bicubic upsampling)"
+    record = cfg.degradation_record or {}
+    text = f"`{cfg.degradation}`, " + record.get("downsampling", cfg.degradation)
+    codec = record.get("codec")
+    if codec:
+        text += (f"; then {codec['encoder']} CRF {codec['crf']}, preset {codec['preset']}, GOP {codec['gop']}, "
+                 f"{codec['pix_fmt']} {codec['matrix']} {codec['range']} range, over each whole LR sequence")
+    if "seed" in record:
+        text += f"; seed {record['seed']} (drawn parameters per sequence in results.json)"
+    return text
 
 
 def _temporal_lines(table: dict[str, dict[str, float]], cfg: EvalConfig) -> list[str]:
@@ -121,11 +137,12 @@ def write_reports(
     """Write results.md, results.json (with per-frame values) and results.csv into ``outdir``."""
     metrics = cfg.metrics
     table = summary(results, baseline, metrics)
-    config = {k: str(v) for k, v in cfg.__dict__.items()}
+    config = {k: str(v) for k, v in cfg.__dict__.items() if k != "degradation_record"}
     if cfg.regions is not None:
         config["regions"] = {"high": cfg.regions.high, "flat": cfg.regions.flat, "delta": DELTA, "window": WINDOW}
     payload = {
         "config": config,
+        "degradation": cfg.degradation_record,  # every choice made to get the LR (docs/evaluation.md)
         "table": table,
         "per_frame": {r.name: {"frames": r.frames} | ({"pairs": r.pairs} if cfg.temporal else {})
                       | {m: getattr(r, m) for m in metrics} for r in results},

@@ -11,7 +11,8 @@ import torch
 from torch import Tensor
 
 from ..media.reader import FrameSource
-from ..data.resize import bi_degrade
+from ..data.degradation import Degradation, parse_degradation
+from ..data.resize import bi_degrade, crop_to_multiple
 from ..data.window import window_indices
 from .protocol import gt_tensor, score_output
 from .scoring import Scorer, SequenceResult
@@ -31,13 +32,18 @@ class Validator:
     """Scores a generator on ``per_source`` frames of each source (videos or frame folders).
 
     Each frame is the centre of a window of ``frames`` GT frames (edges replicated at a clip's
-    ends), centre-cropped to ``crop`` pixels (0 = whole frames) before the BI degradation, then
-    super-resolved and scored as :func:`savsr.evaluation.evaluate` scores it: the 8-bit output on
-    Y, LPIPS-alex on the RGB, and the periodic error ratios.
+    ends), centre-cropped to ``crop`` pixels (0 = whole frames) before the ``degradation`` (BI by
+    default; a spec or :class:`~savsr.data.degradation.Degradation`, so a model trained on BD or
+    ``real`` is validated on its own), then super-resolved and scored as
+    :func:`savsr.evaluation.evaluate` scores it: the 8-bit output on Y, LPIPS-alex on the RGB, and
+    the periodic error ratios. The window is degraded as one clip, as the training dataset degrades
+    it (a codec encodes its frames as one stream); a random degradation is seeded by (``seed``,
+    the window's index), so every validation sees the same LR.
     """
 
     def __init__(self, sources: Sequence[str | Path], scale: int, frames: int, per_source: int, crop: int,
-                 device: str | torch.device = "cpu") -> None:
+                 device: str | torch.device = "cpu", degradation: str | Degradation = "bi", seed: int = 0) -> None:
+        self.degradation = parse_degradation(degradation)
         self.scorer = Scorer(scale, "alex", "rgb", device)
         self.windows: list[tuple[list[Tensor], Tensor]] = []  # (LR frames of the window, GT centre)
         radius = frames // 2
@@ -50,7 +56,11 @@ class Validator:
                     h, w = stack.shape[-2:]
                     top, left = max((h - crop) // 2, 0), max((w - crop) // 2, 0)
                     stack = stack[..., top : top + crop, left : left + crop]
-                hr, lr, _ = bi_degrade(stack, scale)
+                if self.degradation.base == "bi" and self.degradation.codec is None:
+                    hr, lr, _ = bi_degrade(stack, scale)
+                else:
+                    hr = crop_to_multiple(stack, scale)
+                    lr, _ = self.degradation.apply(hr, scale, seed=(seed, len(self.windows)))
                 self.windows.append((list(lr), hr[radius]))
 
     def __call__(self, upscaler: Upscaler) -> dict[str, float]:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 
 from ..data.activity import DELTA, WINDOW
+from ..data.degradation import parse_degradation
 from ..data.resize import SCALES
 from ..errors import ParameterError, SavsrError
 
@@ -32,6 +33,9 @@ class DataConfig:
     samples_per_epoch: int = 64_000  # the "length of an epoch": our data is not Myanmar
     workers: int = 2
     cache_lr: bool = False  # degrade whole frames once into RAM (fast GPUs; VideoPatchDataset)
+    # How LR inputs are made from the HR frames, for training and validation alike: a spec of
+    # savsr.data.degradation: bi (the paper's), bd, h264:CRF, h265:CRF, bd+h264:CRF or real.
+    degradation: str = "bi"
     val: list[str] = field(default_factory=list)  # videos or frame folders never trained on
     val_frames: int = 4  # centre frames scored per validation source
     val_crop: int = 256  # validation scores a centred crop of this side (0 = whole frame)
@@ -174,7 +178,13 @@ def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
 
 
 def _validate(cfg: Config) -> None:
+    try:
+        degradation = parse_degradation(cfg.data.degradation)
+    except ParameterError as exc:
+        raise SavsrError(exc.render("data.degradation")) from None
     checks = [
+        (not cfg.data.cache_lr or degradation.per_frame, "data.cache_lr",
+         f"cannot cache data.degradation {cfg.data.degradation!r}: each sample's clip is degraded anew"),
         (cfg.data.scale in SCALES, "data.scale", "must be 2, 3 or 4"),
         (cfg.data.frames >= 1 and cfg.data.frames % 2 == 1, "data.frames", "must be odd (2M+1)"),
         (cfg.data.patch_size >= 8, "data.patch_size", "must be >= 8"),

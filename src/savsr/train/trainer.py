@@ -143,7 +143,7 @@ class Trainer:
         self.dataset = VideoPatchDataset(
             d.roots, d.scale, d.patch_size, d.frames, d.color, augment=True,
             samples_per_epoch=d.samples_per_epoch, seed=run.seed, cache_lr=d.cache_lr,
-            lr_space=cfg.model.kind == "lr-vsrresnet",
+            lr_space=cfg.model.kind == "lr-vsrresnet", degradation=d.degradation,
         )
         self.channels = 1 if d.color == "y" else 3
         self.spec = GeneratorSpec(d.scale, d.color, d.frames, cfg.model.blocks, cfg.model.features, cfg.model.kind)
@@ -369,7 +369,8 @@ class Trainer:
             return {}
         d = self.cfg.data
         if self._validator is None:
-            self._validator = Validator(d.val, d.scale, d.frames, d.val_frames, d.val_crop, self.device)
+            self._validator = Validator(d.val, d.scale, d.frames, d.val_frames, d.val_crop, self.device,
+                                        degradation=d.degradation, seed=self.cfg.run.seed)
         g = self.model()
         scores = self._validator(Upscaler(g, self.spec, self.device, "fp32", tile=0, backend="torch"))
         g.train()
