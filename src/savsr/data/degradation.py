@@ -97,6 +97,8 @@ _DECODERS = {"libx264": "h264", "libx265": "hevc"}
 CRF_RANGE = (0, 51)  # x264's and x265's
 X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 _BT709, _LIMITED = 1, 1  # FFmpeg's AVCOL_SPC_BT709 and AVCOL_RANGE_MPEG
+X265_MIN_SIDE = 128  # see VideoCodec
+X264_PARAMS, X265_PARAMS = "mbtree=0", "log-level=error:pools=none:frame-threads=1"  # see VideoCodec
 
 
 @dataclass(frozen=True)
@@ -108,8 +110,15 @@ class VideoCodec:
     per-frame JPEG lacks. The RGB frames become 4:2:0 YUV with the BT.709 matrix in limited range
     (what an HD file holds) and come back through the same matrix. 4:2:0 needs even sides, so an
     odd side is padded by repeating its last row or column and the pad cropped after decoding.
-    One encoder thread: x264's and x265's output depends on their thread count, and with one
-    the same clip always gives the same bytes.
+    x265 gets frames at least 128 pixels a side, padded the same way: the x265 that PyAV bundles
+    (PyAV 18.1) corrupts its heap and aborts the process on some frames under 64 pixels (32×40 and
+    64×48 do, 32×32 does not), and at 64×64 the same clip gave different bytes from run to run
+    (it reads memory it never wrote); from 96 up, 20 runs of each size tested gave one stream.
+    Small training windows would hit both.
+    One encoder thread, and x264 without its macroblock tree (``mbtree=0``), so that the same clip
+    always gives the same bytes: x264's output depends on its thread count, and with mb-tree on
+    the x264 PyAV bundles gave a different stream for the same frames in 3 to 28 of 30 runs,
+    even on one thread (measured: 60 of 60 alike without it). Its other settings are the preset's.
     """
 
     encoder: Literal["libx264", "libx265"] = "libx264"
@@ -134,15 +143,19 @@ class VideoCodec:
         import av
 
         return asdict(self) | {"bframes": "encoder default for the preset", "matrix": "bt709", "range": "limited",
-                               "threads": 1, "pyav": av.__version__, "ffmpeg": _ffmpeg_version()}
+                               "threads": 1,
+                               "params": X265_PARAMS if self.encoder == "libx265" else X264_PARAMS, "padding": "edge rows/columns repeated to even sides"
+                               + (f", at least {X265_MIN_SIDE} a side" if self.encoder == "libx265" else ""), "pyav": av.__version__, "ffmpeg": _ffmpeg_version()}
 
     def encode(self, clip: Tensor) -> bytes:
-        """The elementary stream (H.264 or H.265 Annex B bytes) of a (T, C, h, w) uint8 clip, C = 1 or 3, even sides."""
+        """The elementary stream (H.264 or H.265 Annex B bytes) of a (T, 3, h, w) uint8 RGB clip, even sides."""
         import av
 
         t, c, h, w = clip.shape
         if h % 2 or w % 2:
             raise ValueError(f"4:2:0 needs even sides, got {w}×{h}")
+        if self.encoder == "libx265" and min(h, w) < X265_MIN_SIDE:
+            raise ValueError(f"x265 needs frames of at least {X265_MIN_SIDE} pixels a side, got {w}×{h}")
         ctx = av.CodecContext.create(self.encoder, "w")
         ctx.width, ctx.height, ctx.pix_fmt = w, h, self.pix_fmt
         ctx.time_base, ctx.framerate = Fraction(1, self.fps), Fraction(self.fps)
@@ -150,41 +163,49 @@ class VideoCodec:
         ctx.colorspace, ctx.color_range = _BT709, _LIMITED
         options = {"crf": str(self.crf), "preset": self.preset}
         if self.encoder == "libx265":  # x265 logs to stderr itself, and makes its own thread pools
-            options["x265-params"] = "log-level=error:pools=none:frame-threads=1"
+            options["x265-params"] = X265_PARAMS
+        else:
+            options["x264-params"] = X264_PARAMS
         ctx.options = options
+        if c != 3:
+            raise ValueError(f"expected RGB frames, got {c} channels")
         frames = clip.permute(0, 2, 3, 1).numpy()
-        fmt = "rgb24" if c == 3 else "gray"
         packets: list[bytes] = []
         for i in range(t):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frames[i] if c == 3 else frames[i, :, :, 0]), format=fmt)
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frames[i]), format="rgb24")
             frame = frame.reformat(format=self.pix_fmt, dst_colorspace=_BT709, dst_color_range=_LIMITED)
             frame.pts = i
             packets += [bytes(p) for p in ctx.encode(frame)]
         packets += [bytes(p) for p in ctx.encode(None)]
         return b"".join(packets)
 
-    def decode(self, stream: bytes, channels: int) -> Tensor:
-        """The frames (T, channels, h, w) uint8 of an elementary stream made by :meth:`encode`, in display order."""
+    def decode(self, stream: bytes) -> Tensor:
+        """The RGB frames (T, 3, h, w) uint8 of an elementary stream made by :meth:`encode`, in display order."""
         import io
 
         import av
 
-        fmt = "rgb24" if channels == 3 else "gray"
         with av.open(io.BytesIO(stream), format=_DECODERS[self.encoder]) as container:
             container.streams.video[0].thread_count = 1
-            frames = [f.reformat(format=fmt, src_colorspace=_BT709, src_color_range=_LIMITED).to_ndarray()
+            frames = [f.reformat(format="rgb24", src_colorspace=_BT709, src_color_range=_LIMITED).to_ndarray()
                       for f in container.decode(video=0)]
-        out = torch.from_numpy(np.stack(frames))
-        return out.unsqueeze(1) if channels == 1 else out.permute(0, 3, 1, 2)
+        return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2)
 
     def __call__(self, clip: Tensor) -> Tensor:
-        """The (T, C, h, w) uint8 clip after the round trip, the same shape (odd sides padded, then cropped)."""
+        """The (T, C, h, w) uint8 clip (C = 1 or 3) after the round trip, the same shape (sides padded, then cropped)."""
         t, c, h, w = clip.shape
-        padded = F.pad(clip.float(), (0, w % 2, 0, h % 2), mode="replicate").to(torch.uint8) if h % 2 or w % 2 else clip
-        out = self.decode(self.encode(padded.contiguous()), c)
+        least = X265_MIN_SIDE if self.encoder == "libx265" else 2
+        ph, pw = max(h + h % 2, least) - h, max(w + w % 2, least) - w
+        padded = F.pad(clip.float(), (0, pw, 0, ph), mode="replicate").to(torch.uint8) if ph or pw else clip
+        # Grey goes in as RGB with neutral chroma and comes back as the mean of R, G and B: FFmpeg's
+        # "gray" to limited-range YUV and back shifts levels by 2 (measured), RGB does not.
+        out = self.decode(self.encode(padded.expand(-1, 3, -1, -1).contiguous()))
         if out.shape[0] != t:  # an encoder that drops or adds frames would shift every pair of the scores
             raise RuntimeError(f"{self.encoder} returned {out.shape[0]} frames for {t}")
-        return out[..., :h, :w].contiguous()
+        out = out[..., :h, :w]
+        if c == 1:
+            out = torch.round(out.float().mean(dim=1, keepdim=True)).to(torch.uint8)
+        return out.contiguous()
 
 
 def _ffmpeg_version() -> str:
