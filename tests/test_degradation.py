@@ -470,3 +470,20 @@ def test_config_degradation_field(tmp_path: Path) -> None:
     with pytest.raises(SavsrError, match=r"^data.cache_lr: cannot cache data.degradation 'real'"):
         load_config(None, ["data.roots=[x]", "data.degradation=real", "data.cache_lr=true"])
     assert load_config(None, ["data.roots=[x]", "data.degradation=bd", "data.cache_lr=true"]).data.cache_lr
+
+
+def test_training_runs_on_its_degradation_and_validates_on_it(tmp_path: Path) -> None:
+    """data.degradation reaches the dataset and the validation; a tiny run with ``real`` completes."""
+    from savsr.train import Trainer
+    from train_helpers import make_dataset, write_config
+
+    cfg_path = write_config(tmp_path / "c.yaml", make_dataset(tmp_path), epochs=1)
+    cfg = load_config(cfg_path, ["data.degradation=h264:30"])
+    trainer = Trainer(cfg, tmp_path / "probe")
+    assert trainer.dataset.degradation.spec == "h264:30"
+    trainer.validate()
+    assert trainer._validator.degradation.spec == "h264:30"
+    out = tmp_path / "run"
+    assert main(["train", str(cfg_path), "--out", str(out), "--set", "data.degradation=real",
+                 "--set", "data.samples_per_epoch=8"]) == 0
+    assert "degradation: real" in (out / "config.yaml").read_text()
