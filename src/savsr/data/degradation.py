@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import ParameterError
+from ..media.writer import X26X_PRESETS
 from .resize import bi_degrade, check_scale, crop_to_multiple
 
 # ---------------------------------------------------------------------------------------- BD
@@ -62,8 +63,8 @@ def bd_kernel_1d(sigma: float, size: int = BD_KERNEL_SIZE) -> np.ndarray:
 def bd_downsample(hr: Tensor, scale: int) -> Tensor:
     """BD: blur (…, H, W) with the 13×13 Gaussian of σ = 0.4·s, then keep every s-th pixel.
 
-    Follows BasicSR's ``duf_downsample`` (basicsr/data/data_util.py), the DUF code's BD that
-    TecoGAN's and BasicVSR's BD sets use: reflect padding (the edge pixel not repeated, numpy's
+    Follows BasicSR's ``duf_downsample`` (basicsr/data/data_util.py), the BD of DUF's code that
+    BasicSR's BD sets are made with: reflect padding (the edge pixel not repeated, numpy's
     ``reflect``), a stride-s convolution and the crop of two outputs a side, which together
     put LR pixel i on HR pixel s·i (phase 0: the top-left pixel of each s × s cell, not its
     centre as in BI). The output is ceil(H/s) × ceil(W/s). uint8 in is computed in float64 and
@@ -95,7 +96,6 @@ def bd_downsample(hr: Tensor, scale: int) -> Tensor:
 CODECS = {"h264": "libx264", "h265": "libx265"}
 _DECODERS = {"libx264": "h264", "libx265": "hevc"}
 CRF_RANGE = (0, 51)  # x264's and x265's
-X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 _BT709, _LIMITED = 1, 1  # FFmpeg's AVCOL_SPC_BT709 and AVCOL_RANGE_MPEG
 X265_MIN_SIDE = 128  # see VideoCodec
 X264_PARAMS, X265_PARAMS = "mbtree=0", "log-level=error:pools=none:frame-threads=1"  # see VideoCodec
