@@ -219,7 +219,7 @@ def _ffmpeg_version() -> str:
 KERNELS = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso", "sinc")
 
 
-@dataclass
+@dataclass(frozen=True)
 class RealConfig:
     """The ranges of the ``real`` pipeline; defaults are RealBasicVSR's REDS recipe
     (realbasicvsr_c64b20_1x30x8_lr5e-5_150k_reds.py), itself Real-ESRGAN's second-order model
