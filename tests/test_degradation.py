@@ -487,3 +487,17 @@ def test_training_runs_on_its_degradation_and_validates_on_it(tmp_path: Path) ->
     assert main(["train", str(cfg_path), "--out", str(out), "--set", "data.degradation=real",
                  "--set", "data.samples_per_epoch=8"]) == 0
     assert "degradation: real" in (out / "config.yaml").read_text()
+
+
+@pytest.mark.parametrize("spec", ["bd", "h264:30", "real"])
+def test_protocol_frame_shows_the_frames_evaluate_scores(tmp_path: Path, spec: str) -> None:
+    from savsr.evaluation import EvalConfig, evaluate, protocol_frame
+    from savsr.media.reader import FrameSource
+    from savsr.metrics.periodic import periodic_error
+
+    data = _sequences(tmp_path / "seqs")
+    _, baseline = evaluate(EvalConfig(data, 2, lpips="none", degradation=spec, seed=3), progress=False)
+    for res in baseline:
+        hr, up, _ = protocol_frame(FrameSource(data / res.name), 3, 2, degradation=spec, seed=3)
+        want = periodic_error(up.double() / 255, hr.double() / 255, crop_border=2)
+        assert (res.grid2[3], res.grid4[3]) == (want[2], want[4])

@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import zlib
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -165,7 +165,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> tuple[list[SequenceResul
         elif degradation.per_frame:
             frames = _frames_one_by_one(source, degradation, cfg.scale)
         else:
-            frames = _frames_of_clip(source, degradation, cfg, seq.name)
+            frames = _frames_of_clip(source, degradation, cfg.scale, cfg.seed, seq.name, cfg.degradation_record)
 
         pending: deque[tuple[Tensor, Tensor]] = deque()
 
@@ -191,10 +191,11 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> tuple[list[SequenceResul
     return (results if upscaler is not None else baseline), baseline
 
 
-def _frames_one_by_one(source: FrameSource, degradation: Degradation, scale: int) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+def _frames_one_by_one(frames: Iterable[np.ndarray], degradation: Degradation,
+                       scale: int) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
     """(GT cropped, LR, LR bicubic-upsampled) per frame, for a degradation of each frame alone:
     one frame in memory at a time. BI is :func:`bi_degrade` itself, so its numbers are unchanged."""
-    for frame in source:
+    for frame in frames:
         if degradation.base == "bi":
             yield bi_degrade(gt_tensor(frame), scale)
         else:
@@ -203,18 +204,17 @@ def _frames_one_by_one(source: FrameSource, degradation: Degradation, scale: int
             yield hr, lr, imresize(lr, scale)
 
 
-def _frames_of_clip(source: FrameSource, degradation: Degradation, cfg: EvalConfig,
-                    name: str) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+def _frames_of_clip(frames: Iterable[np.ndarray], degradation: Degradation, scale: int, seed: int, name: str,
+                    record: dict | None = None) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
     """The same, degrading the sequence as one clip (a codec's stream needs every frame); a random
-    degradation is seeded by (``cfg.seed``, the sequence's name), so a sequence's LR does not
-    depend on which others are scored with it."""
-    hr = crop_to_multiple(torch.stack([gt_tensor(f) for f in source]), cfg.scale)
-    seed = (cfg.seed, zlib.crc32(name.encode()))
-    lr, record = degradation.apply(hr, cfg.scale, seed=seed)
-    if degradation.random:
-        cfg.degradation_record.setdefault("sequences", {})[name] = {"seed": record["seed"], "params": record["params"]}
+    degradation is seeded by (``seed``, the sequence's name), so a sequence's LR does not depend on
+    which others are scored with it. Its draws go into ``record["sequences"][name]``."""
+    hr = crop_to_multiple(torch.stack([gt_tensor(f) for f in frames]), scale)
+    lr, drawn = degradation.apply(hr, scale, seed=(seed, zlib.crc32(name.encode())))
+    if degradation.random and record is not None:
+        record.setdefault("sequences", {})[name] = {"seed": drawn["seed"], "params": drawn["params"]}
     for t in range(hr.shape[0]):
-        yield hr[t], lr[t], imresize(lr[t], cfg.scale)
+        yield hr[t], lr[t], imresize(lr[t], scale)
 
 
 def _lr_sources(cfg: EvalConfig, sources: list[tuple[Path, FrameSource]]) -> list[FrameSource]:
@@ -247,21 +247,29 @@ def _supplied_frames(source: FrameSource, lr_source: FrameSource, scale: int) ->
 
 
 def protocol_frame(
-    source: FrameSource, index: int, scale: int, upscaler: Upscaler | None = None
+    source: FrameSource, index: int, scale: int, upscaler: Upscaler | None = None,
+    degradation: str | Degradation = "bi", seed: int = 0,
 ) -> tuple[Tensor, Tensor, SRFrame | None]:
     """Frame ``index`` of one sequence under the protocol of :func:`evaluate`, without the rest.
 
     Returns the GT (cropped to a multiple of ``scale``) and its bicubic upsampling, both uint8
     (3, H, W), and the upscaler's :class:`~savsr.infer.upscaler.SRFrame` (None without one). The
-    model sees the same 2M+1 BI-degraded frames, edges replicated at the sequence ends, as in a
-    full evaluation, so figures show exactly the frames that the tables score.
+    model sees the same 2M+1 degraded frames (``degradation`` and ``seed`` as in
+    :class:`EvalConfig`), edges replicated at the sequence ends, as in a full evaluation, so
+    figures show exactly the frames that the tables score. A codec or ``real`` degrades the
+    whole sequence, as evaluate does; BI and BD only the window.
     """
+    degradation = parse_degradation(degradation)
     n = source.info.num_frames or 0
     if not 0 <= index < n:
         raise SavsrError(f"{source.path}: frame {index} out of range (0 to {n - 1})")
     radius = upscaler.radius if upscaler is not None else 0
-    start, stop = max(0, index - radius), min(n, index + radius + 1)
-    clip = [bi_degrade(gt_tensor(f), scale) for f in itertools.islice(source.frames(start), stop - start)]
+    if degradation.per_frame:
+        start, stop = max(0, index - radius), min(n, index + radius + 1)
+        clip = list(_frames_one_by_one(itertools.islice(source.frames(start), stop - start), degradation, scale))
+    else:
+        start = 0
+        clip = list(_frames_of_clip(source, degradation, scale, seed, source.path.name))
     hr, _, up = clip[index - start]
     if upscaler is None:
         return hr, up, None
