@@ -501,3 +501,11 @@ def test_protocol_frame_shows_the_frames_evaluate_scores(tmp_path: Path, spec: s
         hr, up, _ = protocol_frame(FrameSource(data / res.name), 3, 2, degradation=spec, seed=3)
         want = periodic_error(up.double() / 255, hr.double() / 255, crop_border=2)
         assert (res.grid2[3], res.grid4[3]) == (want[2], want[4])
+
+
+def test_default_output_folder_names_the_degradation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _sequences(tmp_path / "seqs")
+    monkeypatch.chdir(tmp_path)
+    for args, folder in ((["--degradation", "bd+h264:30"], "bicubic_x2_bd_h264-30"), ([], "bicubic_x2")):
+        assert main(["evaluate", "--data", str(data), "--scale", "2", "--lpips", "none", *args]) == 0
+        assert (tmp_path / "eval_output" / folder / "results.json").is_file()

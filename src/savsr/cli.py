@@ -98,7 +98,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     model_name = "bicubic" if args.model == "bicubic" else Path(args.model).stem
     # A degradation other than BI, or supplied LR, gets its own default folder beside BI's results.
-    tag = "_lr" if args.lr else "" if args.degradation == "bi" else "_" + args.degradation.replace(":", "").replace("+", "_")
+    tag = "_lr" if args.lr else "" if args.degradation == "bi" else "_" + args.degradation.replace(":", "-").replace("+", "_")
     outdir = Path(args.output_dir or f"eval_output/{model_name}_x{args.scale}{tag}")
     check_reports(outdir, args.overwrite)  # before the evaluation, which can take half an hour
     cfg = EvalConfig(
