@@ -117,7 +117,7 @@ class VideoCodec:
     Small training windows would hit both.
     One encoder thread, and x264 without its macroblock tree (``mbtree=0``), so that the same clip
     always gives the same bytes: x264's output depends on its thread count, and with mb-tree on
-    the x264 PyAV bundles gave a different stream for the same frames in 3 to 28 of 30 runs,
+    the x264 PyAV bundles gave a different stream for the same frames in up to half of 30 runs,
     even on one thread (measured: 60 of 60 alike without it). Its other settings are the preset's.
     """
 
