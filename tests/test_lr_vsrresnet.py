@@ -255,7 +255,7 @@ def test_a_new_network_has_no_sub_pixel_pattern() -> None:
 
 def _phase_spread(weight: torch.Tensor, scale: int) -> float:
     """The largest spread, over output channels and input features, of the S² phases' tap sums."""
-    sums = weight.reshape(weight.shape[0] // scale**2, scale**2, weight.shape[1], -1).sum(-1)
+    sums = weight.detach().reshape(weight.shape[0] // scale**2, scale**2, weight.shape[1], -1).sum(-1)
     return float((sums.amax(1) - sums.amin(1)).max())
 
 
