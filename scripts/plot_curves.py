@@ -38,7 +38,9 @@ def read_scalars(run: Path) -> dict[str, tuple[list[int], list[float]]]:
     wanted = [t for t in acc.Tags()["scalars"] if t.startswith("loss/") or t in VALIDATION]
     out = {}
     for tag in wanted:
-        latest = {e.step: e.value for e in acc.Scalars(tag)}  # events come in the order they were written
+        # By wall time, not by file: files are read in name order, and a writer's name ends in a
+        # per-process counter that sorts ".10" before ".9".
+        latest = {e.step: e.value for e in sorted(acc.Scalars(tag), key=lambda e: e.wall_time)}
         steps = sorted(latest)
         out[tag] = (steps, [latest[s] for s in steps])
     return out
