@@ -17,7 +17,7 @@ from .color import rgb_to_y
 from .dihedral import dihedral
 from .degradation import Degradation, parse_degradation
 from .prepare import SceneEntry, load_manifest
-from .resize import bi_degrade, check_scale, imresize
+from .resize import check_scale, imresize
 from .window import stack_window, window_indices
 
 log = logging.getLogger(__name__)
@@ -146,16 +146,9 @@ class VideoPatchDataset(Dataset):
     def _net_input(self, hr: Tensor) -> Tensor:
         """What the network takes of uint8 HR frames (sides multiples of s) under a per-frame
         degradation: the LR (``lr_space``) or its bicubic upsampling, uint8. BI is
-        :func:`bi_degrade` itself, so BI samples are exactly what they were before degradations."""
-        if self.degradation.base == "bi":
-            return bi_degrade(hr, self.scale)[self._stage]
+        :func:`bi_degrade`'s, so BI samples are exactly what they were before degradations."""
         lr = self.degradation.downsample(hr, self.scale)
         return lr if self.lr_space else imresize(lr, self.scale)
-
-    @property
-    def _stage(self) -> int:
-        """Which output of bi_degrade the network takes: the LR frames (1), or them upsampled (2)."""
-        return 1 if self.lr_space else 2
 
     def locate(self, index: int) -> tuple[int, int, int, int, int]:
         """(scene, centre frame, top, left, augmentation code) of sample ``index``."""

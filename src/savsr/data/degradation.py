@@ -32,7 +32,7 @@ from torch import Tensor
 
 from ..errors import ParameterError
 from ..media.writer import X26X_PRESETS
-from .resize import bi_degrade, check_scale, crop_to_multiple
+from .resize import check_scale, crop_to_multiple, imresize
 
 # ---------------------------------------------------------------------------------------- BD
 
@@ -492,11 +492,13 @@ class Degradation:
         return self.base == "real"
 
     def downsample(self, hr: Tensor, scale: int) -> Tensor:
-        """The LR of (…, H, W) by the deterministic base (bi or bd), sides multiples of ``scale``."""
+        """The LR of (…, H, W) by the deterministic base (bi or bd), HR cropped to multiples of
+        ``scale`` first; for bi the LR of :func:`bi_degrade`, without its upsampling."""
+        hr = crop_to_multiple(hr, scale)
         if self.base == "bd":
             return bd_downsample(hr, scale)
         if self.base == "bi":
-            return bi_degrade(hr, scale)[1]
+            return imresize(hr, 1 / scale)
         raise ValueError("real is a clip-level pipeline; use apply()")
 
     def apply(self, hr: Tensor, scale: int, seed: int | tuple[int, ...] = 0) -> tuple[Tensor, dict[str, Any]]:

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from ..media.reader import FrameSource, to_uint8
 from ..data.degradation import Degradation, parse_degradation
-from ..data.resize import bi_degrade, check_scale, crop_to_multiple, imresize
+from ..data.resize import check_scale, crop_to_multiple, imresize
 from ..errors import ParameterError, SavsrError
 from ..data.window import window_indices
 from ..metrics.lpips import MIN_SIDE
@@ -194,14 +194,11 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> tuple[list[SequenceResul
 def _frames_one_by_one(frames: Iterable[np.ndarray], degradation: Degradation,
                        scale: int) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
     """(GT cropped, LR, LR bicubic-upsampled) per frame, for a degradation of each frame alone:
-    one frame in memory at a time. BI is :func:`bi_degrade` itself, so its numbers are unchanged."""
+    one frame in memory at a time. BI's are :func:`bi_degrade`'s, so its numbers are unchanged."""
     for frame in frames:
-        if degradation.base == "bi":
-            yield bi_degrade(gt_tensor(frame), scale)
-        else:
-            hr = crop_to_multiple(gt_tensor(frame), scale)
-            lr = degradation.downsample(hr, scale)
-            yield hr, lr, imresize(lr, scale)
+        hr = crop_to_multiple(gt_tensor(frame), scale)
+        lr = degradation.downsample(hr, scale)
+        yield hr, lr, imresize(lr, scale)
 
 
 def _frames_of_clip(frames: Iterable[np.ndarray], degradation: Degradation, scale: int, seed: int, name: str,

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from ..media.reader import FrameSource
 from ..data.degradation import Degradation, parse_degradation
-from ..data.resize import bi_degrade, crop_to_multiple
+from ..data.resize import crop_to_multiple
 from ..data.window import window_indices
 from .protocol import gt_tensor, score_output
 from .scoring import Scorer, SequenceResult
@@ -56,11 +56,8 @@ class Validator:
                     h, w = stack.shape[-2:]
                     top, left = max((h - crop) // 2, 0), max((w - crop) // 2, 0)
                     stack = stack[..., top : top + crop, left : left + crop]
-                if self.degradation.base == "bi" and self.degradation.codec is None:
-                    hr, lr, _ = bi_degrade(stack, scale)
-                else:
-                    hr = crop_to_multiple(stack, scale)
-                    lr, _ = self.degradation.apply(hr, scale, seed=(seed, len(self.windows)))
+                hr = crop_to_multiple(stack, scale)
+                lr, _ = self.degradation.apply(hr, scale, seed=(seed, len(self.windows)))
                 self.windows.append((list(lr), hr[radius]))
 
     def __call__(self, upscaler: Upscaler) -> dict[str, float]:
