@@ -18,6 +18,7 @@ from pathlib import Path
 from ..errors import ParameterError, SavsrError
 from ..media.mux import DEFAULT_SEGMENT_FRAMES
 from .app import AppConfig, create_app
+from .memory import limit_arenas
 
 __all__ = ["ServeConfig", "create_app", "app_config", "check_binding", "new_token", "serve"]
 
@@ -95,6 +96,7 @@ def serve(config: ServeConfig, announce=print) -> None:
 
     check_binding(config.host, config.token)
     _check_port(config.host, config.port)
+    limit_arenas()  # this process is the server's: cap its arenas before its threads start
     app = create_app(app_config(config))
     shown = f"[{config.host}]" if ":" in config.host else config.host
     address = f"http://{shown}:{config.port}/" + (f"?token={config.token}" if config.token else "")

@@ -29,6 +29,7 @@ from ..fileio import DISK_FULL
 from ..infer.batch import plan
 from ..infer.pipeline import parse_frames
 from ..media.reader import IMAGE_SUFFIXES, VIDEO_INPUT_SUFFIXES, FrameSource
+from .memory import release_memory
 from .store import JobStore
 from .views import VIEWS, view
 from .worker import RunSettings, Worker
@@ -247,8 +248,11 @@ class Server:
         not a video or image is refused (and the caller deletes it)."""
         try:
             with self._probes:
-                source = FrameSource(incoming)
-                total = count_frames(source)
+                try:
+                    source = FrameSource(incoming)
+                    total = count_frames(source)
+                finally:
+                    release_memory()
         except SavsrError:
             raise Refused(415, f"{name}: not a video or image that savsr can read") from None
         info = source.info

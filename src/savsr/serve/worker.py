@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..infer.batch import Job, Outcome, run_job
 from ..infer.pipeline import work_dir
+from .memory import release_memory
 from .store import JobStore
 
 # How often the progress of a running job is written to the store: often enough for a live bar,
@@ -85,6 +86,7 @@ class Worker:
                 self._wake.clear()
                 continue
             self._take(job)
+            release_memory()  # a job's frames and activations are freed; give their pages back
 
     def _take(self, job: dict) -> None:
         """Run one job and record its outcome; only this job fails, whatever happens in it."""
