@@ -4,8 +4,10 @@
 
 Reads RESULTS/x{s}/{method}/results.json (as scripts/reproduce.sh writes them) and replaces
 what lies between ``<!-- BEGIN generated:NAME -->`` and ``<!-- END generated:NAME -->`` for
-NAME = table1, regions, selfensemble, periodic, temporal and lrfamily (``--sections`` picks some, ``--scales``
-some of their ``### ×S`` blocks); the text around the markers is left as it is. With ``--cards`` it
+NAME = table1, regions, selfensemble, periodic, temporal, lrfamily and degraded (``--sections`` picks some,
+``--scales`` some of their ``### ×S`` blocks); the text around the markers is left as it is. The degraded
+section reads RESULTS/x4/{method}@{tag}/results.json, ``savsr evaluate --degradation SPEC`` with tag the
+SPEC with ':' written '-' and '+' written '_' (bd, h264-25: :func:`degraded_method`). With ``--cards`` it
 also fills the ``vid4`` section of each bundled model's card (WEIGHTS/METHOD-xS.md) that has results.
 """
 
@@ -277,8 +279,95 @@ def keep_scales(old: str, new: str, scales: tuple[int, ...]) -> str:
     return body.rstrip() + "\n" if body else new
 
 
+# Degraded input (issue #33), at ×4 only. The BD family is the LR-space generator trained on BD
+# (configs/cpu/lr_bd_*.yaml); the H.264 table puts the BI models beside the one trained on the
+# ``real`` pipeline (configs/cpu/lr_real_sa_vsrgan_x4.yaml). Family -> (label, what it was trained on).
+BD_METHODS = {"bicubic": ("Bicubic", "—"), "vsrresnet-bd-lr": ("VSRResNet-BD-LR", "BD"),
+              "vsrresfeatgan-bd-lr": ("VSRResFeatGAN-BD-LR", "BD"), "sa-vsrgan-bd-lr": ("SA-VSRGAN-BD-LR", "BD")}
+CRF_METHODS = {"bicubic": ("Bicubic", "—"), "sa-vsrgan": ("SA-VSRGAN", "BI"), "sa-vsrgan-lr": ("SA-VSRGAN-LR", "BI"),
+               "sa-vsrgan-real": ("SA-VSRGAN-real", "real")}
+CRFS = (15, 25, 35)  # COMISR's (Li et al., ICCV 2021) H.264 rates for Vid4 ×4
+DEGRADED_SCALE = 4
+# TecoGAN (Chu et al., ACM TOG 2020), Vid4 ×4 under BD, as /work/shared/reference/published_vid4.md
+# gives it (marked approximate there): LPIPS-alex, tOF and tLP by thunil/TecoGAN's metrics.py, the
+# same definitions as ours; its PSNR is on RGB, ours on Y, so the two PSNRs are not comparable.
+TECOGAN_BD = {"psnr_rgb": 25.57, "lpips": 0.162, "tof": 0.190, "tlp": 0.668}
+DEGRADED_COLUMNS = (("psnr", "PSNR-Y (dB)", 2), ("ssim", "SSIM-Y", 4), ("lpips", "LPIPS-alex", 4), ("tof", "tOF", 3),
+                    ("tlp", "tLP", 3))
+
+
+def degraded_method(method: str, spec: str) -> str:
+    """The results folder name of ``method`` evaluated with ``--degradation spec`` (scripts/reproduce.sh's
+    layout): the spec as `savsr evaluate` writes it in its own folder names, ':' as '-' and '+' as '_'."""
+    return f"{method}@{spec.replace(':', '-').replace('+', '_')}"
+
+
+def load_degraded(root: Path, method: str, spec: str) -> dict | None:
+    """The ×4 results of ``method`` under ``spec``, checked to be what their folder says."""
+    result = load_results(root, DEGRADED_SCALE, degraded_method(method, spec))
+    if result is not None and (got := result["config"].get("degradation", "bi")) != spec:
+        raise SavsrError(f"{root}/x{DEGRADED_SCALE}/{degraded_method(method, spec)}/results.json was evaluated "
+                         f"with --degradation {got}, not {spec}")
+    return result
+
+
+def _degraded_cells(result: dict | None, method: str, weights: Path) -> list[str]:
+    """The DEGRADED_COLUMNS and the PSNR gain over bicubic of the same LR, or why there are none."""
+    if result is None:
+        why = "not evaluated" if method == "bicubic" else missing_label(method, DEGRADED_SCALE, weights)
+        return [why] + ["—"] * len(DEGRADED_COLUMNS)
+    table = result["table"]
+    cells = [_fmt(table["mean"].get(k, math.nan), d) for k, _, d in DEGRADED_COLUMNS]
+    bicubic = table.get("bicubic (mean)", {}).get("psnr", math.nan) if method != "bicubic" else math.nan
+    return cells + [_fmt(table["mean"]["psnr"] - bicubic, 2, sign=True)]
+
+
+def _codec_note(results: list[dict]) -> str:
+    """The codec settings the H.264 results record (savsr.data.degradation.VideoCodec.record)."""
+    codecs = [r["degradation"]["codec"] for r in results if "codec" in r.get("degradation", {})]
+    if not codecs:
+        return ""
+    c = codecs[0]
+    return (f" The LR: BI, then {c['encoder']} at the CRF shown, preset {c['preset']}, GOP {c['gop']}, {c['pix_fmt']} "
+            f"{c['matrix']} {c['range']} range, over each whole LR sequence (one stream), and back; "
+            f"FFmpeg libavcodec {c['ffmpeg']}.")
+
+
+def degraded(root: Path, weights: Path) -> str:
+    """×4 under degraded input (issue #33): BD (the BD-trained models beside TecoGAN's published
+    row) and H.264 at COMISR's CRFs (bicubic, the BI models and the real-trained one)."""
+    s = DEGRADED_SCALE
+    header = " | ".join(name for _, name, _ in DEGRADED_COLUMNS) + " | PSNR gain over bicubic (dB) |"
+    out = [f"### ×{s}", "", "#### BD", "", "| method | " + header, "|---|" + "---:|" * (len(DEGRADED_COLUMNS) + 1)]
+    bd = {m: load_degraded(root, m, "bd") for m in BD_METHODS}
+    for method, (label, _) in BD_METHODS.items():
+        out.append(f"| {label} | " + " | ".join(_degraded_cells(bd[method], method, weights)) + " |")
+    t = TECOGAN_BD
+    out.append(f"| *TecoGAN (published, approximate)* | *{t['psnr_rgb']:.2f} on RGB* | — | {t['lpips']:.3f} | "
+               f"{t['tof']:.3f} | {t['tlp']:.3f} | — |")
+    scored = [r for r in bd.values() if r is not None]
+    note = f"Scored: {_frames_note(scored)}." if scored else "No BD results yet."
+    if scored and (down := scored[0].get("degradation", {}).get("downsampling")):
+        note += f" The LR: {down}."
+    out += ["", note + " TecoGAN's row (Chu et al., ACM TOG 2020, as published; approximate) is on the full "
+            "sequences with their own code: its LPIPS, tOF and tLP are defined as ours, but its PSNR is on RGB and "
+            "ours on Y, so the two PSNR columns are not comparable.", ""]
+
+    out += ["#### H.264", "", "| CRF | method | trained on | " + header,
+            "|---:|---|---|" + "---:|" * (len(DEGRADED_COLUMNS) + 1)]
+    scored = []
+    for crf in CRFS:
+        for k, (method, (label, trained)) in enumerate(CRF_METHODS.items()):
+            result = load_degraded(root, method, f"h264:{crf}")
+            scored += [result] if result is not None else []
+            out.append(f"| {crf if k == 0 else ''} | {label} | {trained} | "
+                       + " | ".join(_degraded_cells(result, method, weights)) + " |")
+    out += ["", (f"Scored: {_frames_note(scored)}." + _codec_note(scored)) if scored else "No H.264 results yet.", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
 SECTIONS = {"table1": table1, "regions": regions, "selfensemble": self_ensemble, "periodic": periodic,
-            "temporal": temporal, "lrfamily": lr_family}
+            "temporal": temporal, "lrfamily": lr_family, "degraded": degraded}
 
 
 def card_vid4(result: dict, method: str, scale: int, ensemble: dict | None = None) -> str:

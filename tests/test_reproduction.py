@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from PIL import Image
 
 from conftest import REPO
 from savsr.evaluation import VID4
+from savsr.media.writer import VideoWriter
 from savsr.models import VSRResNet
 from savsr.models.checkpoint import GeneratorSpec, save_generator
 
@@ -55,6 +57,10 @@ old temporal
 <!-- BEGIN generated:lrfamily -->
 old LR family
 <!-- END generated:lrfamily -->
+
+<!-- BEGIN generated:degraded -->
+old degraded
+<!-- END generated:degraded -->
 
 Hand-written end.
 """
@@ -150,6 +156,67 @@ def test_lr_family_table(tmp_path: Path) -> None:
     assert "### ×2" in text and "No results at this scale yet." in text
 
 
+def fake_degraded(root: Path, method: str, spec: str, psnr: float, bicubic: float | None = None) -> None:
+    """fake_results of ``method`` under ``--degradation spec``, in reproduce.sh's METHOD@TAG folder."""
+    name = reproduction_tables.degraded_method(method, spec)
+    fake_results(root, 4, name, psnr)
+    path = root / "x4" / name / "results.json"
+    result = json.loads(path.read_text())
+    result["config"] |= {"model": method, "degradation": spec}
+    if method == "bicubic":  # as fake_results writes bicubic: without temporal scores
+        for row in result["table"].values():
+            for key in ("tof", "tlp", "tof_high", "tof_flat", "tnoise_flat", "pairs"):
+                row.pop(key)
+    result["degradation"] = {"spec": spec, "downsampling": "BD: the test's" if spec == "bd" else "BI: the test's"}
+    if spec.startswith("h264"):
+        result["degradation"]["codec"] = {"encoder": "libx264", "crf": int(spec[5:]), "preset": "medium", "gop": 250,
+                                          "pix_fmt": "yuv420p", "matrix": "bt709", "range": "limited", "ffmpeg": "61.19.101"}
+    if bicubic is not None:
+        result["table"]["bicubic (mean)"] = {"psnr": bicubic, "ssim": 0.6, "lpips": 0.5}
+    path.write_text(json.dumps(result))
+
+
+def test_degraded_section(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Issue #33's tables: BD beside TecoGAN's published row, H.264 at CRF 15/25/35; missing models
+    read "not trained" (no weights) or "not evaluated" (weights, no results)."""
+    root, doc, weights = tmp_path / "res", tmp_path / "doc.md", tmp_path / "weights"
+    doc.write_text(DOC)
+    weights.mkdir()
+    (weights / "vsrresnet-bd-lr-x4.safetensors").write_bytes(b"")  # bundled but not evaluated
+    assert reproduction_tables.degraded_method("sa-vsrgan", "h264:25") == "sa-vsrgan@h264-25"
+    assert reproduction_tables.degraded_method("bicubic", "bd+h264:25") == "bicubic@bd_h264-25"
+    fake_degraded(root, "bicubic", "bd", 21.85)
+    fake_degraded(root, "sa-vsrgan-bd-lr", "bd", 23.0, bicubic=21.85)
+    fake_degraded(root, "bicubic", "h264:25", 22.91)
+    fake_degraded(root, "sa-vsrgan", "h264:25", 22.5, bicubic=22.91)
+    args = [str(root), "--doc", str(doc), "--weights", str(weights), "--sections", "degraded"]
+    assert reproduction_tables.main(args) == 0
+    text = doc.read_text()
+    assert "old degraded" not in text and "old LR family" in text  # only that section
+    lines = text.splitlines()
+    # fake_results' means: SSIM 0.7, LPIPS 0.3, tOF 0.8, tLP 6.0 (bicubic: no temporal scores).
+    assert "| Bicubic | 21.85 | 0.7000 | 0.3000 | — | — | — |" in lines
+    assert "| SA-VSRGAN-BD-LR | 23.00 | 0.7000 | 0.3000 | 0.800 | 6.000 | +1.15 |" in lines
+    assert "| VSRResNet-BD-LR | not evaluated | — | — | — | — | — |" in lines
+    assert "| VSRResFeatGAN-BD-LR | not trained | — | — | — | — | — |" in lines
+    assert "| *TecoGAN (published, approximate)* | *25.57 on RGB* | — | 0.162 | 0.190 | 0.668 | — |" in lines
+    assert any("its PSNR is on RGB and ours on Y" in line and "The LR: BD: the test's." in line for line in lines)
+    assert "| 25 | Bicubic | — | 22.91 | 0.7000 | 0.3000 | — | — | — |" in lines
+    assert "|  | SA-VSRGAN | BI | 22.50 | 0.7000 | 0.3000 | 0.800 | 6.000 | -0.41 |" in lines
+    assert "|  | SA-VSRGAN-LR | BI | not trained | — | — | — | — | — |" in lines
+    assert "| 15 | Bicubic | — | not evaluated | — | — | — | — | — |" in lines
+    assert lines.count("|  | SA-VSRGAN-real | real | not trained | — | — | — | — | — |") == 3  # CRF 15, 25, 35
+    assert any(line.startswith("Scored: 10 frames (all) of vid4") and "libx264 at the CRF shown, preset medium, GOP 250"
+               in line for line in lines)
+    # Results filed under the wrong degradation are refused, not tabulated.
+    fake_degraded(root, "sa-vsrgan", "h264:35", 22.0)
+    path = root / "x4" / "sa-vsrgan@h264-35" / "results.json"
+    path.write_text(path.read_text().replace('"degradation": "h264:35"', '"degradation": "h264:25"'))
+    capsys.readouterr()
+    assert reproduction_tables.main(args) == 2
+    assert "sa-vsrgan@h264-35/results.json was evaluated with --degradation h264:25, not h264:35" in capsys.readouterr().err
+
+
 def test_self_ensemble_section_alone(tmp_path: Path) -> None:
     root, doc, weights = tmp_path / "res", tmp_path / "doc.md", tmp_path / "weights"
     doc.write_text(DOC)
@@ -221,11 +288,23 @@ def test_reproduce_quick_end_to_end(tmp_path: Path) -> None:
     torch.manual_seed(0)
     save_generator(VSRResNet(blocks=1, features=8), GeneratorSpec(scale=4, blocks=1, features=8),
                    weights / "sa-vsrgan-x4.safetensors")
+    clip = tmp_path / "clip.mkv"  # the real-footage figures' clip: 4 frames of 96×64
+    writer = VideoWriter(clip, 96, 64, Fraction(25), codec="ffv1")
+    for t in range(4):
+        writer.write(np.full((64, 96, 3), 40 * t, np.uint8) + np.arange(96, dtype=np.uint8)[None, :, None])
+    writer.close()
     env = os.environ | {"SCALES": "4", "DATA": str(data), "WEIGHTS": str(weights), "OUT": str(out), "QUICK": "2",
-                        "CROP_BOX": "4 4 16 16", "DEVICE": "cpu", "BIN": str(Path(sys.executable).parent)}
+                        "CROP_BOX": "4 4 16 16", "DEVICE": "cpu", "BIN": str(Path(sys.executable).parent),
+                        "DEGRADED": "h264:25", "REAL_CLIP": str(clip), "REAL_FRAME": "1", "REAL_REGION": "8 16 48 64",
+                        "REAL_BOX": "8 8 16 24"}
     run = subprocess.run(["bash", str(REPO / "scripts" / "reproduce.sh")], env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert "x4 vsrresfeatgan: not trained" in run.stdout
+    assert "x4 sa-vsrgan-real (h264:25): not trained" in run.stdout and "bd-lr" not in run.stdout  # DEGRADED: no bd
+    crf = {m: json.loads((out / "x4" / f"{m}@h264-25" / "results.json").read_text()) for m in ("bicubic", "sa-vsrgan")}
+    assert {r["config"]["degradation"] for r in crf.values()} == {"h264:25"}
+    assert crf["sa-vsrgan"]["degradation"]["codec"]["crf"] == 25 and crf["sa-vsrgan"]["table"]["mean"]["frames"] == 8
+    assert (out / "real_x4.png").stat().st_size > 0 and (out / "real_original_x4.png").stat().st_size > 0
     sa = json.loads((out / "x4" / "sa-vsrgan" / "results.json").read_text())
     assert sa["table"]["mean"]["frames"] == 8 and "bicubic (mean)" in sa["table"]  # QUICK=2: 2 frames × 4
     assert (out / "crops_x4.png").stat().st_size > 0
@@ -233,6 +312,11 @@ def test_reproduce_quick_end_to_end(tmp_path: Path) -> None:
     bicubic = json.loads((out / "x4" / "bicubic" / "results.json").read_text())["table"]
     assert f"| Bicubic | PSNR-Y (dB) | {bicubic['calendar']['psnr']:.2f} | {bicubic['city']['psnr']:.2f} |" in doc
     assert "| VSRResFeatGAN | PSNR-Y (dB) | not trained |" in doc
+    mean = {m: r["table"]["mean"] for m, r in crf.items()}
+    assert f"| 25 | Bicubic | — | {mean['bicubic']['psnr']:.2f} | {mean['bicubic']['ssim']:.4f} |" in doc
+    gain = mean["sa-vsrgan"]["psnr"] - crf["sa-vsrgan"]["table"]["bicubic (mean)"]["psnr"]
+    assert f"|  | SA-VSRGAN | BI | {mean['sa-vsrgan']['psnr']:.2f} |" in doc and f"| {gain:+.2f} |" in doc
+    assert "| 15 | Bicubic | — | not evaluated |" in doc and "| SA-VSRGAN-BD-LR | not trained |" in doc
     # A second run reuses every evaluation; a changed model is evaluated again.
     again = subprocess.run(["bash", str(REPO / "scripts" / "reproduce.sh")], env=env, capture_output=True, text=True)
     # The default ENSEMBLE also scores sa-vsrgan-x4 with --self-ensemble.
@@ -243,11 +327,12 @@ def test_reproduce_quick_end_to_end(tmp_path: Path) -> None:
              for k, d in (("psnr", 2), ("ssim", 4), ("lpips", 4), ("psnr_high", 2), ("psnr_flat", 2), ("noise_flat", 3))]
     gain = mean["psnr"] - bicubic["mean"]["psnr"]
     assert f"| SA-VSRGAN | ×8 self-ensemble | {' | '.join(cells)} | {gain:+.2f} |" in doc
-    assert again.returncode == 0 and again.stdout.count("results reused") == 3
+    assert again.returncode == 0 and again.stdout.count("results reused") == 5  # 3 on BI, 2 on h264:25
     save_generator(VSRResNet(blocks=1, features=8), GeneratorSpec(scale=4, blocks=1, features=8),
                    weights / "sa-vsrgan-x4.safetensors", overwrite=True)
     third = subprocess.run(["bash", str(REPO / "scripts" / "reproduce.sh")], env=env, capture_output=True, text=True)
     assert "x4 sa-vsrgan: evaluating" in third.stdout and "x4 bicubic: results reused" in third.stdout
+    assert "x4 sa-vsrgan@h264-25: evaluating" in third.stdout and "x4 bicubic@h264-25: results reused" in third.stdout
     bad = subprocess.run(["bash", str(REPO / "scripts" / "reproduce.sh")], env=env | {"SCALES": "5"},
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.strip() == "reproduce: error: SCALES: 5 is not 2, 3 or 4"
