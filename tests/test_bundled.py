@@ -11,6 +11,7 @@ from safetensors import safe_open
 
 import savsr
 from savsr.cli import main
+from savsr.errors import SavsrError
 from savsr.demo import run_demo
 
 
@@ -31,6 +32,20 @@ def test_listed_with_a_card(capsys: pytest.CaptureFixture) -> None:
 
 
 BUNDLED = sorted(m.name for m in savsr.available_models())
+
+
+def test_each_scale_has_a_bundled_default(capsys: pytest.CaptureFixture) -> None:
+    from savsr.models.zoo import DEFAULTS, default_model
+
+    models = {m.name: m for m in savsr.available_models()}
+    assert sorted(DEFAULTS) == [2, 3, 4]
+    for scale, name in DEFAULTS.items():
+        assert default_model(scale) == name and models[name].spec.scale == scale
+    with pytest.raises(SavsrError, match="scale 5"):
+        default_model(5)
+    assert main(["models"]) == 0
+    marked = [ln.split()[0] for ln in capsys.readouterr().out.splitlines() if "(the default at ×" in ln]
+    assert sorted(marked) == sorted(DEFAULTS.values())
 
 
 @pytest.mark.parametrize("name", BUNDLED)

@@ -144,12 +144,13 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     from .infer.batch import frame_count, is_video_folder, parse_shard, plan, run_batch, shard, summary
     from .infer.pipeline import EncodeOptions, upscale_file
     from .infer.upscaler import load_model
+    from .models.zoo import default_model
 
     from .data.resize import check_scale
 
     if args.scale is not None:
         check_scale(args.scale)
-    name = args.model or f"sa-vsrgan-x{args.scale or 4}"  # --scale alone picks the bundled model of that scale
+    name = args.model or default_model(args.scale or 4)  # --scale alone picks the bundled model of that scale
     inputs = [Path(p) for p in args.input]
     one = inputs[0]
     is_batch = (len(inputs) > 1 or (one.suffix.lower() == ".txt" and one.is_file()) or is_video_folder(one)
@@ -217,15 +218,17 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from .models.zoo import available_models
+    from .models.zoo import DEFAULTS, available_models
 
     models = available_models()
+    defaults = {name: scale for scale, name in DEFAULTS.items()}
     if not models:
         print("no bundled models")
     for m in models:
         gflops = m.spec.flops_per_pixel() * 1e6 / 1e9
         print(f"{m.name:<20} ×{m.spec.scale} {m.spec.color.upper():<3} {m.spec.kind:<12} {m.spec.blocks:>2} blocks × "
-              f"{m.spec.features:<3} {gflops:>7,.0f} GFLOP per output megapixel  card: {m.card}")
+              f"{m.spec.features:<3} {gflops:>7,.0f} GFLOP per output megapixel  card: {m.card}"
+              + (f"  (the default at ×{defaults[m.name]})" if m.name in defaults else ""))
     return 0
 
 
@@ -322,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "for a batch, the folder for the outputs (named after the inputs)")
     up.add_argument("--model", metavar="NAME|CHECKPOINT",
                     help="bundled model (see `savsr models`) or generator .safetensors "
-                         "(default sa-vsrgan-xS for --scale S, else sa-vsrgan-x4)")
+                         "(default: the bundled default of --scale, else of ×4; `savsr models` marks them)")
     up.add_argument("--scale", type=int, help="2, 3 or 4: picks the bundled model; with --model, must match it")
     up.add_argument("--tile", type=int, help="tile side in HR pixels, at least 64 (default: from free memory; 0 = whole frame)")
     up.add_argument("--tile-overlap", type=int, help="context around each tile (default: the receptive radius, 32)")
@@ -380,7 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the demo on the bundled sample (what `make demo` runs)")
     demo.add_argument("-o", "--output-dir", default="demo_output", help="folder for the results")
-    demo.add_argument("--model", default="sa-vsrgan-x4", help="bundled model or .safetensors (default sa-vsrgan-x4)")
+    demo.add_argument("--model", help="bundled model or .safetensors (default: the bundled default of ×4, "
+                                      "`savsr models` marks it)")
     demo.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     demo.set_defaults(func=_cmd_demo)
     return parser

@@ -20,18 +20,19 @@ from .evaluation import Scorer, SequenceResult
 from .figures import save_activity_figure, save_comparison_figure
 from .fileio import atomic_output
 from .infer.upscaler import load_model
+from .models.zoo import default_model
 from .media.writer import VideoWriter
 
 CLIP = "bedroom_clip.mkv"
-MODEL = "sa-vsrgan-x4"
 
 
-def run_demo(output_dir: str | Path, model_name: str = MODEL, device: str = "auto",
+def run_demo(output_dir: str | Path, model_name: str | None = None, device: str = "auto",
              precision: str = "auto") -> dict[str, Path]:
-    """Write the demo outputs into ``output_dir`` and return their paths by kind."""
+    """Write the demo outputs into ``output_dir`` and return their paths by kind; the model is
+    the bundled ×4 default unless ``model_name`` names one."""
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    model = load_model(model_name, device=device, precision=precision)
+    model = load_model(model_name or default_model(4), device=device, precision=precision)
     s = model.scale
     clip = Path(str(files("savsr") / "assets" / CLIP))
     gt = torch.stack([torch.from_numpy(f).permute(2, 0, 1) for f in FrameSource(clip)])  # (T, 3, H, W) uint8

@@ -23,7 +23,7 @@ from ..data.window import sliding_windows, stack_window
 from ..device import resolve_device
 from ..errors import ParameterError, PrecisionFallback
 from ..models.checkpoint import GeneratorSpec, load_generator
-from ..models.zoo import model_path
+from ..models.zoo import default_model, model_path
 from ..precision import AUTOCAST_DTYPES, resolve_precision
 from .background import background
 from .engine import OpenVINOEngine, TorchEngine, openvino_available, resolve_backend
@@ -221,16 +221,17 @@ def _to_unit(x: Tensor) -> Tensor:
 
 
 def load_model(
-    name_or_path: str | os.PathLike = "sa-vsrgan-x4", device: str = "auto", precision: str = "auto",
+    name_or_path: str | os.PathLike | None = None, device: str = "auto", precision: str = "auto",
     tile: int | None = None, tile_overlap: int | None = None, self_ensemble: bool = False, backend: str = "auto",
 ) -> Upscaler:
-    """A bundled model by name (see ``savsr models``) or a generator .safetensors file, ready to use.
+    """A bundled model by name (see ``savsr models``) or a generator .safetensors file, ready to use;
+    None: the bundled ×4 default (``models.zoo.default_model``).
 
     ``self_ensemble`` averages each frame over the 8 flips and transposes (8× slower, higher PSNR).
     ``backend``: "torch", "openvino" (CPU only), or "auto": OpenVINO on a CPU where it is installed
     (1.3× to 1.9× PyTorch's speed there, docs/performance.md), PyTorch elsewhere.
     """
-    path = model_path(name_or_path)
+    path = model_path(default_model(4) if name_or_path is None else name_or_path)
     dev = resolve_device(device)
     model, spec = load_generator(path, dev)
     # channels_last: oneDNN and cuDNN convolutions are fastest in NHWC (docs/performance.md).

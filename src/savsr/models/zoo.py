@@ -35,6 +35,19 @@ def weights_dir() -> Path:
     return Path(str(files("savsr") / "weights"))
 
 
+# The model `savsr upscale --scale S`, `savsr demo` and `load_model()` use when none is named. The
+# paper's generator, unless the LR-space model of that scale beats it on Vid4 on PSNR, SSIM, LPIPS
+# and tLP alike (issue #31; docs/reproduction.md, "The LR-space family").
+DEFAULTS = {2: "sa-vsrgan-x2", 3: "sa-vsrgan-x3", 4: "sa-vsrgan-x4"}
+
+
+def default_model(scale: int = 4) -> str:
+    """The bundled model used for ``scale`` when none is named."""
+    if scale not in DEFAULTS:
+        raise SavsrError(f"scale {scale}: the bundled models are ×{', ×'.join(map(str, DEFAULTS))}")
+    return DEFAULTS[scale]
+
+
 def bundled_paths(name: str) -> tuple[Path, Path]:
     """(weights, card) paths of bundled model ``name``, whether or not they exist yet."""
     return weights_dir() / f"{name}.safetensors", weights_dir() / f"{name}.md"
