@@ -11,7 +11,7 @@ from safetensors import safe_open
 
 import savsr
 from savsr.cli import main
-from savsr.errors import SavsrError
+from savsr.errors import ParameterError
 from savsr.demo import run_demo
 
 
@@ -41,7 +41,7 @@ def test_each_scale_has_a_bundled_default(capsys: pytest.CaptureFixture) -> None
     assert sorted(DEFAULTS) == [2, 3, 4]
     for scale, name in DEFAULTS.items():
         assert default_model(scale) == name and models[name].spec.scale == scale
-    with pytest.raises(SavsrError, match="scale 5"):
+    with pytest.raises(ParameterError, match="must be 2, 3 or 4, got 5"):
         default_model(5)
     assert main(["models"]) == 0
     marked = [ln.split()[0] for ln in capsys.readouterr().out.splitlines() if "(the default at ×" in ln]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
+from ..data.resize import check_scale
 from ..errors import SavsrError
 from .checkpoint import GeneratorSpec, read_spec
 
@@ -43,9 +44,7 @@ DEFAULTS = {2: "sa-vsrgan-x2", 3: "sa-vsrgan-x3", 4: "sa-vsrgan-x4"}
 
 def default_model(scale: int = 4) -> str:
     """The bundled model used for ``scale`` when none is named."""
-    if scale not in DEFAULTS:
-        raise SavsrError(f"scale {scale}: the bundled models are ×{', ×'.join(map(str, DEFAULTS))}")
-    return DEFAULTS[scale]
+    return DEFAULTS[check_scale(scale)]
 
 
 def bundled_paths(name: str) -> tuple[Path, Path]:
