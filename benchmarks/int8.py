@@ -47,7 +47,8 @@ def run(report: Report, device: torch.device, quick: bool) -> None:
             report.add(Row("int8", f"{MODEL} network, OpenVINO {p}", 1 / secs[p], "frame/s",
                            peak=flops / secs[p] / 1e9 / peaks[p] if peaks and p in peaks else None,
                            note=f"{width}×{height} out; computes {up.precision}"
-                                + ("; first convolution fp32" if p == "int8" else "")))
+                                + ("; first convolution fp32" if p == "int8" else "")
+                                + f"; kernels {up.engine.kernels}"))
         for p in ups:
             if p != "int8":
                 report.add(Row("int8", f"int8 / {p}, network", secs[p] / secs["int8"], "×", note="same window, same run"))

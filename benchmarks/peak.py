@@ -1,7 +1,9 @@
 """The CPU's peak FLOP/s in fp32 and bf16, and OP/s in int8: cores × clock × per cycle, measured by peak.c.
 
-The microkernel is compiled here with the host's C compiler (-march=native, OpenMP) and run on as
-many threads as PyTorch uses. Its clock comes from a chain of dependent adds, its FLOP per cycle
+The microkernel is compiled here with the host's C compiler (-march=native, OpenMP; without AVX-512
+under a oneDNN cap below it, such as ONEDNN_MAX_CPU_ISA=AVX2, which OpenVINO's and PyTorch's CPU
+kernels obey: the peak is that of the instructions the engines may use) and run on as many threads
+as PyTorch uses. Its clock comes from a chain of dependent adds, its FLOP per cycle
 from independent FMA (fp32) and dot-product (bf16) chains on the widest vector registers. The
 FLOP per cycle of a core is a power of two (vector width × pipes × 2), so the measured value is
 rounded to one: outside load on a shared machine can only lower a measurement, and the peak is
@@ -10,7 +12,8 @@ FLOP/cycle (two 512-bit FMA pipes) and 128 bf16 FLOP/cycle (two 512-bit vdpbf16p
 counts a multiply and an add as 2 OP, as FLOPs do, so that a convolution's FLOP count divided by
 its time compares with it directly; without VNNI its three-instruction sequence has no
 power-of-two rate per cycle, and its measured rate is taken as the peak (on a Zen 4 built for
-AVX2 only: 41 OP/cycle against 32 fp32 FLOP/cycle, so int8 can at best be 1.3× fp32 there).
+AVX2 only: 41-42 OP/cycle against 32 fp32 FLOP/cycle). That one is a floor, not the limit:
+OpenVINO's AVX2 int8 kernel ran at 1.2 of it (docs/performance.md, int8).
 """
 
 from __future__ import annotations
@@ -50,6 +53,16 @@ class Peak:
                 f"(benchmarks/peak.c; its {loop} reached {self.microkernel[precision]:.0f})")
 
 
+# oneDNN's names of the caps below AVX-512 that still have AVX2 (its ONEDNN_MAX_CPU_ISA values).
+_AVX2_CAPS = {"AVX2", "AVX2_VNNI", "AVX2_VNNI_2"}
+
+
+def march_flags() -> list[str]:
+    """The microkernel's -march flags: the host's, less AVX-512 where oneDNN is capped at AVX2."""
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", os.environ.get("DNNL_MAX_CPU_ISA", "")).strip().upper()
+    return ["-march=native"] + (["-mno-avx512f"] if cap in _AVX2_CAPS else [])
+
+
 def cpu_peak() -> Peak | None:
     """The CPU's measured peak, or None where no C compiler or no x86-64 vector unit is available."""
     cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
@@ -58,7 +71,7 @@ def cpu_peak() -> Peak | None:
     threads = torch.get_num_threads()
     with tempfile.TemporaryDirectory() as tmp:
         exe = Path(tmp) / "peak"
-        built = subprocess.run([cc, "-O2", "-march=native", "-fopenmp", str(SOURCE), "-o", str(exe)],
+        built = subprocess.run([cc, "-O2", *march_flags(), "-fopenmp", str(SOURCE), "-o", str(exe)],
                                capture_output=True, text=True)
         if built.returncode != 0:
             return None

@@ -3,6 +3,7 @@ where OpenVINO is missing."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -62,6 +63,22 @@ def test_openvino_reports_the_precision_it_compiled() -> None:
     engine = OpenVINOEngine(VSRResNet(blocks=1, features=8).eval(), 5, "bf16")
     assert engine.precision == ("bf16" if cpuinfo_has_bf16() else "fp32")
     assert OpenVINOEngine(VSRResNet(blocks=1, features=8).eval(), 5, "fp32").precision == "fp32"
+
+
+@needs_openvino
+def test_openvino_kernels_follow_the_cpu_and_a_onednn_cap() -> None:
+    """The benchmarks' AVX2 rows rest on this: OpenVINO's CPU plugin picks its convolution kernels
+    by the CPU's flags, and obeys ONEDNN_MAX_CPU_ISA (read when it loads, hence a subprocess)."""
+    code = ("from savsr.models import VSRResNet; from savsr.infer.engine import OpenVINOEngine; "
+            "print(OpenVINOEngine(VSRResNet(blocks=1, features=8).eval(), 5, 'fp32').kernels)")
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    if " avx2" not in flags:
+        pytest.skip("the kernel names below are x86-64's")
+    native = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert ("avx512" in native) == (" avx512f" in flags), native
+    capped = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env={**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"}).stdout.strip()
+    assert "avx2" in capped and "avx512" not in capped, capped
 
 
 @needs_openvino

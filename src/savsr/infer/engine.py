@@ -151,15 +151,26 @@ class PackedVSRResNet:
         return window_centre(x, self.frames).float() + self._conv(y, self.tail, "none").float()
 
 
+def _convolutions(compiled, key: str) -> set[str]:
+    """The values of runtime-graph attribute ``key`` over an OpenVINO compiled model's convolutions."""
+    return {op.get_rt_info()[key].astype(str) for op in compiled.get_runtime_model().get_ops()
+            if op.get_rt_info()["layerType"].astype(str) == "Convolution"}
+
+
 def compiled_precision(compiled) -> str:
     """"int8", "bf16" or "fp32": what the convolutions of an OpenVINO compiled model compute in.
 
     Read from the compiled (runtime) graph, because OpenVINO's CPU plugin compiles a bf16 hint
     in fp32 without a word on a CPU that has no native bf16.
     """
-    kinds = {op.get_rt_info()["runtimePrecision"].astype(str) for op in compiled.get_runtime_model().get_ops()
-             if op.get_rt_info()["layerType"].astype(str) == "Convolution"}
+    kinds = _convolutions(compiled, "runtimePrecision")
     return "int8" if kinds & {"u8", "i8"} else "bf16" if "bf16" in kinds else "fp32"
+
+
+def compiled_kernels(compiled) -> str:
+    """The oneDNN kernels OpenVINO chose for the convolutions ("brgconv_avx512_I8, …"): the
+    instructions really run, which follow the CPU's flags and a ``ONEDNN_MAX_CPU_ISA`` cap."""
+    return ", ".join(sorted(_convolutions(compiled, "primitiveType")))
 
 
 def to_openvino(model: nn.Module, in_channels: int):
@@ -192,7 +203,7 @@ class OpenVINOEngine:
     ``calibration()``'s windows, and cached on disk) with what stays unquantized in fp32; its
     global skip (:meth:`base`) is added in PyTorch, in fp32;
     :attr:`precision` is what the compiled convolutions really compute in (fp32 for a bf16 hint
-    on a CPU without native bf16);
+    on a CPU without native bf16), and :attr:`kernels` the oneDNN kernels they run;
     OpenVINO's CPU plugin then prepares its kernels for each new frame or tile shape once and
     keeps them, so a video pays that only for its first window and its edge tiles.
     """
@@ -220,6 +231,7 @@ class OpenVINOEngine:
             raise SavsrError(f"OpenVINO could not compile the model: {str(exc).splitlines()[0]}") from None
         self.request = compiled.create_infer_request()
         self.precision = compiled_precision(compiled)
+        self.kernels = compiled_kernels(compiled)
         self.base = model.base if split else None
         _enlarge_signal_stack()
 
