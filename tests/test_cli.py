@@ -13,6 +13,7 @@ from PIL import Image
 from conftest import DATA, require
 from savsr import __version__
 from savsr.cli import main
+from savsr.errors import ParameterError
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -116,7 +117,7 @@ def test_demo_writes_every_output(tmp_path: Path) -> None:
         assert (tmp_path / "out" / name).is_file(), name
         assert str(tmp_path / "out" / name) in res.stdout or name.endswith(".json")
     table = (tmp_path / "out" / "metrics.md").read_text()
-    assert "| bicubic |" in table and "| tiny_x4 |" in table
+    assert "| bicubic |" in table and "| tiny_x4 |" in table and "(32 frames," in table
 
 
 def test_demo_runs_at_the_models_scale(tmp_path: Path) -> None:
@@ -129,11 +130,14 @@ def test_demo_runs_at_the_models_scale(tmp_path: Path) -> None:
     torch.manual_seed(0)
     spec = GeneratorSpec(scale=3, blocks=1, features=8)
     tiny = save_generator(spec.build(), spec, tmp_path / "tiny_x3.safetensors")
-    paths = run_demo(tmp_path / "out", str(tiny), device="cpu", precision="fp32")
+    paths = run_demo(tmp_path / "out", str(tiny), device="cpu", precision="fp32", frames=6)
     assert paths["super-resolved video"].name == "sr_x3.mp4"
     with av.open(str(paths["super-resolved video"])) as video:
         stream = video.streams.video[0]
         assert (stream.width, stream.height) == (384, 216)  # the clip's size is a multiple of 3
+        assert sum(1 for _ in video.decode(stream)) == 6
+    with pytest.raises(ParameterError, match="frames must be at least 1"):
+        run_demo(tmp_path / "out", str(tiny), device="cpu", frames=0)
     text = (tmp_path / "out" / "metrics.md").read_text()
     assert text.startswith("×3 on the bundled clip") and "3 border pixels" in text
 

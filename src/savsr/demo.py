@@ -16,6 +16,7 @@ import torch
 
 from .media.reader import FrameSource
 from .data.resize import bi_degrade
+from .errors import ParameterError
 from .evaluation import Scorer, SequenceResult
 from .figures import save_activity_figure, save_comparison_figure
 from .fileio import atomic_output
@@ -27,15 +28,18 @@ CLIP = "bedroom_clip.mkv"
 
 
 def run_demo(output_dir: str | Path, model_name: str | None = None, device: str = "auto",
-             precision: str = "auto") -> dict[str, Path]:
+             precision: str = "auto", frames: int | None = None) -> dict[str, Path]:
     """Write the demo outputs into ``output_dir`` and return their paths by kind; the model is
-    the bundled ×4 default unless ``model_name`` names one."""
+    the bundled ×4 default unless ``model_name`` names one, on the clip's first ``frames`` frames
+    (all 32 by default)."""
+    if frames is not None and frames < 1:
+        raise ParameterError("frames", f"{{param}} must be at least 1, got {frames}")
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     model = load_model(model_name or default_model(4), device=device, precision=precision)
     s = model.scale
     clip = Path(str(files("savsr") / "assets" / CLIP))
-    gt = torch.stack([torch.from_numpy(f).permute(2, 0, 1) for f in FrameSource(clip)])  # (T, 3, H, W) uint8
+    gt = torch.stack([torch.from_numpy(f).permute(2, 0, 1) for f in FrameSource(clip)])[:frames]  # (T, 3, H, W) uint8
     gt, lr, bicubic = bi_degrade(gt, s)
     sr = model(lr.float() / 255.0)  # (T, 3, H, W) in [0, 1]
     sr_u8 = torch.round(sr * 255).to(torch.uint8)
