@@ -66,5 +66,6 @@ def test_quick_suite_runs_and_reports_every_section(tmp_path: Path) -> None:
             assert 0 < rows[key]["peak"] < 1.5
     assert "| inference |" in proc.stdout
     if ("int8", "CPU peak int8") in rows:  # int8 measured, with its peak's instructions named
-        assert rows[("int8", "sa-vsrgan-x4 network, OpenVINO int8")]["note"].endswith("first convolution fp32")
+        note = rows[("int8", "sa-vsrgan-x4 network, OpenVINO int8")]["note"]
+        assert "first convolution fp32" in note and "_I8" in note.split("kernels ")[1], note  # an int8 kernel ran
         assert "vpdpbusd" in rows[("int8", "CPU peak int8")]["note"] or "vpmaddubsw" in rows[("int8", "CPU peak int8")]["note"]
