@@ -44,6 +44,25 @@ NETWORKS = {
 }
 
 
+# The card's "Use it for" section, by the training degradation (data.degradation; issue #33).
+FOOTAGE = {
+    "bi": ("clean footage: frames downscaled but not compressed hard, blurred or noisy (the paper's BI input, "
+           "bicubic `imresize`). On video that went through a codec it keeps the codec's blocks and draws texture "
+           "on them: for that footage take a model trained on `real` (docs/inference.md, which model for which footage)."),
+    "bd": ("the BD input of the literature's tables (13×13 Gaussian, σ = 1.6, then every S-th pixel: TecoGAN, DUF), "
+           "to compare with them; it was not trained on bicubic-downscaled input."),
+    "real": ("real footage: video that went through a codec, a camera's noise or blur (phone clips, web video, "
+             "DVDs). Trained on the random `real` pipeline (blur, resize, noise, JPEG, and H.264/H.265 over whole "
+             "clips, drawn per clip: savsr.data.degradation); docs/reproduction.md (Degraded input) scores it at "
+             "H.264 CRF 15, 25 and 35 and on clean input."),
+}
+
+
+def footage(spec: str) -> str:
+    """What footage a model trained on ``data.degradation = spec`` is for (the card's "Use it for")."""
+    return FOOTAGE.get(spec) or f"input degraded as `{spec}` (savsr.data.degradation), what it was trained on."
+
+
 # The card's int8 section, filled by scripts/int8_cost.py (which adds it to older cards).
 INT8_SECTION = """## int8
 
@@ -180,6 +199,8 @@ def main() -> None:
 {NETWORKS[spec.kind].format(blocks=spec.blocks, features=spec.features, frames=spec.frames)} for
 ×{spec.scale} video super-resolution of the {spec.color.upper()} channel (Cb/Cr from bicubic), trained with
 savsr. Weights in fp16 ({target.stat().st_size / 1e6:.1f} MB); they are run in fp32 or as asked.
+
+**Use it for** {footage(cfg["data"].get("degradation") or "bi")}
 
 **This is a budget model**, trained far less than the paper's 100 + 30 epochs on Myanmar:
 {budget}. docs/reproduction.md compares it with the paper.

@@ -29,7 +29,7 @@
 # `savsr evaluate --degradation SPEC`, TAG the SPEC as savsr evaluate names its own folders (':'
 # written '-', '+' written '_': bicubic@bd, sa-vsrgan@h264-25). A spec of BD (bd, bd+...) is run for
 # bicubic and BD_FAMILIES (LR-space, trained on BD), any other for bicubic and CRF_FAMILIES (the BI
-# models and the one trained on the `real` pipeline); reproduction_tables.py's degraded section
+# models and the one trained on the `real` pipeline), which are also scored on the clean BI input; reproduction_tables.py's degraded section
 # tabulates bd and h264 at CRF 15, 25 and 35. With x4 in SCALES, REAL_CLIP (a 720p clip) gives two
 # figures, each on REAL_REGION of frame REAL_FRAME: taken x4 down and through REAL_DEGRADATION, GT |
 # bicubic | CRF_FAMILIES (real_x4.png), and upscaled from the clip's own frames (real_original_x4.png).
@@ -147,7 +147,8 @@ for s in $SCALES; do
 done
 
 if [[ " $SCALES " == *" 4 "* ]]; then  # degraded input (issue #33): x4 only
-    for spec in $DEGRADED; do
+    # bi first: the real model's clean-input row of the H.264 table (the BI models' are reused)
+    for spec in ${DEGRADED:+bi} $DEGRADED; do
         case $spec in bd | bd+*) families=$BD_FAMILIES ;; *) families=$CRF_FAMILIES ;; esac
         if selected bicubic 4; then evaluate 4 bicubic bicubic "$(stamp bicubic)" "$spec"; fi
         for family in $families; do

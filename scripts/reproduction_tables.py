@@ -287,6 +287,9 @@ BD_METHODS = {"bicubic": ("Bicubic", "—"), "vsrresnet-bd-lr": ("VSRResNet-BD-L
 CRF_METHODS = {"bicubic": ("Bicubic", "—"), "sa-vsrgan": ("SA-VSRGAN", "BI"), "sa-vsrgan-lr": ("SA-VSRGAN-LR", "BI"),
                "sa-vsrgan-real": ("SA-VSRGAN-real", "real")}
 CRFS = (15, 25, 35)  # COMISR's (Li et al., ICCV 2021) H.264 rates for Vid4 ×4
+# The H.264 table's rows: the clean BI input first (what the real model gives up where there is no
+# codec), then the CRFs. Row label -> --degradation spec.
+CRF_ROWS = {"none (BI)": "bi"} | {str(crf): f"h264:{crf}" for crf in CRFS}
 DEGRADED_SCALE = 4
 # TecoGAN (Chu et al., ACM TOG 2020), Vid4 ×4 under BD, as /work/shared/reference/published_vid4.md
 # gives it (marked approximate there): LPIPS-alex, tOF and tLP by thunil/TecoGAN's metrics.py, the
@@ -298,14 +301,17 @@ DEGRADED_COLUMNS = (("psnr", "PSNR-Y (dB)", 2), ("ssim", "SSIM-Y", 4), ("lpips",
 
 def degraded_method(method: str, spec: str) -> str:
     """The results folder name of ``method`` evaluated with ``--degradation spec`` (scripts/reproduce.sh's
-    layout): the spec as `savsr evaluate` writes it in its own folder names, ':' as '-' and '+' as '_'."""
+    layout): the spec as `savsr evaluate` writes it in its own folder names, ':' as '-' and '+' as '_';
+    BI's results are the plain ``method`` folder of the BI tables."""
+    if spec == "bi":
+        return method
     return f"{method}@{spec.replace(':', '-').replace('+', '_')}"
 
 
 def load_degraded(root: Path, method: str, spec: str) -> dict | None:
     """The ×4 results of ``method`` under ``spec``, checked to be what their folder says."""
     result = load_results(root, DEGRADED_SCALE, degraded_method(method, spec))
-    if result is not None and (got := result["config"].get("degradation", "bi")) != spec:
+    if result is not None and (got := result["config"].get("degradation") or "bi") != spec:
         raise SavsrError(f"{root}/x{DEGRADED_SCALE}/{degraded_method(method, spec)}/results.json was evaluated "
                          f"with --degradation {got}, not {spec}")
     return result
@@ -355,15 +361,32 @@ def degraded(root: Path, weights: Path) -> str:
 
     out += ["#### H.264", "", "| CRF | method | trained on | " + header,
             "|---:|---|---|" + "---:|" * (len(DEGRADED_COLUMNS) + 1)]
-    scored = []
-    for crf in CRFS:
+    scored, h264 = [], {}
+    for row, spec in CRF_ROWS.items():
         for k, (method, (label, trained)) in enumerate(CRF_METHODS.items()):
-            result = load_degraded(root, method, f"h264:{crf}")
-            scored += [result] if result is not None else []
-            out.append(f"| {crf if k == 0 else ''} | {label} | {trained} | "
+            h264[method, spec] = result = load_degraded(root, method, spec)
+            scored += [result] if result is not None and spec != "bi" else []
+            out.append(f"| {row if k == 0 else ''} | {label} | {trained} | "
                        + " | ".join(_degraded_cells(result, method, weights)) + " |")
     out += ["", (f"Scored: {_frames_note(scored)}." + _codec_note(scored)) if scored else "No H.264 results yet.", ""]
+    out += _real_against_bi(h264)
     return "\n".join(out).rstrip() + "\n"
+
+
+def _real_against_bi(h264: dict[tuple[str, str], dict | None]) -> list[str]:
+    """Issue #33's measures: the real model against the bundled BI model (sa-vsrgan-x4) at CRF 25
+    (PSNR-Y gain, relative LPIPS change) and on the clean BI input (PSNR-Y)."""
+    mean = {key: r["table"]["mean"] for key, r in h264.items() if r is not None}
+    out = []
+    if ("sa-vsrgan-real", "h264:25") in mean and ("sa-vsrgan", "h264:25") in mean:
+        real, bi = mean["sa-vsrgan-real", "h264:25"], mean["sa-vsrgan", "h264:25"]
+        out.append(f"At CRF 25, SA-VSRGAN-real against SA-VSRGAN: {real['psnr'] - bi['psnr']:+.2f} dB PSNR-Y, "
+                   f"{100 * (real['lpips'] / bi['lpips'] - 1):+.1f} % LPIPS.")
+    if ("sa-vsrgan-real", "bi") in mean and ("sa-vsrgan", "bi") in mean:
+        real, bi = mean["sa-vsrgan-real", "bi"], mean["sa-vsrgan", "bi"]
+        out.append(f"On the clean BI input: {real['psnr'] - bi['psnr']:+.2f} dB PSNR-Y, "
+                   f"{100 * (real['lpips'] / bi['lpips'] - 1):+.1f} % LPIPS.")
+    return [" ".join(out), ""] if out else []
 
 
 SECTIONS = {"table1": table1, "regions": regions, "selfensemble": self_ensemble, "periodic": periodic,

@@ -189,6 +189,9 @@ def test_degraded_section(tmp_path: Path, capsys: pytest.CaptureFixture) -> None
     fake_degraded(root, "sa-vsrgan-bd-lr", "bd", 23.0, bicubic=21.85)
     fake_degraded(root, "bicubic", "h264:25", 22.91)
     fake_degraded(root, "sa-vsrgan", "h264:25", 22.5, bicubic=22.91)
+    fake_degraded(root, "sa-vsrgan-real", "h264:25", 23.0, bicubic=22.91)
+    fake_degraded(root, "sa-vsrgan", "bi", 24.5)  # the clean input: the BI tables' plain folders
+    fake_degraded(root, "sa-vsrgan-real", "bi", 24.0)
     args = [str(root), "--doc", str(doc), "--weights", str(weights), "--sections", "degraded"]
     assert reproduction_tables.main(args) == 0
     text = doc.read_text()
@@ -205,7 +208,12 @@ def test_degraded_section(tmp_path: Path, capsys: pytest.CaptureFixture) -> None
     assert "|  | SA-VSRGAN | BI | 22.50 | 0.7000 | 0.3000 | 0.800 | 6.000 | -0.41 |" in lines
     assert "|  | SA-VSRGAN-LR | BI | not trained | — | — | — | — | — |" in lines
     assert "| 15 | Bicubic | — | not evaluated | — | — | — | — | — |" in lines
-    assert lines.count("|  | SA-VSRGAN-real | real | not trained | — | — | — | — | — |") == 3  # CRF 15, 25, 35
+    assert lines.count("|  | SA-VSRGAN-real | real | not trained | — | — | — | — | — |") == 2  # CRF 15, 35
+    assert "| none (BI) | Bicubic | — | not evaluated | — | — | — | — | — |" in lines
+    assert "|  | SA-VSRGAN-real | real | 24.00 | 0.7000 | 0.3000 | 0.800 | 6.000 | — |" in lines
+    # The done-when measures (fake_results' LPIPS: 0.30, but 0.28 in the plain sa-vsrgan folder).
+    assert ("At CRF 25, SA-VSRGAN-real against SA-VSRGAN: +0.50 dB PSNR-Y, +0.0 % LPIPS. "
+            "On the clean BI input: -0.50 dB PSNR-Y, +7.1 % LPIPS.") in lines
     assert any(line.startswith("Scored: 10 frames (all) of vid4") and "libx264 at the CRF shown, preset medium, GOP 250"
                in line for line in lines)
     # Results filed under the wrong degradation are refused, not tabulated.
@@ -301,6 +309,8 @@ def test_reproduce_quick_end_to_end(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert "x4 vsrresfeatgan: not trained" in run.stdout
     assert "x4 sa-vsrgan-real (h264:25): not trained" in run.stdout and "bd-lr" not in run.stdout  # DEGRADED: no bd
+    assert "x4 sa-vsrgan-real (bi): not trained" in run.stdout  # the clean-input row of the H.264 table
+    assert run.stdout.count("x4 sa-vsrgan: evaluating") == 1  # that row's BI results are reused, not redone
     crf = {m: json.loads((out / "x4" / f"{m}@h264-25" / "results.json").read_text()) for m in ("bicubic", "sa-vsrgan")}
     assert {r["config"]["degradation"] for r in crf.values()} == {"h264:25"}
     assert crf["sa-vsrgan"]["degradation"]["codec"]["crf"] == 25 and crf["sa-vsrgan"]["table"]["mean"]["frames"] == 8
@@ -327,7 +337,8 @@ def test_reproduce_quick_end_to_end(tmp_path: Path) -> None:
              for k, d in (("psnr", 2), ("ssim", 4), ("lpips", 4), ("psnr_high", 2), ("psnr_flat", 2), ("noise_flat", 3))]
     gain = mean["psnr"] - bicubic["mean"]["psnr"]
     assert f"| SA-VSRGAN | ×8 self-ensemble | {' | '.join(cells)} | {gain:+.2f} |" in doc
-    assert again.returncode == 0 and again.stdout.count("results reused") == 5  # 3 on BI, 2 on h264:25
+    # 3 on BI, the 2 CRF methods' clean-input rows (the BI results again), 2 on h264:25
+    assert again.returncode == 0 and again.stdout.count("results reused") == 7
     save_generator(VSRResNet(blocks=1, features=8), GeneratorSpec(scale=4, blocks=1, features=8),
                    weights / "sa-vsrgan-x4.safetensors", overwrite=True)
     third = subprocess.run(["bash", str(REPO / "scripts" / "reproduce.sh")], env=env, capture_output=True, text=True)
@@ -482,3 +493,10 @@ def test_card_stages_carry_an_earlier_lineage() -> None:
     assert [m for _, m, _ in stages] == [39.0, 94.0, 2.0] and "Trained 94 min." in card
     assert stages[-1][0].endswith("; the next stage started from step 8000. Trained 2 min.")
     assert "this model uses step 8000" in card
+
+
+@pytest.mark.parametrize(("spec", "words"), [("bi", "clean footage"), ("real", "real footage"),
+                                             ("bd", "BD input"), ("h264:25", "degraded as `h264:25`")])
+def test_card_says_which_footage_a_model_is_for(spec: str, words: str) -> None:
+    """Issue #33: a bundled model's card names the footage its training degradation suits."""
+    assert words in bundle_model.footage(spec)
