@@ -422,6 +422,23 @@ def card_vid4(result: dict, method: str, scale: int, ensemble: dict | None = Non
             "The paper's PercepDist is on another scale than our LPIPS (docs/reproduction.md).\n")
 
 
+def card_h264(root: Path, method: str) -> str:
+    """A CRF family's card lines under H.264 (issue #33): its Vid4 means and bicubic's at each CRF
+    evaluated, from the degraded section's results."""
+    rows = []
+    for crf in CRFS:
+        if (result := load_degraded(root, method, f"h264:{crf}")) is None:
+            continue
+        mean, bicubic = result["table"]["mean"], result["table"].get("bicubic (mean)", {})
+        rows.append(f"| {crf} | {mean['psnr']:.2f} | {mean['ssim']:.4f} | {mean['lpips']:.4f} | "
+                    f"{_fmt(bicubic.get('psnr', math.nan), 2)} | {_fmt(bicubic.get('lpips', math.nan), 4)} |")
+    if not rows:
+        return ""
+    return ("\nWith the LR through H.264 (x264, over each whole LR sequence; docs/reproduction.md, Degraded input):\n\n"
+            "| CRF | PSNR-Y (dB) | SSIM-Y | LPIPS-alex | bicubic PSNR-Y | bicubic LPIPS |\n|---:|---:|---:|---:|---:|---:|\n"
+            + "\n".join(rows) + "\n")
+
+
 def replace_sections(path: Path, bodies: dict[str, str], scales: tuple[int, ...] = SCALES) -> None:
     """Replace the body of each named generated section of ``path`` (only its ``### ×S`` blocks of
     ``scales``); fail if a marker pair is missing."""
@@ -448,10 +465,13 @@ def rewrite_cards(weights: Path, root: Path) -> list[Path]:
     written = []
     for card in sorted(weights.glob("*.md")):
         match = re.fullmatch(r"(.+)-x([234])", card.stem)
-        if match is None or match[1] not in METHODS | LR_METHODS or (result := load_results(root, int(match[2]), match[1])) is None:
+        if match is None or match[1] not in METHODS | LR_METHODS | CRF_METHODS or (result := load_results(root, int(match[2]), match[1])) is None:
             continue
         ensemble = load_results(root, int(match[2]), match[1] + SELF_ENSEMBLE)
-        replace_sections(card, {"vid4": card_vid4(result, match[1], int(match[2]), ensemble)})
+        body = card_vid4(result, match[1], int(match[2]), ensemble)
+        if match[1] in CRF_METHODS and int(match[2]) == DEGRADED_SCALE:
+            body += card_h264(root, match[1])
+        replace_sections(card, {"vid4": body})
         written.append(card)
     return written
 

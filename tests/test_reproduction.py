@@ -216,6 +216,14 @@ def test_degraded_section(tmp_path: Path, capsys: pytest.CaptureFixture) -> None
             "On the clean BI input: -0.50 dB PSNR-Y, +7.1 % LPIPS.") in lines
     assert any(line.startswith("Scored: 10 frames (all) of vid4") and "libx264 at the CRF shown, preset medium, GOP 250"
                in line for line in lines)
+    # The real model's card: its clean Vid4 table, then each CRF evaluated beside bicubic's.
+    card = weights / "sa-vsrgan-real-x4.md"
+    card.write_text("# sa-vsrgan-real-x4\n\n<!-- BEGIN generated:vid4 -->\n<!-- END generated:vid4 -->\n")
+    assert reproduction_tables.rewrite_cards(weights, root) == [card]
+    card_lines = card.read_text().splitlines()
+    assert "| **mean** | **24.00** | **0.7000** | **0.3000** |" in card_lines
+    assert "| 25 | 23.00 | 0.7000 | 0.3000 | 22.91 | 0.5000 |" in card_lines
+    assert not any(line.startswith(("| 15 |", "| 35 |")) for line in card_lines)  # not evaluated there
     # Results filed under the wrong degradation are refused, not tabulated.
     fake_degraded(root, "sa-vsrgan", "h264:35", 22.0)
     path = root / "x4" / "sa-vsrgan@h264-35" / "results.json"
