@@ -47,8 +47,8 @@ NETWORKS = {
 # The card's "Use it for" section, by the training degradation (data.degradation; issue #33).
 FOOTAGE = {
     "bi": ("clean footage: frames downscaled but not compressed hard, blurred or noisy (the paper's BI input, "
-           "bicubic `imresize`). On video that went through a codec it keeps the codec's blocks and draws texture "
-           "on them: for that footage take a model trained on `real` (docs/inference.md, which model for which footage)."),
+           "bicubic `imresize`). It never saw codec artefacts, noise or blur in training; for such footage see "
+           "docs/inference.md, which model for which footage."),
     "bd": ("the BD input of the literature's tables (13×13 Gaussian, σ = 1.6, then every S-th pixel: TecoGAN, DUF), "
            "to compare with them; it was not trained on bicubic-downscaled input."),
     "real": ("real footage: video that went through a codec, a camera's noise or blur (phone clips, web video, "
