@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import av
@@ -472,6 +473,28 @@ def test_config_degradation_field(tmp_path: Path) -> None:
     assert load_config(None, ["data.roots=[x]", "data.degradation=bd", "data.cache_lr=true"]).data.cache_lr
 
 
+def test_config_real_ranges(tmp_path: Path) -> None:
+    """data.real changes the ``real`` pipeline's ranges (RealConfig) and leaves the rest at their defaults."""
+    from savsr.data.degradation import RealConfig
+    from savsr.train.config import data_degradation
+
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {roots: [x], degradation: real, real: {noise_sigma: [1, 10], codec_crf: [15, 35]}}\n")
+    cfg = load_config(path, ["data.real.blur2_prob=0.3"])
+    real = data_degradation(cfg.data).real
+    assert (real.noise_sigma, real.codec_crf, real.blur2_prob) == ((1.0, 10.0), (15, 35), 0.3)
+    assert real.jpeg_quality == RealConfig().jpeg_quality and data_degradation(cfg.data).spec == "real"
+    for override, message in (("data.real.noise=[1,2]", "data.real: unknown field 'noise'"),
+                              ("data.real.noise_sigma=[10,1]", "data.real.noise_sigma: expected a range [low, high]"),
+                              ("data.real.codec_probs=[1]", "data.real.codec_probs: expected 2 probabilities"),
+                              ("data.real.blur2_prob=x", "data.real.blur2_prob: expected float"),
+                              ("data.real=3", "data.real: expected a mapping")):
+        with pytest.raises(SavsrError, match=f"^{re.escape(message)}"):
+            load_config(None, ["data.roots=[x]", "data.degradation=real", override])
+    with pytest.raises(SavsrError, match=r"^data.real: only for data.degradation real, not 'bi'"):
+        load_config(None, ["data.roots=[x]", "data.real.noise_sigma=[1,10]"])
+
+
 def test_training_runs_on_its_degradation_and_validates_on_it(tmp_path: Path) -> None:
     """data.degradation reaches the dataset and the validation; a tiny run with ``real`` completes."""
     from savsr.train import Trainer
@@ -487,6 +510,11 @@ def test_training_runs_on_its_degradation_and_validates_on_it(tmp_path: Path) ->
     assert main(["train", str(cfg_path), "--out", str(out), "--set", "data.degradation=real",
                  "--set", "data.samples_per_epoch=8"]) == 0
     assert "degradation: real" in (out / "config.yaml").read_text()
+    # data.real's ranges reach the dataset and the validation.
+    probe = Trainer(load_config(cfg_path, ["data.degradation=real", "data.real.noise_sigma=[1,10]"]), tmp_path / "probe2")
+    assert probe.dataset.degradation.real.noise_sigma == (1.0, 10.0)
+    probe.validate()
+    assert probe._validator.degradation.real.noise_sigma == (1.0, 10.0)
 
 
 @pytest.mark.parametrize("spec", ["bd", "h264:30", "real"])

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 
 from ..data.activity import DELTA, WINDOW
-from ..data.degradation import parse_degradation
+from ..data.degradation import Degradation, RealConfig, parse_degradation
 from ..data.resize import SCALES
 from ..errors import ParameterError, SavsrError
 
@@ -36,6 +36,9 @@ class DataConfig:
     # How LR inputs are made from the HR frames, for training and validation alike: a spec of
     # savsr.data.degradation: bi (the paper's), bd, h264:CRF, h265:CRF, bd+h264:CRF or real.
     degradation: str = "bi"
+    # For degradation "real": fields of savsr.data.degradation.RealConfig to change from its
+    # defaults (RealBasicVSR's ranges), e.g. {noise_sigma: [1, 10], codec_crf: [15, 35]}.
+    real: dict[str, Any] = field(default_factory=dict)
     val: list[str] = field(default_factory=list)  # videos or frame folders never trained on
     val_frames: int = 4  # centre frames scored per validation source
     val_crop: int = 256  # validation scores a centred crop of this side (0 = whole frame)
@@ -177,11 +180,46 @@ def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
     return cls(**kwargs)
 
 
-def _validate(cfg: Config) -> None:
+def data_degradation(data: DataConfig) -> Degradation:
+    """The degradation ``data`` asks for: ``data.degradation``, with ``data.real``'s ranges for ``real``.
+    A SavsrError naming the key for a bad spec or field."""
     try:
-        degradation = parse_degradation(cfg.data.degradation)
+        degradation = parse_degradation(data.degradation)
     except ParameterError as exc:
         raise SavsrError(exc.render("data.degradation")) from None
+    if not isinstance(data.real, dict):
+        raise SavsrError(f"data.real: expected a mapping of RealConfig fields, got {data.real!r}")
+    if not data.real:
+        return degradation
+    if degradation.base != "real":
+        raise SavsrError(f"data.real: only for data.degradation real, not {data.degradation!r}")
+    fields = {f.name: f for f in dataclasses.fields(RealConfig)}
+    if unknown := sorted(set(data.real) - set(fields)):
+        raise SavsrError(f"data.real: unknown field {unknown[0]!r}; expected one of {', '.join(fields)}")
+    changes = {k: _real_field(k, v, getattr(RealConfig(), k)) for k, v in data.real.items()}
+    return dataclasses.replace(degradation, real=dataclasses.replace(RealConfig(), **changes))
+
+
+def _real_field(name: str, value: Any, default: Any) -> Any:
+    """``value`` for RealConfig field ``name``, checked against its ``default``: a number for a number,
+    and for a tuple (YAML gives a list) as many items of the same kind, a (low, high) pair in order."""
+    key = f"data.real.{name}"
+    if not isinstance(default, tuple):
+        return _coerce(value, type(default), key)
+    if not isinstance(value, list) or not value:
+        raise SavsrError(f"{key}: expected a list like {list(default)}, got {value!r}")
+    kind = type(default[0])
+    items = tuple(_coerce(v, kind, f"{key}[{i}]") for i, v in enumerate(value))
+    if kind is not str and len(default) == 2 and not name.endswith("probs"):
+        if len(items) != 2 or items[0] > items[1]:
+            raise SavsrError(f"{key}: expected a range [low, high] with low <= high, got {value!r}")
+    elif name.endswith("probs") and len(items) != len(default):
+        raise SavsrError(f"{key}: expected {len(default)} probabilities, got {value!r}")
+    return items
+
+
+def _validate(cfg: Config) -> None:
+    degradation = data_degradation(cfg.data)
     checks = [
         (not cfg.data.cache_lr or degradation.per_frame, "data.cache_lr",
          f"cannot cache data.degradation {cfg.data.degradation!r}: each sample's clip is degraded anew"),

@@ -35,7 +35,7 @@ from ..models import Discriminator
 from ..models.checkpoint import GeneratorSpec, load_generator, load_weights, read_spec
 from ..precision import AUTOCAST_DTYPES, resolve_precision
 from .checkpoint import CheckpointManager, load_checkpoint
-from .config import Config, dump_config
+from .config import Config, data_degradation, dump_config
 from .distributed import all_reduce_mean, all_true, barrier, cleanup, init_distributed
 
 log = logging.getLogger("savsr.train")
@@ -143,7 +143,7 @@ class Trainer:
         self.dataset = VideoPatchDataset(
             d.roots, d.scale, d.patch_size, d.frames, d.color, augment=True,
             samples_per_epoch=d.samples_per_epoch, seed=run.seed, cache_lr=d.cache_lr,
-            lr_space=cfg.model.kind == "lr-vsrresnet", degradation=d.degradation,
+            lr_space=cfg.model.kind == "lr-vsrresnet", degradation=data_degradation(d),
         )
         self.channels = 1 if d.color == "y" else 3
         self.spec = GeneratorSpec(d.scale, d.color, d.frames, cfg.model.blocks, cfg.model.features, cfg.model.kind)
@@ -370,7 +370,7 @@ class Trainer:
         d = self.cfg.data
         if self._validator is None:
             self._validator = Validator(d.val, d.scale, d.frames, d.val_frames, d.val_crop, self.device,
-                                        degradation=d.degradation, seed=self.cfg.run.seed)
+                                        degradation=data_degradation(d), seed=self.cfg.run.seed)
         g = self.model()
         scores = self._validator(Upscaler(g, self.spec, self.device, "fp32", tile=0, backend="torch"))
         g.train()
