@@ -281,7 +281,7 @@ def keep_scales(old: str, new: str, scales: tuple[int, ...]) -> str:
 
 # Degraded input (issue #33), at ×4 only. The BD family is the LR-space generator trained on BD
 # (configs/cpu/lr_bd_*.yaml); the H.264 table puts the BI models beside the one trained on the
-# ``real`` pipeline (configs/cpu/lr_real_sa_vsrgan_x4.yaml). Family -> (label, what it was trained on).
+# ``real`` pipeline (configs/cpu/lr_real*_sa_vsrgan_x4.yaml). Family -> (label, what it was trained on).
 BD_METHODS = {"bicubic": ("Bicubic", "—"), "vsrresnet-bd-lr": ("VSRResNet-BD-LR", "BD"),
               "vsrresfeatgan-bd-lr": ("VSRResFeatGAN-BD-LR", "BD"), "sa-vsrgan-bd-lr": ("SA-VSRGAN-BD-LR", "BD")}
 CRF_METHODS = {"bicubic": ("Bicubic", "—"), "sa-vsrgan": ("SA-VSRGAN", "BI"), "sa-vsrgan-lr": ("SA-VSRGAN-LR", "BI"),
