@@ -29,10 +29,11 @@
 # `savsr evaluate --degradation SPEC`, TAG the SPEC as savsr evaluate names its own folders (':'
 # written '-', '+' written '_': bicubic@bd, sa-vsrgan@h264-25). A spec of BD (bd, bd+...) is run for
 # bicubic and BD_FAMILIES (LR-space, trained on BD), any other for bicubic and CRF_FAMILIES (the BI
-# models and the one trained on the `real` pipeline), which are also scored on the clean BI input; reproduction_tables.py's degraded section
-# tabulates bd and h264 at CRF 15, 25 and 35. With x4 in SCALES, REAL_CLIP (a 720p clip) gives two
-# figures, each on REAL_REGION of frame REAL_FRAME: taken x4 down and through REAL_DEGRADATION, GT |
-# bicubic | CRF_FAMILIES (real_x4.png), and upscaled from the clip's own frames (real_original_x4.png).
+# models and the one trained on the `real` pipeline), which are also scored on the clean BI input;
+# reproduction_tables.py's degraded section tabulates bd and h264 at CRF 15, 25 and 35. With x4 in
+# SCALES, REAL_CLIP (a 720p clip) gives two figures, each on REAL_REGION of frame REAL_FRAME: taken x4
+# down and through REAL_DEGRADATION, GT | bicubic | CRF_FAMILIES (real_x4.png), and upscaled from the
+# clip's own frames (real_original_x4.png).
 # Each scale's models are also timed end to end in one run (scripts/time_per_frame.py) for the
 # LR-space table: run on an otherwise idle machine. A model without weights in WEIGHTS is skipped and shows as "not trained".
 # An evaluation is reused when its weights (sha256), data and QUICK setting are unchanged;

@@ -375,17 +375,14 @@ def degraded(root: Path, weights: Path) -> str:
 
 def _real_against_bi(h264: dict[tuple[str, str], dict | None]) -> list[str]:
     """Issue #33's measures: the real model against the bundled BI model (sa-vsrgan-x4) at CRF 25
-    (PSNR-Y gain, relative LPIPS change) and on the clean BI input (PSNR-Y)."""
-    mean = {key: r["table"]["mean"] for key, r in h264.items() if r is not None}
+    (PSNR-Y gain, relative LPIPS change) and on the clean BI input."""
     out = []
-    if ("sa-vsrgan-real", "h264:25") in mean and ("sa-vsrgan", "h264:25") in mean:
-        real, bi = mean["sa-vsrgan-real", "h264:25"], mean["sa-vsrgan", "h264:25"]
-        out.append(f"At CRF 25, SA-VSRGAN-real against SA-VSRGAN: {real['psnr'] - bi['psnr']:+.2f} dB PSNR-Y, "
-                   f"{100 * (real['lpips'] / bi['lpips'] - 1):+.1f} % LPIPS.")
-    if ("sa-vsrgan-real", "bi") in mean and ("sa-vsrgan", "bi") in mean:
-        real, bi = mean["sa-vsrgan-real", "bi"], mean["sa-vsrgan", "bi"]
-        out.append(f"On the clean BI input: {real['psnr'] - bi['psnr']:+.2f} dB PSNR-Y, "
-                   f"{100 * (real['lpips'] / bi['lpips'] - 1):+.1f} % LPIPS.")
+    for lead, spec in (("At CRF 25, SA-VSRGAN-real against SA-VSRGAN", "h264:25"), ("On the clean BI input", "bi")):
+        real, bi = h264.get(("sa-vsrgan-real", spec)), h264.get(("sa-vsrgan", spec))
+        if real is not None and bi is not None:
+            real, bi = real["table"]["mean"], bi["table"]["mean"]
+            out.append(f"{lead}: {real['psnr'] - bi['psnr']:+.2f} dB PSNR-Y, "
+                       f"{100 * (real['lpips'] / bi['lpips'] - 1):+.1f} % LPIPS.")
     return [" ".join(out), ""] if out else []
 
 

@@ -193,11 +193,12 @@ def data_degradation(data: DataConfig) -> Degradation:
         return degradation
     if degradation.base != "real":
         raise SavsrError(f"data.real: only for data.degradation real, not {data.degradation!r}")
-    fields = {f.name: f for f in dataclasses.fields(RealConfig)}
-    if unknown := sorted(set(data.real) - set(fields)):
-        raise SavsrError(f"data.real: unknown field {unknown[0]!r}; expected one of {', '.join(fields)}")
-    changes = {k: _real_field(k, v, getattr(RealConfig(), k)) for k, v in data.real.items()}
-    return dataclasses.replace(degradation, real=dataclasses.replace(RealConfig(), **changes))
+    names = [f.name for f in dataclasses.fields(RealConfig)]
+    if unknown := sorted(set(data.real) - set(names)):
+        raise SavsrError(f"data.real: unknown field {unknown[0]!r}; expected one of {', '.join(names)}")
+    defaults = RealConfig()
+    changes = {k: _real_field(k, v, getattr(defaults, k)) for k, v in data.real.items()}
+    return dataclasses.replace(degradation, real=dataclasses.replace(defaults, **changes))
 
 
 def _real_field(name: str, value: Any, default: Any) -> Any:
@@ -210,11 +211,11 @@ def _real_field(name: str, value: Any, default: Any) -> Any:
         raise SavsrError(f"{key}: expected a list like {list(default)}, got {value!r}")
     kind = type(default[0])
     items = tuple(_coerce(v, kind, f"{key}[{i}]") for i, v in enumerate(value))
-    if kind is not str and len(default) == 2 and not name.endswith("probs"):
-        if len(items) != 2 or items[0] > items[1]:
-            raise SavsrError(f"{key}: expected a range [low, high] with low <= high, got {value!r}")
-    elif name.endswith("probs") and len(items) != len(default):
-        raise SavsrError(f"{key}: expected {len(default)} probabilities, got {value!r}")
+    if name.endswith("probs"):
+        if len(items) != len(default):
+            raise SavsrError(f"{key}: expected {len(default)} probabilities, got {value!r}")
+    elif kind is not str and len(default) == 2 and (len(items) != 2 or items[0] > items[1]):
+        raise SavsrError(f"{key}: expected a range [low, high] with low <= high, got {value!r}")
     return items
 
 
