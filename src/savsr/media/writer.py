@@ -6,7 +6,6 @@ import io
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 from PIL import Image
 
@@ -24,6 +23,8 @@ X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium"
 def _pix_fmt(codec: str, odd: bool, deep: bool) -> str:
     """The encoder's pixel format: 4:2:0, or 4:4:4 where a side is odd (4:2:0 cannot hold it);
     10-bit for a deep (16-bit or 10-bit) source where the encoder has it, else 8-bit."""
+    import av  # FFmpeg, loaded on first use (training imports this module without it)
+
     base = "yuv444p" if odd and codec.startswith("libx26") else "yuv420p"
     if deep:
         formats = {f.name for f in av.codec.Codec(codec, "w").video_formats or ()}
@@ -35,6 +36,8 @@ def _pix_fmt(codec: str, odd: bool, deep: bool) -> str:
 def encoder_for(path: Path, codec: str | None, crf: int, preset: str) -> str:
     """The encoder of a video ``path`` (``codec``, else its suffix's default), once ``crf`` and
     ``preset`` are known to suit it (called before any frame is computed)."""
+    import av
+
     codec = codec or _DEFAULT_CODEC.get(path.suffix.lower(), "libx264")
     if codec.startswith("libx26") and (crf > 51 or preset not in X26X_PRESETS):
         if crf > 51:
@@ -81,6 +84,8 @@ class VideoWriter:
         deep: bool = False, name: Path | None = None, container_format: str | None = None,
         options: dict[str, str] | None = None,
     ) -> None:
+        import av
+
         self.path = path
         self.name = name or path  # what messages call the output (``path`` may be a staged name)
         codec = encoder_for(self.name, codec, crf, preset)
@@ -115,6 +120,8 @@ class VideoWriter:
 
     def write(self, rgb: np.ndarray, pts: int | None = None) -> None:
         """Encode one (H, W, 3) uint8 or uint16 frame; ``pts`` in the time base (None: frame index)."""
+        import av
+
         fmt = "rgb48le" if rgb.dtype == np.uint16 else "rgb24"  # reformat below converts the depth
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format=fmt)
         frame = frame.reformat(format=self.stream.pix_fmt, dst_colorspace=self.colorspace,
@@ -145,6 +152,8 @@ def write_image(path: Path, frame: np.ndarray) -> None:
     if frame.dtype == np.uint8:
         Image.fromarray(frame[..., 0] if frame.shape[2] == 1 else frame).save(path, format=_pil_format(path))
         return
+    import av
+
     grey = frame.shape[2] == 1
     src = "gray16le" if grey else "rgb48le"
     dst = {".png": "gray16be" if grey else "rgb48be"}.get(path.suffix.lower(), src)
