@@ -13,7 +13,8 @@ measured here on the bundled demo clip (held out of training) against bicubic. T
 section is filled in by scripts/reproduction_tables.py from `make reproduce`'s results.
 
 A run trained on a lent GPU came back as an export with its logs (zoo/gpu_*: generator,
-config.yaml, tensorboard/): it can stand for RUN or a --pretrain stage; its steps come from the logs.
+config.yaml, and tensorboard/ or the trainer's train.log): it can stand for RUN or a --pretrain
+stage; its steps, minutes and precision come from the logs.
 ``--pretrain card:NAME`` takes the stages of the bundled model NAME's card as they are written,
 for runs that stayed on an earlier session's machine:
 
@@ -27,6 +28,7 @@ import argparse
 import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 import yaml
@@ -74,8 +76,28 @@ Not measured yet: run `scripts/int8_cost.py NAME`; until then `--precision auto`
 """
 
 
+# A trainer's log line: "2026-12-04 15:40:18,764 INFO step 200/14000 mse=... " (train.log of a GPU export).
+LOG_STEP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) INFO step (\d+)/\d+ ")
+LOG_PRECISION = re.compile(r" INFO computing in (\w+) ")
+
+
+def _log_lines(run: Path) -> list[str] | None:
+    """The lines of a GPU export's ``train.log`` where it came back without ``tensorboard/``
+    (a device call returns 8 files at most); None where the run has its TensorBoard log."""
+    if (run / "tensorboard").is_dir() or not (run / "train.log").is_file():
+        return None
+    return (run / "train.log").read_text().splitlines()
+
+
 def _loss_events(run: Path) -> list:
-    """The TensorBoard events of one of a run's logged losses (every loss is logged at the same steps)."""
+    """(step, wall_time) of one of a run's logged losses (every loss is logged at the same steps),
+    from its TensorBoard log, else from its train.log."""
+    if (lines := _log_lines(run)) is not None:
+        from datetime import datetime, timezone
+
+        return [SimpleNamespace(step=int(m[3]), wall_time=datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S")
+                                .replace(tzinfo=timezone.utc).timestamp() + int(m[2]) / 1000)
+                for m in map(LOG_STEP.match, lines) if m]
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     # purge_orphaned_data would drop the steps logged twice around a resume, and their time.
@@ -86,6 +108,8 @@ def _loss_events(run: Path) -> list:
 
 def computed_precisions(run: Path) -> list[str]:
     """The precisions a run computed in (the trainer logs one at each start), in order, each once."""
+    if (lines := _log_lines(run)) is not None:
+        return list(dict.fromkeys(m[1] for m in map(LOG_PRECISION.search, lines) if m))
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.util.tensor_util import make_ndarray
 

@@ -49,7 +49,32 @@ def test_tiles_equal_whole_frame() -> None:
         assert (tiled_apply(net, x, 16, 2, 1) - whole).abs().max() > 1e-6
 
 
-def test_upscaler_rejects_seamy_overlap(model_file: Path) -> None:
+def test_out_of_memory_halves_the_tile_then_gives_one_line(model_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The memory a tile may use is simulated here: tests/test_cuda.py caps a real GPU's.
+    import savsr.infer.upscaler as upscaler_module
+
+    up = load_model(model_file, device="cpu", precision="fp32", tile=0, backend="torch")
+    lr = torch.rand(3, 150, 170)
+    whole = up(lr)
+    tried: list[int] = []
+
+    def capped(limit: int):
+        def apply(engine, x, tile, *args):
+            tried.append(tile)
+            if tile == 0 or tile > limit:
+                raise torch.cuda.OutOfMemoryError("simulated")
+            return tiled_apply(engine, x, tile, *args)
+        return apply
+
+    monkeypatch.setattr(upscaler_module, "tiled_apply", capped(100))
+    torch.testing.assert_close(up(lr), whole, rtol=0, atol=1e-5)
+    assert tried == [0, 150, 75]  # the whole 300×340 frame, then halves of its short side
+    tried.clear()
+    monkeypatch.setattr(upscaler_module, "tiled_apply", capped(50))
+    with pytest.raises(SavsrError, match="out of GPU memory even with 64-pixel tiles"):
+        up(lr)
+    assert tried == [0, 150, 75]  # 37 would be below MIN_TILE: not tried
+
     with pytest.raises(SavsrError, match="receptive radius"):
         load_model(model_file, device="cpu", tile_overlap=3)
     with pytest.raises(SavsrError, match="fp16 needs a GPU"):

@@ -15,7 +15,7 @@
 # that still overruns is stopped by SIGTERM, which checkpoints, and its last checkpoint is exported.
 # TOTAL=SECONDS caps the whole script (a device call's limit): later stages get what is left.
 # Where things go: DATASETS (datasets), RUNS (runs), ZOO (zoo; ZOO=$OUT on the device tool, so
-# the exports come back even if the call is cut short). A stage whose config starts from a
+# the exports, each with its stage's train.log, come back even if the call is cut short). A stage whose config starts from a
 # zoo/gpu_* export (×3, ×2 from ×4) reads it from $ZOO.
 # EXTRA="--set run.device=cpu ..." passes overrides to every stage (a CPU smoke test).
 set -euo pipefail
@@ -69,8 +69,14 @@ for s in $SCALES; do
   epochs=$(( rate * budget * 75 / 100 / spe )); (( epochs >= 1 )) || epochs=1
   stamp "x$s: $budget s budget -> $epochs epoch(s) of $spe patches"
   timeout -s TERM $((budget + 35)) $PY -m savsr.cli train "$cfg" --out "$run" \
-    --set "data.roots=$ROOTS" --set "run.epochs=$epochs" "${from[@]}" "${EXTRA[@]}" || stamp "x$s: stopped early (exit $?)"
+    --set "data.roots=$ROOTS" --set "run.epochs=$epochs" "${from[@]}" "${EXTRA[@]}" 2>&1 | tee "$run.log" \
+    || stamp "x$s: stopped early (exit $?)"
   last=$(ls -d "$run"/checkpoints/step_* | sort | tail -1)
   $PY scripts/export_run.py "$run" "$(basename "$last")" "$ZOO/gpu_${FAMILY}_x$s"
+  # The stage's own log goes with its export: a device call returns 8 files, too few for tensorboard/,
+  # and scripts/bundle_model.py reads the steps, minutes and precision from it instead.
+  cp "$run.log" "$ZOO/gpu_${FAMILY}_x$s/train.log"
+  # The run read its init from $ZOO (the device tool's $OUT); in the repo the export sits in zoo/.
+  sed -i "s#init: $ZOO/#init: zoo/#" "$ZOO/gpu_${FAMILY}_x$s/config.yaml"
   stamp "x$s: done ($last)"
 done
