@@ -460,6 +460,28 @@ def test_stage_summary_of_a_gpu_run_that_came_back_without_checkpoints(tmp_path:
     assert "on CUDA, weights averaged (EMA, decay 0.99);" in text
 
 
+def test_stage_summary_of_a_gpu_export_with_only_its_train_log(tmp_path: Path) -> None:
+    """A device call returns 8 files: the export's train.log stands in for tensorboard/."""
+    from savsr.train import dump_config, load_config
+
+    cfg = load_config(REPO / "configs" / "gpu" / "lr_vsrresnet_x4.yaml", ["run.epochs=1"])
+    (tmp_path / "config.yaml").write_text(dump_config(cfg))
+    lines = ["[15:39:55] x4: 330 s budget -> 1 epoch(s) of 256000 patches",
+             "2026-12-04 15:40:11,998 INFO computing in bf16 (run.amp bf16)"]
+    # 2,000 steps, one line each 200: 4.5 s apart, then a 10-minute gap (a pause, not counted).
+    for k, step in enumerate(range(200, 2001, 200)):
+        seconds = 18 + 4.5 * k + (600 if step > 1000 else 0)
+        lines.append(f"2026-12-04 15:{40 + int(seconds) // 60:02d}:{int(seconds) % 60:02d},{round(seconds % 1 * 1000):03d} "
+                     f"INFO step {step}/2000 mse=0.001 g=0.001 patches_per_s=6000")
+        if step == 2000:
+            lines.append(f"2026-12-04 15:50:56,000 INFO checkpoint runs/gpu_lr_vsrresnet_x4/checkpoints/step_{step:08d}")
+    (tmp_path / "train.log").write_text("\n".join(lines) + "\n")
+    text, minutes, where = bundle_model.stage_summary(tmp_path)
+    assert where == "cuda" and minutes == pytest.approx(8 * 4.5 / 60)
+    assert "2000 steps of 128 patches (128×128, ×4, Y)" in text and "(of" not in text
+    assert "amp bf16, on CUDA; not validated during the run; this model uses step 2000." in text
+
+
 def test_scales_rewrites_only_their_blocks(tmp_path: Path) -> None:
     """After evaluating one scale, --scales 2 rewrites its blocks and keeps the others' text."""
     root, doc, weights = tmp_path / "res", tmp_path / "doc.md", tmp_path / "weights"
