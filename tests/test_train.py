@@ -112,6 +112,19 @@ def test_best_checkpoint_by_lowest_lpips_and_older_best_json(tmp_path: Path) -> 
     assert read_best(mgr.dir, "psnr_y") == (7, 31.5)
 
 
+@pytest.mark.parametrize("limit, best_step", [(None, 12), (1.6, 8)])
+def test_best_skips_checkpoints_above_the_grid_limit(dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     limit: float | None, best_step: int) -> None:
+    # Validation scores by step (the real validator is tested elsewhere): the LPIPS-best step 12 has a grid.
+    scores = {4: (0.30, 1.2), 8: (0.20, 1.5), 12: (0.10, 2.5), 16: (0.25, 1.3)}
+    monkeypatch.setattr(Trainer, "validate", lambda self: {
+        "val/psnr_y": 30.0, "val/lpips_alex": scores[self.step][0], "val/grid2": scores[self.step][1]})
+    cfg = write_config(tmp_path / "c.yaml", dataset, val_every=4, checkpoint_every=4, best_metric="lpips_alex",
+                       best_max_grid2=limit)
+    Trainer(load_config(cfg), tmp_path / "run", progress=False).fit()
+    assert read_best(tmp_path / "run" / "checkpoints", "lpips_alex") == (best_step, scores[best_step][0])
+
+
 def test_gan_end_to_end_logs_every_term(pretrained: Path, dataset: Path, tmp_path: Path) -> None:
     init = pretrained / "checkpoints" / "best" / "generator.safetensors"
     cfg = write_config(tmp_path / "gan.yaml", dataset, stage="gan", init=str(init), epochs=1, best_metric="lpips_alex")

@@ -115,6 +115,10 @@ class RunConfig:
     # being trained are kept beside it as generator_online.safetensors, for resuming.
     ema: float = 0.0
     best_metric: Literal["psnr_y", "lpips_alex"] = "psnr_y"  # what `checkpoints/best` maximises (LPIPS: minimises)
+    # A checkpoint whose validation grid 2 px (metrics/periodic.py) is above this cannot be `best`
+    # (None: no limit). A GAN stage's grid grows with its length and LPIPS leans towards it
+    # (docs/method.md, Periodic artefacts), so the LPIPS-best checkpoint can be the most gridded.
+    best_max_grid2: float | None = None
     nan_tolerance: int = 5  # non-finite losses in a row before restoring the last checkpoint
     nan_restores: int = 2  # restores (each with lr / 10) before giving up
 
@@ -242,6 +246,7 @@ def _validate(cfg: Config) -> None:
         (all(0 < m < 1 for m in cfg.optim.milestones), "optim.milestones", "are fractions of the run, in (0, 1)"),
         (cfg.run.epochs >= 1 and cfg.run.batch_size >= 1, "run", "epochs and batch_size must be >= 1"),
         (cfg.run.keep_last >= 1, "run.keep_last", "must be >= 1"),
+        (cfg.run.best_max_grid2 is None or cfg.run.best_max_grid2 > 0, "run.best_max_grid2", "must be > 0 or null"),
         (0 <= cfg.run.ema < 1, "run.ema", "is a decay in [0, 1) (0 = off)"),
         (min(cfg.run.log_every, cfg.run.image_every, cfg.run.val_every, cfg.run.checkpoint_every) >= 1,
          "run", "*_every must be >= 1"),

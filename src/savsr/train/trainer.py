@@ -491,6 +491,11 @@ class Trainer:
             log.info("step %d: %s", self.step, ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
         if not metrics:
             return None
+        limit = self.cfg.run.best_max_grid2
+        if limit is not None and metrics["val/grid2"] > limit:
+            log.info("step %d: val/grid2 %.4f above run.best_max_grid2 %g: not a candidate for best",
+                     self.step, metrics["val/grid2"], limit)
+            return None
         name = self.cfg.run.best_metric
         return name, metrics[f"val/{name}"]
 
