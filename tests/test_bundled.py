@@ -13,6 +13,7 @@ import savsr
 from savsr.cli import main
 from savsr.errors import ParameterError
 from savsr.demo import run_demo
+from savsr.models.zoo import default_model
 
 
 def test_listed_with_a_card(capsys: pytest.CaptureFixture) -> None:
@@ -35,7 +36,7 @@ BUNDLED = sorted(m.name for m in savsr.available_models())
 
 
 def test_each_scale_has_a_bundled_default(capsys: pytest.CaptureFixture) -> None:
-    from savsr.models.zoo import DEFAULTS, default_model
+    from savsr.models.zoo import DEFAULTS
 
     models = {m.name: m for m in savsr.available_models()}
     assert sorted(DEFAULTS) == [2, 3, 4]
@@ -60,7 +61,7 @@ def test_every_bundled_model_is_named_by_its_network_and_scale(name: str) -> Non
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [n for n in BUNDLED if n != "sa-vsrgan-x4"])
+@pytest.mark.parametrize("name", [n for n in BUNDLED if n != default_model(4)])
 def test_every_bundled_model_beats_bicubic_on_the_demo_clip(name: str, tmp_path: Path) -> None:
     # The first 8 frames: the whole clip is what the default model's test below and the card run.
     run_demo(tmp_path, name, device="cpu", precision="fp32", frames=8)
@@ -75,5 +76,5 @@ def test_beats_bicubic_on_the_held_out_demo_clip(tmp_path: Path) -> None:
     paths = run_demo(tmp_path, device="cpu")
     assert all(p.exists() for p in paths.values())
     rows = json.loads((tmp_path / "metrics.json").read_text())
-    assert rows["sa-vsrgan-x4"]["psnr_y"] > rows["bicubic"]["psnr_y"] + 0.1
-    assert rows["sa-vsrgan-x4"]["lpips_alex"] < rows["bicubic"]["lpips_alex"]
+    assert rows[default_model(4)]["psnr_y"] > rows["bicubic"]["psnr_y"] + 0.1
+    assert rows[default_model(4)]["lpips_alex"] < rows["bicubic"]["lpips_alex"]
