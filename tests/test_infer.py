@@ -75,6 +75,8 @@ def test_out_of_memory_halves_the_tile_then_gives_one_line(model_file: Path, mon
         up(lr)
     assert tried == [0, 150, 75]  # 37 would be below MIN_TILE: not tried
 
+
+def test_upscaler_rejects_seamy_overlap(model_file: Path) -> None:
     with pytest.raises(SavsrError, match="receptive radius"):
         load_model(model_file, device="cpu", tile_overlap=3)
     with pytest.raises(SavsrError, match="fp16 needs a GPU"):

@@ -39,8 +39,6 @@ def weights_dir() -> Path:
 # The model `savsr upscale --scale S`, `savsr demo` and `load_model()` use when none is named. The
 # paper's generator, unless the LR-space model of that scale beats it on Vid4 on PSNR, SSIM, LPIPS
 # and tLP alike (issue #31; docs/reproduction.md, "The LR-space family").
-# Issue #31's rule: an LR-space SA model is the default of its scale only where it beats the paper
-# generator's on Vid4 PSNR, SSIM, LPIPS and tLP alike (×4 does: docs/reproduction.md, "The LR-space family").
 DEFAULTS = {2: "sa-vsrgan-x2", 3: "sa-vsrgan-x3", 4: "sa-vsrgan-lr-x4"}
 
 
