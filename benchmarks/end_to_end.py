@@ -45,6 +45,8 @@ def end_to_end_share(frames: int, lr_size: tuple[int, int] = (180, 144), name: s
             nonlocal inside
             start = time.perf_counter()
             out = forward(x)
+            if out.is_cuda:
+                torch.cuda.synchronize(out.device)  # the network's time, not its launch
             inside += time.perf_counter() - start
             return out
 

@@ -202,7 +202,8 @@ def main() -> None:
     target, card_path = bundled_paths(args.name)
     weights_dir().mkdir(parents=True, exist_ok=True)
     save_generator(model, spec, target, overwrite=True, half=True,
-                   extra={"name": args.name, "trained_on": ", ".join(cfg["data"]["roots"])})
+                   extra={"name": args.name, "trained_on": ", ".join(cfg["data"]["roots"]),
+                          "degradation": cfg["data"].get("degradation", "bi")})
     torch.manual_seed(0)
     demo_dir = Path("/tmp") / f"savsr_card_{args.name}"
     run_demo(demo_dir, args.name, device="cpu", precision="fp32")  # cards report fp32, as evaluate does

@@ -42,7 +42,7 @@ def main() -> None:
     if out.exists() and not args.overwrite:
         _die(f"{out} exists; pass --overwrite to replace it")
     _, meta = read_spec(folder / "generator.safetensors")
-    extra = {k: v for k, v in meta.items() if k in ("stage", "step")}
+    extra = {k: v for k, v in meta.items() if k in ("stage", "step", "degradation")}
     # Staged, then renamed: train_cpu_zoo.sh takes an existing OUT as a finished stage.
     with staged_output(out, "folder") as tmp:
         # generator_online: a run.ema checkpoint's weights being trained, beside their average.

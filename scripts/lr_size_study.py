@@ -17,8 +17,7 @@ import time
 from pathlib import Path
 
 from savsr import load_model
-from savsr.evaluation import Validator
-from savsr.train import load_config
+from savsr.train import config_validator, load_config
 from savsr.train.checkpoint import CheckpointManager
 
 CONFIG = "configs/cpu/lr_vsrresnet_x4.yaml"
@@ -51,8 +50,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("zoo/lr_size_study.txt"))
     args = parser.parse_args()
     done = args.out.read_text() if args.out.exists() else ""
-    d = load_config(CONFIG).data
-    validator = Validator(d.val, d.scale, d.frames, d.val_frames, d.val_crop, "cpu")
+    validator = config_validator(load_config(CONFIG))
     for size in args.sizes:
         if f"size {size}:" in done:
             continue

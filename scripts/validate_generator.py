@@ -3,7 +3,8 @@
     .venv/bin/python scripts/validate_generator.py configs/cpu/vsrresnet_x4.yaml zoo/gpu_vsrresnet_x4/generator.safetensors
 
 For runs that trained without validation (the GPU runs, whose machine lacks the LPIPS weights):
-prints PSNR-Y, LPIPS-alex and the periodic error ratios on data.val (4 centre crops of sam2_bedroom.mp4 in configs/cpu).
+prints PSNR-Y, LPIPS-alex and the periodic error ratios on data.val (4 centre crops of sam2_bedroom.mp4 in configs/cpu)
+under the config's data.degradation (a BD config scores BD input).
 """
 
 from __future__ import annotations
@@ -11,14 +12,13 @@ from __future__ import annotations
 import sys
 
 from savsr import load_model
-from savsr.evaluation import Validator
-from savsr.train import load_config
+from savsr.train import config_validator, load_config
 
 
 def main() -> None:
     config, generators = sys.argv[1], sys.argv[2:]
-    d = load_config(config).data
-    validator = Validator(d.val, d.scale, d.frames, d.val_frames, d.val_crop, "cpu")
+    cfg = load_config(config)
+    d, validator = cfg.data, config_validator(cfg)
     for path in generators:
         model = load_model(path, "cpu", precision="fp32", tile=0)
         if model.scale != d.scale:  # training may fine-tune across scales; scoring must not

@@ -2,11 +2,11 @@
 
 On a lent GPU machine, from the repo root (savsr reads PNG frames through PyAV, which that machine
 lacks: carry its wheel, docs/training.md says how, and install it first):
-    PYTHONPATH=src:tests python3 -m pytest -q -s tests/test_cuda.py
-The references are the CPU's fp32 outputs and a brute-force numpy PSNR on Y. Session 20 (one
-H200, torch 2.11, no PyAV): the agreement and out-of-memory tests passed (fp32 77.9-83.1 dB,
-bf16 60.2-64.3, fp16 77.8-82.6 against the CPU's fp32; tiles tried [0, 540]); the two that
-read PNG frames failed on the missing PyAV.
+    python3 -m pip install --no-index --no-deps --target /tmp/site .whl/av-*.whl
+    PYTHONPATH=/tmp/site:src:tests python3 -m pytest -q -s tests/test_cuda.py
+The references are the CPU's fp32 outputs and a brute-force numpy PSNR on Y. Session 21 (one
+H200, torch 2.11.0+cu130, PyAV 18.1.0): 6 passed in 23 s (fp32 77.9-83.1 dB, bf16 60.2-64.3,
+fp16 77.8-82.6 against the CPU's fp32; tiles tried [0, 540]).
 """
 
 from __future__ import annotations

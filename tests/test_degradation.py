@@ -415,6 +415,25 @@ def test_bd_samples_equal_the_degraded_whole_frame(dataset_dir: Path, cache_lr: 
         assert torch.equal(hr_patch, frames[2, :, top : top + p, left : left + p].float() / 255)
 
 
+@pytest.mark.parametrize("cache_lr", [False, True])
+def test_augmented_bd_samples_keep_the_lr_on_its_hr_pixel(dataset_dir: Path, cache_lr: bool) -> None:
+    """With augmentation, each LR-space sample is still BD of its own HR patch away from the patch
+    border: the augmentation must not move LR pixel i off HR pixel s·i (a flip would, to s·i + 3)."""
+    s, p, n = 4, 32, 24
+    ds = VideoPatchDataset(dataset_dir, scale=s, patch_size=p, color="rgb", augment=True, samples_per_epoch=n,
+                           cache_lr=cache_lr, lr_space=True, degradation="bd", seed=1)
+    inner = slice(2, 7)  # LR pixels whose 13×13 HR footprint lies inside the patch
+    transposed = 0
+    for i in range(n):
+        lr, hr = ds[i]
+        transposed += ds.locate(i)[4] == 4
+        hr8 = (hr * 255).round().to(torch.uint8)
+        want = bd_downsample(hr8, s)[:, inner, inner]
+        got = (lr.reshape(5, 3, p // s, p // s)[2] * 255).round().to(torch.uint8)[:, inner, inner]
+        assert torch.equal(got, want), f"sample {i}, augmentation {ds.locate(i)[4]}"
+    assert 0 < transposed < n  # both kept codes were drawn
+
+
 @pytest.mark.parametrize("spec", ["real", "h264:30"])
 @pytest.mark.parametrize("lr_space", [False, True])
 def test_clip_degradations_are_reproducible_per_sample(dataset_dir: Path, spec: str, lr_space: bool) -> None:

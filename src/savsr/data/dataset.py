@@ -162,6 +162,8 @@ class VideoPatchDataset(Dataset):
         top = int(rng.integers(0, (e.height - e.height % s - p) // grid + 1)) * grid
         left = int(rng.integers(0, (e.width - e.width % s - p) // grid + 1)) * grid
         code = int(rng.integers(0, 8)) if self.augment else 0
+        if not self.degradation.flips_commute:
+            code &= 4  # identity or transpose: a flip would teach the network a different sub-pixel shift per sample
         return k, t, top, left, code
 
     def _degrade_region(self, k: int, t: int, top: int, left: int, index: int) -> tuple[Tensor, Tensor]:

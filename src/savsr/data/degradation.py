@@ -480,6 +480,13 @@ class Degradation:
         return f"{'' if self.base == 'bi' else self.base + '+'}{name}:{self.codec.crf}"
 
     @property
+    def flips_commute(self) -> bool:
+        """Whether flipping the HR and flipping its LR give the same pair. BI and real resize about
+        pixel centres, so all 8 dihedral symmetries keep an LR pixel on its HR cell; BD puts LR
+        pixel i on HR pixel s·i, which a flip moves to s·i + s − 1 (a transpose keeps it)."""
+        return self.base != "bd"
+
+    @property
     def per_frame(self) -> bool:
         """Whether each frame's LR depends on that frame only (no codec, nothing random): then a
         crop of the degraded frame equals the degraded crop away from the borders, and a clip

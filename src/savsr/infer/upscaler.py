@@ -17,12 +17,13 @@ import torch
 from torch import Tensor
 
 from ..data.color import assemble_rgb, rgb_to_y
+from ..data.degradation import parse_degradation
 from ..data.dihedral import CODES, dihedral, dihedral_inverse
 from ..data.resize import imresize
 from ..data.window import sliding_windows, stack_window
 from ..device import resolve_device
 from ..errors import ParameterError, PrecisionFallback
-from ..models.checkpoint import GeneratorSpec, load_generator
+from ..models.checkpoint import GeneratorSpec, load_generator, read_spec
 from ..models.zoo import default_model, model_path
 from ..precision import AUTOCAST_DTYPES, resolve_precision
 from .background import background
@@ -48,13 +49,15 @@ class Upscaler:
     the LR frames and upsamples only inside, for its global skip). Large frames are split
     into tiles that overlap by the receptive field, so the result does not depend on the tiling.
     With ``self_ensemble`` each window is super-resolved under the 8 flips and transposes of the
-    frame and the 8 outputs, mapped back, are averaged: 8× the compute, for a higher PSNR.
+    frame and the 8 outputs, mapped back, are averaged: 8× the compute, for a higher PSNR. A model
+    trained on a degradation that flips do not commute with (BD) averages over ``ensemble_codes``
+    (identity and transpose) instead, since a flip moves its LR grid by a sub-pixel shift.
     """
 
     def __init__(
         self, model: torch.nn.Module, spec: GeneratorSpec, device: str | torch.device = "auto",
         precision: str = "auto", tile: int | None = None, tile_overlap: int | None = None, name: str = "",
-        self_ensemble: bool = False, backend: str = "auto",
+        self_ensemble: bool = False, backend: str = "auto", ensemble_codes: tuple[int, ...] = CODES,
     ) -> None:
         self.device = resolve_device(device) if isinstance(device, str) else device
         self.backend = resolve_backend(backend, self.device)
@@ -70,7 +73,7 @@ class Upscaler:
         if tile is not None and tile != 0 and tile < MIN_TILE:
             # Each tile carries `overlap` pixels of context on every side: small tiles multiply the work.
             raise ParameterError("tile", f"{{param}} {tile}: tiles start at {MIN_TILE} pixels (0 = the whole frame)")
-        self.tile, self.self_ensemble = tile, self_ensemble
+        self.tile, self.self_ensemble, self.ensemble_codes = tile, self_ensemble, ensemble_codes
         self._dtype = AUTOCAST_DTYPES[precision]
         self._engine: TorchEngine | OpenVINOEngine | None = None  # built on first use: conversion takes seconds
 
@@ -142,9 +145,9 @@ class Upscaler:
         # The generator is not equivariant to flips and transposes; averaging its 8 answers cancels
         # part of its error (the "+" results of Lim et al., EDSR, CVPRW 2017).
         total = self._forward(x)  # code 0 is the identity
-        for code in CODES[1:]:
+        for code in self.ensemble_codes[1:]:
             total += dihedral_inverse(self._forward(dihedral(x, code)), code)
-        return total / len(CODES)
+        return total / len(self.ensemble_codes)
 
     def _upsample(self, lr: Tensor) -> Tensor:
         """(3, h, w) LR frame, uint8/uint16/float, to the bicubic HR frame in the same dtype."""
@@ -234,7 +237,10 @@ def load_model(
     path = model_path(default_model(4) if name_or_path is None else name_or_path)
     dev = resolve_device(device)
     model, spec = load_generator(path, dev)
+    _, meta = read_spec(path)
+    # Files from before the degradation was recorded were all trained on BI.
+    flips = parse_degradation(meta.get("degradation", "bi")).flips_commute
     # channels_last: oneDNN and cuDNN convolutions are fastest in NHWC (docs/performance.md).
     model = model.to(memory_format=torch.channels_last)
     return Upscaler(model, spec, dev, precision, tile, tile_overlap, name=path.stem, self_ensemble=self_ensemble,
-                    backend=backend)
+                    backend=backend, ensemble_codes=CODES if flips else (0, 4))

@@ -1,6 +1,6 @@
 """Training: typed configs, the resumable trainer (pretrain and GAN stages), checkpoints, DDP."""
 
 from .config import Config, dump_config, load_config
-from .trainer import Trainer, TrainingInterrupted
+from .trainer import Trainer, TrainingInterrupted, config_validator
 
-__all__ = ["Config", "Trainer", "TrainingInterrupted", "dump_config", "load_config"]
+__all__ = ["Config", "Trainer", "TrainingInterrupted", "config_validator", "dump_config", "load_config"]

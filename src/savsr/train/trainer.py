@@ -114,6 +114,14 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def config_validator(cfg: Config, device: str | torch.device = "cpu") -> Validator:
+    """The validation a config asks for (``data.val`` windows under ``data.degradation``), as the
+    trainer runs it; also for scoring exported generators afterwards."""
+    d = cfg.data
+    return Validator(d.val, d.scale, d.frames, d.val_frames, d.val_crop, device,
+                     degradation=data_degradation(d), seed=cfg.run.seed)
+
+
 class Trainer:
     """Runs ``cfg.stage`` and writes logs and checkpoints under ``out``.
 
@@ -265,7 +273,7 @@ class Trainer:
             if self.cfg.stage == "gan":
                 modules["discriminator"] = _unwrap(self.d)
             meta = {"format": "savsr-generator", **{k: str(v) for k, v in asdict(self.spec).items()},
-                    "stage": self.cfg.stage, "step": str(self.step)}
+                    "stage": self.cfg.stage, "step": str(self.step), "degradation": self.cfg.data.degradation}
             path = self.ckpt.save(self.step, modules, self.state_dict(), meta, best=metric)
             log.info("checkpoint %s", path)
         self._saved_step = self.step
@@ -367,10 +375,8 @@ class Trainer:
         (:class:`savsr.evaluation.Validator`), with the network in fp32."""
         if not self.cfg.data.val:
             return {}
-        d = self.cfg.data
         if self._validator is None:
-            self._validator = Validator(d.val, d.scale, d.frames, d.val_frames, d.val_crop, self.device,
-                                        degradation=data_degradation(d), seed=self.cfg.run.seed)
+            self._validator = config_validator(self.cfg, self.device)
         g = self.model()
         scores = self._validator(Upscaler(g, self.spec, self.device, "fp32", tile=0, backend="torch"))
         g.train()
