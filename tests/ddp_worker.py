@@ -1,4 +1,5 @@
-"""Run under torchrun by tests/test_train.py: train, then let every rank dump its own weights."""
+"""Run under torchrun by tests/test_train.py and tests/test_cuda.py: train (CONFIG OUT [OVERRIDE ...]),
+then let every rank dump its own weights."""
 
 import sys
 from pathlib import Path
@@ -8,7 +9,7 @@ from safetensors.torch import save_file
 from savsr.train import Trainer, load_config
 
 config, out = sys.argv[1], Path(sys.argv[2])
-trainer = Trainer(load_config(config), out, progress=False)
+trainer = Trainer(load_config(config, sys.argv[3:]), out, progress=False)
 final = trainer.fit()
 rank = int(__import__("os").environ["RANK"])
 g = trainer.g.module if hasattr(trainer.g, "module") else trainer.g

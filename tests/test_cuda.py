@@ -6,7 +6,8 @@ lacks: carry its wheel, docs/training.md says how, and install it first):
     PYTHONPATH=/tmp/site:src:tests python3 -m pytest -q -s tests/test_cuda.py
 The references are the CPU's fp32 outputs and a brute-force numpy PSNR on Y. Session 21 (one
 H200, torch 2.11.0+cu130, PyAV 18.1.0): 6 passed in 23 s (fp32 77.9-83.1 dB, bf16 60.2-64.3,
-fp16 77.8-82.6 against the CPU's fp32; tiles tried [0, 540]).
+fp16 77.8-82.6 against the CPU's fp32; tiles tried [0, 540]). The DDP test was added after that
+lease and has not run on a GPU yet.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from PIL import Image
 import savsr.infer.upscaler as upscaler_module
 from savsr import load_model
 from savsr.data.resize import imresize
-from train_helpers import make_dataset, write_config
+from train_helpers import make_dataset, same_weights, weights, write_config
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (issue #24: run it on a lent one)")
 
@@ -143,3 +144,16 @@ def test_training_on_cuda_in_bf16_learns(tmp_path: Path) -> None:
     assert final is not None and (final / "generator.safetensors").exists()
     assert after[0].device.type == "cuda" and all(torch.isfinite(p).all() for p in after)
     assert any(not torch.equal(a, b) for a, b in zip(before, after))
+
+
+def test_ddp_two_ranks_on_cuda_hold_identical_weights(tmp_path: Path) -> None:
+    """torchrun with 2 ranks on CUDA: NCCL with a GPU per rank, gloo where they share one (no
+    validation: its LPIPS weights are not on a bare GPU machine)."""
+    cfg = write_config(tmp_path / "c.yaml", make_dataset(tmp_path), epochs=1, device="cuda", amp="bf16",
+                       channels_last=True, val_every=1000, image_every=1000)
+    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29519",
+                          str(Path(__file__).parent / "ddp_worker.py"), str(cfg), str(tmp_path / "run"), "data.val=[]"],
+                         capture_output=True, text=True, timeout=300, cwd=Path(__file__).parent)
+    assert res.returncode == 0, res.stderr[-3000:]
+    a, b = weights(tmp_path / "run" / "rank0.safetensors"), weights(tmp_path / "run" / "rank1.safetensors")
+    assert same_weights(a, b)

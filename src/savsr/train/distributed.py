@@ -1,4 +1,4 @@
-"""torchrun / DDP set-up: NCCL on GPUs, gloo on CPU; a no-op for a single process."""
+"""torchrun / DDP set-up: NCCL on GPUs (gloo where ranks share a GPU), gloo on CPU; a no-op for a single process."""
 
 from __future__ import annotations
 
@@ -30,9 +30,14 @@ def init_distributed(device: str) -> DistInfo:
     if world <= 1:
         return DistInfo()
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    backend = "nccl" if device == "cuda" else "gloo"
+    backend = "gloo"
     if device == "cuda":
-        torch.cuda.set_device(local_rank)
+        count = torch.cuda.device_count()
+        torch.cuda.set_device(local_rank % count)
+        # NCCL needs a GPU of its own per rank; ranks that share one (more ranks than GPUs, e.g. a
+        # test on a one-GPU machine) reduce through gloo, which takes CUDA tensors too.
+        if int(os.environ.get("LOCAL_WORLD_SIZE", world)) <= count:
+            backend = "nccl"
     if not dist.is_initialized():
         dist.init_process_group(backend=backend)
     return DistInfo(rank, world, local_rank)

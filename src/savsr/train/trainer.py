@@ -137,7 +137,7 @@ class Trainer:
         self.device = resolve_device(run.device, mps=False)
         self.dist = init_distributed(self.device.type)
         if self.device.type == "cuda":
-            self.device = torch.device("cuda", self.dist.local_rank)
+            self.device = torch.device("cuda", torch.cuda.current_device())  # set by init_distributed (ranks may share one)
             torch.backends.cudnn.benchmark = True  # every step has the same shapes
         if run.batch_size % self.dist.world:
             raise SavsrError(f"run.batch_size={run.batch_size} is not divisible by {self.dist.world} ranks")
