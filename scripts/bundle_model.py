@@ -199,11 +199,12 @@ def main() -> None:
         best = args.run / "generator.safetensors"  # an export with its logs (zoo/gpu_*: the run stayed on the GPU machine)
     model, spec = load_generator(best)
     cfg = yaml.safe_load((args.run / "config.yaml").read_text())
+    degradation = cfg["data"].get("degradation") or "bi"
     target, card_path = bundled_paths(args.name)
     weights_dir().mkdir(parents=True, exist_ok=True)
     save_generator(model, spec, target, overwrite=True, half=True,
                    extra={"name": args.name, "trained_on": ", ".join(cfg["data"]["roots"]),
-                          "degradation": cfg["data"].get("degradation", "bi")})
+                          "degradation": degradation})
     torch.manual_seed(0)
     demo_dir = Path("/tmp") / f"savsr_card_{args.name}"
     run_demo(demo_dir, args.name, device="cpu", precision="fp32")  # cards report fp32, as evaluate does
@@ -225,7 +226,7 @@ def main() -> None:
 ×{spec.scale} video super-resolution of the {spec.color.upper()} channel (Cb/Cr from bicubic), trained with
 savsr. Weights in fp16 ({target.stat().st_size / 1e6:.1f} MB); they are run in fp32 or as asked.
 
-**Use it for** {footage(cfg["data"].get("degradation") or "bi")}
+**Use it for** {footage(degradation)}
 
 **This is a budget model**, trained far less than the paper's 100 + 30 epochs on Myanmar:
 {budget}. docs/reproduction.md compares it with the paper.
@@ -243,8 +244,8 @@ trained on; `sam2_bedroom.mp4` is the validation video.
 
 ## Metrics
 
-On the bundled demo clip (32 frames, 384×216, cut from the held-out `sam2_bedroom.mp4`), BI
-degradation ×{spec.scale}; PSNR/SSIM on Y with {spec.scale} border pixels cropped, LPIPS-alex on RGB, network in
+On the bundled demo clip (32 frames, 384×216, cut from the held-out `sam2_bedroom.mp4`), {degradation.upper()}
+degradation ×{spec.scale} (what it was trained on); PSNR/SSIM on Y with {spec.scale} border pixels cropped, LPIPS-alex on RGB, network in
 fp32. Made by `.venv/bin/python scripts/bundle_model.py` (this card); `savsr demo --model {args.name}`
 prints the same table in its default precision (bf16 where the hardware has it):
 
@@ -253,7 +254,7 @@ prints the same table in its default precision (bf16 where the hardware has it):
 {rows}
 
 Vid4 (all 171 frames, the protocol of docs/evaluation.md), written by `make reproduce`
-(scripts/reproduction_tables.py) from `savsr evaluate --scale {spec.scale} --model {args.name} --regions`:
+(scripts/reproduction_tables.py) from `savsr evaluate --scale {spec.scale} --model {args.name} --regions{" --degradation bd" if degradation == "bd" else ""}`:
 
 <!-- BEGIN generated:vid4 -->
 Not evaluated yet: run `make reproduce`.

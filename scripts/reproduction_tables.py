@@ -462,6 +462,11 @@ def rewrite_cards(weights: Path, root: Path) -> list[Path]:
     written = []
     for card in sorted(weights.glob("*.md")):
         match = re.fullmatch(r"(.+)-x([234])", card.stem)
+        if match is not None and match[1] in BD_METHODS and int(match[2]) == DEGRADED_SCALE:  # scored on BD input
+            if (result := load_degraded(root, match[1], "bd")) is not None:
+                replace_sections(card, {"vid4": card_vid4(result, match[1], DEGRADED_SCALE)})
+                written.append(card)
+            continue
         if match is None or match[1] not in METHODS | LR_METHODS | CRF_METHODS or (result := load_results(root, int(match[2]), match[1])) is None:
             continue
         ensemble = load_results(root, int(match[2]), match[1] + SELF_ENSEMBLE)

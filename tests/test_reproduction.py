@@ -286,6 +286,25 @@ def test_model_cards_get_their_vid4_table(tmp_path: Path) -> None:
         assert (weights / f"{name}.md").read_text() == card
 
 
+def test_a_bd_model_card_gets_its_bd_scores(tmp_path: Path) -> None:
+    """A BD model's card is filled from its BD results (METHOD@bd), never from a BI evaluation."""
+    root, weights = tmp_path / "res", tmp_path / "weights"
+    weights.mkdir()
+    fake_results(root, 4, "sa-vsrgan-bd-lr@bd", 24.5)
+    path = root / "x4" / "sa-vsrgan-bd-lr@bd" / "results.json"
+    results = json.loads(path.read_text())
+    results["config"]["degradation"] = "bd"
+    path.write_text(json.dumps(results))
+    fake_results(root, 4, "sa-vsrgan-bd-lr", 20.0)  # a BI evaluation of it: not what its card shows
+    card = "# sa-vsrgan-bd-lr-x4\n\n<!-- BEGIN generated:vid4 -->\nNot evaluated yet.\n<!-- END generated:vid4 -->\n"
+    (weights / "sa-vsrgan-bd-lr-x4.md").write_text(card)
+    doc = tmp_path / "doc.md"
+    doc.write_text(DOC)
+    assert reproduction_tables.main([str(root), "--doc", str(doc), "--weights", str(weights), "--cards"]) == 0
+    lines = (weights / "sa-vsrgan-bd-lr-x4.md").read_text().splitlines()
+    assert "| **mean** | **24.50** | **0.7000** | **0.3000** |" in lines and "| calendar | 24.50 | 0.7000 | 0.3000 |" in lines
+
+
 def tiny_vid4(root: Path) -> Path:
     """Four 3-frame sequences with Vid4's names, 36×48, smooth texture plus noise."""
     rng = np.random.default_rng(0)

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from .media.reader import FrameSource
-from .data.resize import bi_degrade
+from .data.resize import crop_to_multiple, imresize
 from .errors import ParameterError
 from .evaluation import Scorer, SequenceResult
 from .figures import save_activity_figure, save_comparison_figure
@@ -31,7 +31,7 @@ def run_demo(output_dir: str | Path, model_name: str | None = None, device: str 
              precision: str = "auto", frames: int | None = None) -> dict[str, Path]:
     """Write the demo outputs into ``output_dir`` and return their paths by kind; the model is
     the bundled ×4 default unless ``model_name`` names one, on the clip's first ``frames`` frames
-    (all 32 by default)."""
+    (all 32 by default), degraded as the model was trained (BI, or BD for a BD model)."""
     if frames is not None and frames < 1:
         raise ParameterError("frames", f"{{param}} must be at least 1, got {frames}")
     out = Path(output_dir)
@@ -40,7 +40,10 @@ def run_demo(output_dir: str | Path, model_name: str | None = None, device: str 
     s = model.scale
     clip = Path(str(files("savsr") / "assets" / CLIP))
     gt = torch.stack([torch.from_numpy(f).permute(2, 0, 1) for f in FrameSource(clip)])[:frames]  # (T, 3, H, W) uint8
-    gt, lr, bicubic = bi_degrade(gt, s)
+    gt = crop_to_multiple(gt, s)
+    degradation = model.degradation
+    lr, _ = degradation.apply(gt, s)
+    bicubic = imresize(lr, s)
     sr = model(lr.float() / 255.0)  # (T, 3, H, W) in [0, 1]
     sr_u8 = torch.round(sr * 255).to(torch.uint8)
 
@@ -64,7 +67,8 @@ def run_demo(output_dir: str | Path, model_name: str | None = None, device: str 
         rows[name] = {"psnr_y": res.mean("psnr"), "ssim_y": res.mean("ssim"), "lpips_alex": res.mean("lpips")}
     table = ["| method | PSNR-Y (dB) | SSIM-Y | LPIPS-alex |", "|---|---:|---:|---:|"]
     table += [f"| {k} | {v['psnr_y']:.2f} | {v['ssim_y']:.4f} | {v['lpips_alex']:.4f} |" for k, v in rows.items()]
-    text = (f"×{s} on the bundled clip ({len(gt)} frames, {gt.shape[-1]}×{gt.shape[-2]} ground truth), BI degradation; "
+    text = (f"×{s} on the bundled clip ({len(gt)} frames, {gt.shape[-1]}×{gt.shape[-2]} ground truth), "
+            f"{degradation.spec.upper()} degradation; "
             f"PSNR/SSIM on Y with {s} border pixels cropped, LPIPS-alex on RGB.\n\n" + "\n".join(table) + "\n")
     for name, content in (("metrics.md", text), ("metrics.json", json.dumps(rows, indent=2))):
         with atomic_output(out / name, overwrite=True) as t:

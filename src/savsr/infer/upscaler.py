@@ -49,15 +49,16 @@ class Upscaler:
     the LR frames and upsamples only inside, for its global skip). Large frames are split
     into tiles that overlap by the receptive field, so the result does not depend on the tiling.
     With ``self_ensemble`` each window is super-resolved under the 8 flips and transposes of the
-    frame and the 8 outputs, mapped back, are averaged: 8× the compute, for a higher PSNR. A model
-    trained on a degradation that flips do not commute with (BD) averages over ``ensemble_codes``
-    (identity and transpose) instead, since a flip moves its LR grid by a sub-pixel shift.
+    frame and the 8 outputs, mapped back, are averaged: 8× the compute, for a higher PSNR.
+    ``degradation`` is the spec the model was trained on (savsr.data.degradation); for one that
+    flips do not commute with (BD) self-ensemble averages the identity and the transpose only,
+    since a flip moves its LR grid by a sub-pixel shift.
     """
 
     def __init__(
         self, model: torch.nn.Module, spec: GeneratorSpec, device: str | torch.device = "auto",
         precision: str = "auto", tile: int | None = None, tile_overlap: int | None = None, name: str = "",
-        self_ensemble: bool = False, backend: str = "auto", ensemble_codes: tuple[int, ...] = CODES,
+        self_ensemble: bool = False, backend: str = "auto", degradation: str = "bi",
     ) -> None:
         self.device = resolve_device(device) if isinstance(device, str) else device
         self.backend = resolve_backend(backend, self.device)
@@ -73,7 +74,9 @@ class Upscaler:
         if tile is not None and tile != 0 and tile < MIN_TILE:
             # Each tile carries `overlap` pixels of context on every side: small tiles multiply the work.
             raise ParameterError("tile", f"{{param}} {tile}: tiles start at {MIN_TILE} pixels (0 = the whole frame)")
-        self.tile, self.self_ensemble, self.ensemble_codes = tile, self_ensemble, ensemble_codes
+        self.tile, self.self_ensemble = tile, self_ensemble
+        self.degradation = parse_degradation(degradation)
+        self.ensemble_codes = CODES if self.degradation.flips_commute else (0, 4)
         self._dtype = AUTOCAST_DTYPES[precision]
         self._engine: TorchEngine | OpenVINOEngine | None = None  # built on first use: conversion takes seconds
 
@@ -238,9 +241,7 @@ def load_model(
     dev = resolve_device(device)
     model, spec = load_generator(path, dev)
     _, meta = read_spec(path)
-    # Files from before the degradation was recorded were all trained on BI.
-    flips = parse_degradation(meta.get("degradation", "bi")).flips_commute
     # channels_last: oneDNN and cuDNN convolutions are fastest in NHWC (docs/performance.md).
     model = model.to(memory_format=torch.channels_last)
     return Upscaler(model, spec, dev, precision, tile, tile_overlap, name=path.stem, self_ensemble=self_ensemble,
-                    backend=backend, ensemble_codes=CODES if flips else (0, 4))
+                    backend=backend, degradation=meta.get("degradation", "bi"))  # older files: all BI
