@@ -464,7 +464,8 @@ def rewrite_cards(weights: Path, root: Path) -> list[Path]:
         match = re.fullmatch(r"(.+)-x([234])", card.stem)
         if match is not None and match[1] in BD_METHODS and int(match[2]) == DEGRADED_SCALE:  # scored on BD input
             if (result := load_degraded(root, match[1], "bd")) is not None:
-                replace_sections(card, {"vid4": card_vid4(result, match[1], DEGRADED_SCALE)})
+                body = card_vid4(result, match[1], DEGRADED_SCALE) + "The LR: BD (savsr evaluate --degradation bd), as the model was trained.\n"
+                replace_sections(card, {"vid4": body})
                 written.append(card)
             continue
         if match is None or match[1] not in METHODS | LR_METHODS | CRF_METHODS or (result := load_results(root, int(match[2]), match[1])) is None:
