@@ -461,19 +461,19 @@ def rewrite_cards(weights: Path, root: Path) -> list[Path]:
     """Fill the ``vid4`` section of every bundled model card that has results; return the cards written."""
     written = []
     for card in sorted(weights.glob("*.md")):
-        match = re.fullmatch(r"(.+)-x([234])", card.stem)
-        if match is not None and match[1] in BD_METHODS and int(match[2]) == DEGRADED_SCALE:  # scored on BD input
-            if (result := load_degraded(root, match[1], "bd")) is not None:
-                body = card_vid4(result, match[1], DEGRADED_SCALE) + "The LR: BD (savsr evaluate --degradation bd), as the model was trained.\n"
-                replace_sections(card, {"vid4": body})
-                written.append(card)
+        if (match := re.fullmatch(r"(.+)-x([234])", card.stem)) is None:
             continue
-        if match is None or match[1] not in METHODS | LR_METHODS | CRF_METHODS or (result := load_results(root, int(match[2]), match[1])) is None:
+        method, scale = match[1], int(match[2])
+        if method in BD_METHODS and scale == DEGRADED_SCALE:  # scored on the BD input it was trained on
+            if (result := load_degraded(root, method, "bd")) is None:
+                continue
+            body = card_vid4(result, method, scale) + "The LR: BD (savsr evaluate --degradation bd), as the model was trained.\n"
+        elif method in METHODS | LR_METHODS | CRF_METHODS and (result := load_results(root, scale, method)) is not None:
+            body = card_vid4(result, method, scale, load_results(root, scale, method + SELF_ENSEMBLE))
+            if method in CRF_METHODS and scale == DEGRADED_SCALE:
+                body += card_h264(root, method)
+        else:
             continue
-        ensemble = load_results(root, int(match[2]), match[1] + SELF_ENSEMBLE)
-        body = card_vid4(result, match[1], int(match[2]), ensemble)
-        if match[1] in CRF_METHODS and int(match[2]) == DEGRADED_SCALE:
-            body += card_h264(root, match[1])
         replace_sections(card, {"vid4": body})
         written.append(card)
     return written

@@ -76,9 +76,14 @@ class Upscaler:
             raise ParameterError("tile", f"{{param}} {tile}: tiles start at {MIN_TILE} pixels (0 = the whole frame)")
         self.tile, self.self_ensemble = tile, self_ensemble
         self.degradation = parse_degradation(degradation)
-        self.ensemble_codes = CODES if self.degradation.flips_commute else (0, 4)
         self._dtype = AUTOCAST_DTYPES[precision]
         self._engine: TorchEngine | OpenVINOEngine | None = None  # built on first use: conversion takes seconds
+
+    @property
+    def ensemble_codes(self) -> tuple[int, ...]:
+        """The dihedral codes self-ensemble averages: all 8, or identity and transpose for a model
+        trained on a degradation that flips do not commute with (BD)."""
+        return CODES if self.degradation.flips_commute else (0, 4)
 
     @property
     def engine(self) -> TorchEngine | OpenVINOEngine:
