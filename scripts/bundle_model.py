@@ -129,6 +129,22 @@ def training_minutes(run: Path) -> float:
     return sum(b - a for a, b in zip(times, times[1:]) if b - a < 300) / 60
 
 
+def _metric_text(name: str, value: float) -> str:
+    return f"LPIPS-alex {value:.4f}" if name == "lpips_alex" else f"PSNR-Y {value:.2f} dB"
+
+
+def validation_at(run: Path, step: int) -> dict[str, float]:
+    """The validation scores (``val/NAME`` -> value) a run logged at ``step``; empty if none."""
+    if not (run / "tensorboard").is_dir():
+        return {}
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0}, purge_orphaned_data=False)
+    acc.Reload()
+    return {tag.removeprefix("val/"): e.value for tag in acc.Tags()["scalars"] if tag.startswith("val/")
+            for e in acc.Scalars(tag) if e.step == step}
+
+
 def stage_summary(run: Path, used: str = "best", final: bool = True) -> tuple[str, float, str]:
     """One line on a training stage for the card, the minutes it trained, and where ("cpu"/"cuda")."""
     cfg = yaml.safe_load((run / "config.yaml").read_text())
@@ -138,13 +154,19 @@ def stage_summary(run: Path, used: str = "best", final: bool = True) -> tuple[st
     folders = CheckpointManager(run).folders()
     ran = folders[-1][0] if folders else max(e.step for e in _loss_events(run))
     name = r.get("best_metric", "psnr_y")
+    used_step = None if used == "best" else int(used.split("_")[1])
     if (best := read_best(run / "checkpoints", name)) is not None:
         best_step, value = best
-        metric = f"LPIPS-alex {value:.4f}" if name == "lpips_alex" else f"PSNR-Y {value:.2f} dB"
-        validated = f"best validation {metric} at step {best_step}"
+        validated = f"best validation {_metric_text(name, value)} at step {best_step}"
+    elif used_step is not None and (scores := validation_at(run, used_step)):
+        # Validated, but no checkpoint qualified as best (run.best_max_grid2): say what the used one scored.
+        limit = r.get("best_max_grid2")
+        validated = (f"validation {_metric_text(name, scores[name])}, grid 2 px {scores['grid2']:.2f} at step {used_step}"
+                     + (f" (no checkpoint of the run within run.best_max_grid2 {limit})" if limit else ""))
+        best_step = used_step
     else:  # no validation source in the run (the GPU runs: the LPIPS weights stay on the CPU machine)
         validated, best_step = "not validated during the run", ran
-    used_step = best_step if used == "best" else int(used.split("_")[1])
+    used_step = best_step if used_step is None else used_step
     planned = r["epochs"] * (d["samples_per_epoch"] // r["batch_size"])
     steps = f"{ran} steps" + (f" (of {planned} planned, stopped there)" if ran < planned else "")
     init = f", from `{r['init']}`" if r.get("init") else ""
