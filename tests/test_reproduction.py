@@ -479,6 +479,28 @@ def test_stage_summary_of_a_gpu_run_that_came_back_without_checkpoints(tmp_path:
     assert "on CUDA, weights averaged (EMA, decay 0.99);" in text
 
 
+def test_stage_summary_of_a_run_with_no_best_reports_the_used_checkpoints_validation(tmp_path: Path) -> None:
+    """A GAN run stopped with every validation over run.best_max_grid2 has no best.json: bundled from
+    a named checkpoint, the card gives that step's validation scores and says why none was best."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    from savsr.train import dump_config, load_config
+
+    cfg = load_config(REPO / "configs" / "cpu" / "lr_vsrresfeatgan_x3.yaml", [])
+    (tmp_path / "config.yaml").write_text(dump_config(cfg))
+    with SummaryWriter(str(tmp_path / "tensorboard")) as w:
+        for step in range(20, 301, 20):
+            w.add_scalar("loss/total", 1.0, step, walltime=1000.0 + step)
+        for step, lpips, grid in ((128, 0.0513, 2.458), (256, 0.0535, 2.636)):
+            w.add_scalar("val/lpips_alex", lpips, step, walltime=1000.0 + step)
+            w.add_scalar("val/grid2", grid, step, walltime=1000.0 + step)
+    text, _, _ = bundle_model.stage_summary(tmp_path, used="step_00000128")
+    assert "300 steps (of 1280 planned, stopped there)" in text
+    assert "validation LPIPS-alex 0.0513, grid 2 px 2.46 at step 128" in text
+    assert "(no checkpoint of the run within run.best_max_grid2 1.56)" in text
+    assert "this model uses step 128." in text and "best validation" not in text
+
+
 def test_stage_summary_of_a_gpu_export_with_only_its_train_log(tmp_path: Path) -> None:
     """A device call returns 8 files: the export's train.log stands in for tensorboard/."""
     from savsr.train import dump_config, load_config
