@@ -89,6 +89,16 @@ def _log_lines(run: Path) -> list[str] | None:
     return (run / "train.log").read_text().splitlines()
 
 
+def _tensorboard(run: Path, kind: str):
+    """The run's TensorBoard log, loaded whole (``kind``: "scalars" or "tensors"). purge_orphaned_data
+    would drop the steps logged twice around a resume, and their time."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run / "tensorboard"), size_guidance={kind: 0}, purge_orphaned_data=False)
+    acc.Reload()
+    return acc
+
+
 def _loss_events(run: Path) -> list:
     """(step, wall_time) of one of a run's logged losses (every loss is logged at the same steps),
     from its TensorBoard log, else from its train.log."""
@@ -98,11 +108,7 @@ def _loss_events(run: Path) -> list:
         return [SimpleNamespace(step=int(m[3]), wall_time=datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S")
                                 .replace(tzinfo=timezone.utc).timestamp() + int(m[2]) / 1000)
                 for m in map(LOG_STEP.match, lines) if m]
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    # purge_orphaned_data would drop the steps logged twice around a resume, and their time.
-    acc = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0}, purge_orphaned_data=False)
-    acc.Reload()
+    acc = _tensorboard(run, "scalars")
     return acc.Scalars(min(t for t in acc.Tags()["scalars"] if t.startswith("loss/")))
 
 
@@ -110,11 +116,9 @@ def computed_precisions(run: Path) -> list[str]:
     """The precisions a run computed in (the trainer logs one at each start), in order, each once."""
     if (lines := _log_lines(run)) is not None:
         return list(dict.fromkeys(m[1] for m in map(LOG_PRECISION.search, lines) if m))
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.util.tensor_util import make_ndarray
 
-    acc = EventAccumulator(str(run / "tensorboard"), size_guidance={"tensors": 0}, purge_orphaned_data=False)
-    acc.Reload()
+    acc = _tensorboard(run, "tensors")
     tag = "run/precision/text_summary"
     texts = [make_ndarray(e.tensor_proto).item().decode() for e in acc.Tensors(tag)] if tag in acc.Tags()["tensors"] else []
     return list(dict.fromkeys(texts))
@@ -137,10 +141,7 @@ def validation_at(run: Path, step: int) -> dict[str, float]:
     """The validation scores (``val/NAME`` -> value) a run logged at ``step``; empty if none."""
     if not (run / "tensorboard").is_dir():
         return {}
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    acc = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0}, purge_orphaned_data=False)
-    acc.Reload()
+    acc = _tensorboard(run, "scalars")
     return {tag.removeprefix("val/"): e.value for tag in acc.Tags()["scalars"] if tag.startswith("val/")
             for e in acc.Scalars(tag) if e.step == step}
 
