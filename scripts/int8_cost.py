@@ -2,7 +2,8 @@
 
     .venv/bin/python scripts/int8_cost.py sa-vsrgan-x4            # one model (default: every bundled one)
 
-For each model: `savsr evaluate` at its scale on all Vid4 frames (BI, Y, LPIPS-alex on RGB, tOF/tLP),
+For each model: `savsr evaluate` at its scale on all Vid4 frames (degraded as the model was trained,
+BI or BD, from its metadata; Y, LPIPS-alex on RGB, tOF/tLP),
 through OpenVINO in fp32 and in int8, into eval_output/int8/NAME/{fp32,int8}/ (reused while the
 weights, the data and the OpenVINO and NNCF versions are unchanged). Then:
 - src/savsr/weights/int8_cost.json gets the model's ΔPSNR, ΔSSIM, ΔLPIPS (and relative), ΔtOF and
@@ -25,6 +26,7 @@ from savsr.errors import SavsrError
 from savsr.evaluation import EvalConfig, evaluate, write_reports
 from savsr.fileio import atomic_output
 from savsr.infer.quantize import INT8_AUTO, versions, network_digest
+from savsr.models.checkpoint import read_spec
 from savsr.models.zoo import INT8_COSTS, available_models, bundled_paths, weights_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -36,16 +38,18 @@ KEYS = (("psnr", "PSNR-Y (dB)", 2), ("ssim", "SSIM-Y", 4), ("lpips", "LPIPS-alex
         ("tlp", "tLP", 3))
 
 
-def scored(name: str, scale: int, precision: str, data: Path, out: Path) -> dict:
+def scored(name: str, scale: int, precision: str, data: Path, out: Path, degradation: str = "bi") -> dict:
     """The mean row of ``name``'s Vid4 evaluation in ``precision``, evaluated now or reused."""
     folder = out / name / precision
     stamp = json.dumps({"weights": hashlib.sha256(bundled_paths(name)[0].read_bytes()).hexdigest(), "data": str(data),
+                        **({"degradation": degradation} if degradation != "bi" else {}),
                         **(versions() if precision == "int8" else {})}, sort_keys=True)
     if (folder / "stamp").is_file() and (folder / "stamp").read_text() == stamp and (folder / "results.json").is_file():
         print(f"{name} {precision}: results reused ({folder})")
     else:
         print(f"{name} {precision}: evaluating into {folder}")
-        cfg = EvalConfig(data=data, scale=scale, model=name, precision=precision, backend="openvino", temporal=True)
+        cfg = EvalConfig(data=data, scale=scale, model=name, precision=precision, backend="openvino", temporal=True,
+                         degradation=degradation)
         results, baseline = evaluate(cfg)
         write_reports(results, baseline, cfg, folder, overwrite=True)
         (folder / "stamp").write_text(stamp)
@@ -60,7 +64,8 @@ def card_section(name: str, record: dict) -> str:
             "| int8 | " + " | ".join(f"{int8[k]:.{d}f}" for k, _, d in KEYS) + " |",
             "| int8 − fp32 | " + " | ".join(f"{int8[k] - fp32[k]:+.{d}f}" for k, _, d in KEYS) + " |"]
     auto = record["psnr"] >= INT8_AUTO["psnr"] and record["lpips_relative"] <= INT8_AUTO["lpips_relative"]
-    return ("\n".join(rows) + f"\n\nAll {record['frames']} Vid4 frames at ×{record['scale']}, OpenVINO on {record['cpu']} "
+    return ("\n".join(rows) + f"\n\nAll {record['frames']} Vid4 frames at ×{record['scale']}, "
+            f"{record.get('degradation', 'bi').upper()} input, OpenVINO on {record['cpu']} "
             f"(OpenVINO {record['openvino']}, NNCF {record['nncf']}); LPIPS {record['lpips_relative']:+.1%}, "
             f"tLP {record['tlp_relative']:+.1%}. `--precision auto` "
             + ("takes int8 for this model (ΔPSNR ≥ −0.05 dB and ΔLPIPS ≤ +1 %)." if auto else
@@ -72,12 +77,13 @@ def record_for(name: str, data: Path, out: Path) -> dict:
     """Measure ``name`` in fp32 and int8 and return its int8_cost.json record."""
     up = load_model(name, device="cpu", precision="fp32", backend="torch")
     scale = up.scale
-    fp32, int8 = scored(name, scale, "fp32", data, out), scored(name, scale, "int8", data, out)
+    degradation = read_spec(bundled_paths(name)[0])[1].get("degradation", "bi")  # a BD model is scored on BD input
+    fp32, int8 = (scored(name, scale, precision, data, out, degradation) for precision in ("fp32", "int8"))
     return {"psnr": int8["psnr"] - fp32["psnr"], "ssim": int8["ssim"] - fp32["ssim"],
             "lpips": int8["lpips"] - fp32["lpips"], "lpips_relative": int8["lpips"] / fp32["lpips"] - 1,
             "tof": int8["tof"] - fp32["tof"], "tlp_relative": int8["tlp"] / fp32["tlp"] - 1,
             "network": network_digest(up.model, up.spec.frames * up.spec.channels), "scale": scale,
-            "frames": int(fp32["frames"]), "cpu": machine_info()["cpu"], **versions(),
+            "frames": int(fp32["frames"]), "degradation": degradation, "cpu": machine_info()["cpu"], **versions(),
             "fp32": {k: fp32[k] for k, _, _ in KEYS}, "int8": {k: int8[k] for k, _, _ in KEYS}}
 
 

@@ -188,6 +188,7 @@ def test_grey_clips_stay_grey() -> None:
 @pytest.mark.parametrize(("spec", "base", "encoder", "crf"), [
     ("bi", "bi", None, None), ("bd", "bd", None, None), ("real", "real", None, None), ("BI", "bi", None, None),
     ("h264:23", "bi", "libx264", 23), ("h265:0", "bi", "libx265", 0), ("bd+h264:51", "bd", "libx264", 51),
+    ("h264:15-35", "bi", "libx264", 15),
 ])
 def test_parse_specs(spec: str, base: str, encoder: str | None, crf: int | None) -> None:
     d = parse_degradation(spec)
@@ -199,11 +200,30 @@ def test_parse_specs(spec: str, base: str, encoder: str | None, crf: int | None)
 @pytest.mark.parametrize(("spec", "needle"), [
     ("h264:52", "CRF 52 is outside 0-51"), ("h265:-1", "CRF -1"), ("h264", "unknown degradation"),
     ("vp9:30", "unknown degradation"), ("real+h264:20", "unknown degradation"), ("", "unknown degradation"),
+    ("h264:35-15", "35 < high <= 51, got 35-15"), ("h264:20-60", "got 20-60"), ("h264:20-20", "got 20-20"),
 ])
 def test_bad_specs_name_the_parameter(spec: str, needle: str) -> None:
     with pytest.raises(ParameterError, match=needle) as info:
         parse_degradation(spec)
     assert info.value.param == "degradation"
+
+
+def test_crf_range_draws_one_crf_per_clip_from_the_seed() -> None:
+    """``h264:LO-HI``: the clip is exactly BI then x264 at the CRF drawn from the seed, and the
+    draws cover the range."""
+    clip = _clip(5, 48, 64, seed=2)
+    d = parse_degradation("h264:20-40")
+    assert d.random and not d.per_frame
+    crfs = set()
+    for seed in range(12):
+        lr, record = d.apply(clip, 2, seed=(seed, 3))
+        crf = record["params"]["crf"]
+        assert 20 <= crf <= 40 and record["seed"] == [seed, 3]
+        assert crf == int(np.random.default_rng((seed, 3)).integers(20, 41))
+        assert torch.equal(lr, VideoCodec(crf=crf)(bi_degrade(clip, 2)[1]))
+        crfs.add(crf)
+    assert len(crfs) >= 6
+    assert d.describe()["codec"]["crf"] == "20-40, drawn per clip"
 
 
 def test_codec_record_names_every_choice() -> None:
@@ -336,9 +356,10 @@ def test_evaluate_degradation_equals_supplied_lr(tmp_path: Path, spec: str, make
         assert a["degradation"]["codec"]["crf"] == 30
 
 
-def test_evaluate_real_records_the_draws_per_sequence(tmp_path: Path) -> None:
+@pytest.mark.parametrize("spec", ["real", "h264:10-45"])
+def test_evaluate_random_degradations_record_the_draws_per_sequence(tmp_path: Path, spec: str) -> None:
     data = _sequences(tmp_path / "seqs")
-    common = ["evaluate", "--data", str(data), "--scale", "2", "--lpips", "none", "--degradation", "real"]
+    common = ["evaluate", "--data", str(data), "--scale", "2", "--lpips", "none", "--degradation", spec]
     assert main([*common, "-o", str(tmp_path / "a")]) == 0
     assert main([*common, "-o", str(tmp_path / "b")]) == 0
     assert main([*common, "--seed", "1", "-o", str(tmp_path / "c")]) == 0
@@ -347,6 +368,9 @@ def test_evaluate_real_records_the_draws_per_sequence(tmp_path: Path) -> None:
     seqs = a["degradation"]["sequences"]
     assert set(seqs) == {"alpha", "beta"} and seqs["alpha"]["params"] != seqs["beta"]["params"]
     assert a["degradation"]["seed"] == 0 and c["degradation"]["seed"] == 1
+    if spec.startswith("h264"):
+        assert all(10 <= seq["params"]["crf"] <= 45 for seq in seqs.values())
+        assert "libx264 CRF 10-45, drawn per clip" in (tmp_path / "a" / "results.md").read_text()
 
 
 def test_evaluate_bad_degradation_inputs(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -474,9 +498,31 @@ def test_codec_samples_are_the_codec_over_the_window(dataset_dir: Path) -> None:
         assert torch.equal(ds[i][0], want)
 
 
-def test_cache_lr_is_refused_for_clip_degradations(dataset_dir: Path) -> None:
-    with pytest.raises(ValueError, match="cannot be cached"):
-        VideoPatchDataset(dataset_dir, scale=4, patch_size=16, cache_lr=True, degradation="real")
+@pytest.mark.parametrize("spec", ["h264:20-40", "real"])
+@pytest.mark.parametrize("lr_space", [False, True])
+def test_cached_clip_samples_are_crops_of_the_whole_degraded_scene(dataset_dir: Path, spec: str, lr_space: bool) -> None:
+    """cache_lr under a clip-level degradation: the whole scene is one clip (one codec stream),
+    drawn from (seed, epoch, scene), drawn anew each epoch, and every sample is its crop."""
+    s, p, seed = 4, 16, 5
+    ds = VideoPatchDataset(dataset_dir, scale=s, patch_size=p, color="rgb", augment=False, samples_per_epoch=6,
+                           cache_lr=True, lr_space=lr_space, degradation=spec, seed=seed)
+    root, entry = ds.scenes[0]
+    scene = torch.from_numpy(np.load(root / entry.file)).permute(0, 3, 1, 2)
+    f = s if lr_space else 1
+    wholes = []
+    for epoch in (0, 1):
+        ds.set_epoch(epoch)
+        lr, record = parse_degradation(spec).apply(scene, s, seed=(seed, epoch, 0, 0x5CE))
+        net = lr if lr_space else imresize(lr, s)
+        wholes.append((lr, record["params"]))
+        for i in range(6):
+            k, t, top, left, _ = ds.locate(i)
+            want = net[t - 2 : t + 3, :, top // f : (top + p) // f, left // f : (left + p) // f]
+            assert torch.equal(ds[i][0], want.float().reshape(-1, p // f, p // f) / 255), (epoch, i)
+            assert torch.equal(ds[i][1], scene[t, :, top : top + p, left : left + p].float() / 255)
+    assert wholes[0][1] != wholes[1][1] and not torch.equal(wholes[0][0], wholes[1][0])
+    if spec.startswith("h264"):  # the scene is one stream: frames 1.. are predicted, unlike 5-frame windows'
+        assert torch.equal(wholes[0][0], VideoCodec(crf=wholes[0][1]["crf"])(bi_degrade(scene, s)[1]))
 
 
 def test_config_degradation_field(tmp_path: Path) -> None:
@@ -487,9 +533,8 @@ def test_config_degradation_field(tmp_path: Path) -> None:
         load_config(None, ["data.roots=[x]", "data.degradation=blur"])
     with pytest.raises(SavsrError, match=r"^data.degradation: CRF 99"):
         load_config(None, ["data.roots=[x]", "data.degradation=h264:99"])
-    with pytest.raises(SavsrError, match=r"^data.cache_lr: cannot cache data.degradation 'real'"):
-        load_config(None, ["data.roots=[x]", "data.degradation=real", "data.cache_lr=true"])
-    assert load_config(None, ["data.roots=[x]", "data.degradation=bd", "data.cache_lr=true"]).data.cache_lr
+    for spec in ("bd", "real", "h264:15-35"):
+        assert load_config(None, ["data.roots=[x]", f"data.degradation={spec}", "data.cache_lr=true"]).data.cache_lr
 
 
 def test_config_real_ranges(tmp_path: Path) -> None:

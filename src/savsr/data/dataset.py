@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 # The seed of a sample's degradation is (seed, epoch, index, this), a stream apart from the one
 # that places the sample (locate), so adding a degradation leaves every sample's position as it was.
 _DEGRADATION_STREAM = 0xDE6
+_SCENE_STREAM = 0x5CE  # and of a whole scene's (cache_lr), (seed, epoch, scene, this)
 
 
 class VideoPatchDataset(Dataset):
@@ -42,16 +44,20 @@ class VideoPatchDataset(Dataset):
     of the degraded whole frame exactly (a test checks it), with no per-scale copy on disk.
 
     ``cache_lr`` degrades every scene once, whole frames, into memory (as much again as the
-    dataset), and samples are then plain crops: for accelerators that a per-sample degradation
-    (a few hundred samples/s per core, docs/performance.md) would starve. Samples are identical
-    either way.
+    dataset, 1/s² of it for ``lr_space``), and samples are then plain crops: for accelerators
+    that a per-sample degradation (a few hundred samples/s per core, docs/performance.md) would
+    starve. Samples are identical either way.
 
     ``degradation`` (a spec of :mod:`savsr.data.degradation`, default ``bi``) replaces BI: ``bd``
-    works exactly as BI does (crops of the degraded whole frame, ``cache_lr`` allowed). A codec
-    (``h264:CRF``) or ``real`` depends on the whole clip, so the 2M+1 frames of the sample's region,
-    with a margin of 8 LR pixels a side that gives the codec's blocks and the blurs context, are
-    degraded as one short clip, its random parameters drawn from (seed, epoch, i) and shared by
-    the window's frames; ``cache_lr`` is refused for them.
+    works exactly as BI does. A codec (``h264:CRF``) or ``real`` depends on the whole clip:
+    - without ``cache_lr``, the 2M+1 frames of the sample's region, with a margin of 8 LR pixels a
+      side that gives the codec's blocks and the blurs context, are degraded as one short clip, its
+      random parameters drawn from (seed, epoch, i) and shared by the window's frames;
+    - with ``cache_lr``, each whole scene is degraded as one clip, as a test sequence or a user's
+      file is (one stream of up to 250 frames a GOP, not an I-frame and 4 P-frames of a 40-pixel
+      crop), its parameters drawn from (seed, epoch, scene) and drawn anew each epoch
+      (:meth:`set_epoch` rebuilds the cache, ~10 s per 1,000 frames for a codec), and samples
+      are crops of it.
 
     Sampling is a pure function of (seed, epoch, i): a scene with probability proportional to its
     number of possible patches, a centre frame, a position, one of the 8 flips/transposes, and a
@@ -75,9 +81,6 @@ class VideoPatchDataset(Dataset):
     ) -> None:
         check_scale(scale)
         self.degradation = parse_degradation(degradation)
-        if cache_lr and not self.degradation.per_frame:
-            raise ValueError(f"cache_lr degrades each scene once; {self.degradation.spec} degrades each sample's "
-                             "clip anew, so it cannot be cached")
         if frames < 1 or frames % 2 == 0:
             raise ValueError(f"frames must be odd (2M+1), got {frames}")
         if color not in ("y", "rgb"):
@@ -115,11 +118,27 @@ class VideoPatchDataset(Dataset):
         self._cumulative = np.cumsum(counts / counts.sum())
         self._arrays: dict[int, np.ndarray] = {}
         # Built before the DataLoader forks its workers, which then share it (copy-on-write).
-        self._up = [self._degraded(k) for k in range(len(self.scenes))] if cache_lr else None
+        self._up: list[np.ndarray] | None = None
+        self._up_epoch = -1  # the epoch whose draws self._up holds (a random degradation's)
+        self._base_lr: dict[int, Tensor] = {}  # a codec's input, per scene (bi/bd under a codec)
+        self.cache_lr = cache_lr
+        self._build_cache()
 
     def set_epoch(self, epoch: int) -> None:
-        """Select the samples of ``epoch`` (each epoch draws new patches)."""
+        """Select the samples of ``epoch`` (each epoch draws new patches, and a random clip-level
+        degradation under ``cache_lr`` new parameters for every scene)."""
         self.epoch = epoch
+        self._build_cache()
+
+    def _build_cache(self) -> None:
+        if not self.cache_lr or (self._up is not None and (self._up_epoch == self.epoch or not self.degradation.random)):
+            return
+        started = time.perf_counter()
+        degrade = self._degraded if self.degradation.per_frame else self._degraded_clip
+        self._up, self._up_epoch = [degrade(k) for k in range(len(self.scenes))], self.epoch
+        if not self.degradation.per_frame:
+            log.info("degraded %d scenes as whole clips (%s, epoch %d) in %.1f s", len(self.scenes),
+                     self.degradation.spec, self.epoch, time.perf_counter() - started)
 
     def __len__(self) -> int:
         return self.samples_per_epoch
@@ -130,6 +149,10 @@ class VideoPatchDataset(Dataset):
             root, entry = self.scenes[k]
             self._arrays[k] = np.load(root / entry.file, mmap_mode="r")
         return self._arrays[k]
+
+    def _scene(self, k: int) -> Tensor:
+        """Scene ``k``'s HR frames (T, C, H, W) uint8, read into memory."""
+        return torch.from_numpy(np.array(self._array(k))).permute(0, 3, 1, 2)
 
     def _degraded(self, k: int, chunk: int = 16) -> np.ndarray:
         """Scene ``k`` after the BI degradation (Sec. 3.1), whole frames (T, h, w, C) uint8."""
@@ -142,6 +165,20 @@ class VideoPatchDataset(Dataset):
             stack = torch.from_numpy(np.array(arr[i : i + chunk])).permute(0, 3, 1, 2)
             out[i : i + chunk] = self._net_input(stack).permute(0, 2, 3, 1).numpy()
         return out
+
+    def _degraded_clip(self, k: int, chunk: int = 16) -> np.ndarray:
+        """Scene ``k`` degraded as one clip (a codec's stream, ``real``'s drawn parameters), seeded
+        by (seed, epoch, k), as the network takes it: (T, h, w, C) uint8, LR or upsampled."""
+        seed = (self.seed, self.epoch, k, _SCENE_STREAM)
+        if self.degradation.base == "real":
+            lr, _ = self.degradation.apply(self._scene(k), self.scale, seed=seed)
+        else:  # the downsampling is the same every epoch (and 4/5 of the time): only the codec is redone
+            if k not in self._base_lr:
+                self._base_lr[k] = self.degradation.downsample(self._scene(k), self.scale)
+            lr, _ = self.degradation.compress(self._base_lr[k], seed)
+        if not self.lr_space:
+            lr = torch.cat([imresize(lr[i : i + chunk], self.scale) for i in range(0, lr.shape[0], chunk)])
+        return lr.permute(0, 2, 3, 1).numpy()
 
     def _net_input(self, hr: Tensor) -> Tensor:
         """What the network takes of uint8 HR frames (sides multiples of s) under a per-frame

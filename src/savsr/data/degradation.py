@@ -6,7 +6,8 @@ One seeded module for every degradation savsr knows, named by a spec string
 - ``bi``: the paper's BI (Sec. 3.1), MATLAB's bicubic ``imresize`` by 1/s (:func:`bi_degrade`);
 - ``bd``: the literature's BD, a 13×13 Gaussian blur then every s-th pixel (:func:`bd_downsample`);
 - ``h264:CRF``, ``h265:CRF``: BI, then the whole LR clip through x264 or x265 at that CRF and back
-  (:class:`VideoCodec`); ``bd+h264:CRF`` puts BD under the codec instead;
+  (:class:`VideoCodec`); ``bd+h264:CRF`` puts BD under the codec instead; ``h264:LO-HI`` draws the
+  CRF per clip, uniformly from LO to HI (training on a range of rates);
 - ``real``: a random pipeline in the spirit of Real-ESRGAN's second-order model and RealBasicVSR
   (:class:`RealConfig`, :func:`real_degrade`): blur, resize, noise, JPEG and a video codec, twice.
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from typing import Any, Literal
 
@@ -464,12 +465,19 @@ class Degradation:
     base: Literal["bi", "bd", "real"] = "bi"
     codec: VideoCodec | None = None
     real: RealConfig = field(default_factory=RealConfig)
+    # The codec's CRF drawn per clip from this inclusive range (codec.crf is its low end), or None.
+    crf_range: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if self.base not in BASES:
             raise ParameterError("degradation", f"{{param}}: unknown base {self.base!r}")
         if self.base == "real" and self.codec is not None:
             raise ParameterError("degradation", "{param}: real draws its own codec; it takes no codec after it")
+        if self.crf_range is not None:
+            lo, hi = self.crf_range
+            if self.codec is None or self.codec.crf != lo or not lo < hi <= CRF_RANGE[1]:
+                raise ParameterError("degradation", f"{{param}}: a CRF range needs a codec and {lo} < high <= "
+                                     f"{CRF_RANGE[1]}, got {lo}-{hi}")
 
     @property
     def spec(self) -> str:
@@ -477,7 +485,8 @@ class Degradation:
         if self.codec is None:
             return self.base
         name = {v: k for k, v in CODECS.items()}[self.codec.encoder]
-        return f"{'' if self.base == 'bi' else self.base + '+'}{name}:{self.codec.crf}"
+        crf = f"{self.crf_range[0]}-{self.crf_range[1]}" if self.crf_range else str(self.codec.crf)
+        return f"{'' if self.base == 'bi' else self.base + '+'}{name}:{crf}"
 
     @property
     def flips_commute(self) -> bool:
@@ -495,18 +504,18 @@ class Degradation:
 
     @property
     def random(self) -> bool:
-        """Whether :meth:`apply` draws from its seed (only ``real`` does)."""
-        return self.base == "real"
+        """Whether :meth:`apply` draws from its seed (``real``, and a codec with a CRF range)."""
+        return self.base == "real" or self.crf_range is not None
 
     def downsample(self, hr: Tensor, scale: int) -> Tensor:
         """The LR of (…, H, W) by the deterministic base (bi or bd), HR cropped to multiples of
         ``scale`` first; for bi the LR of :func:`bi_degrade`, without its upsampling."""
+        if self.base == "real":
+            raise ValueError("real is a clip-level pipeline; use apply()")
         hr = crop_to_multiple(hr, scale)
-        if self.base == "bd":
-            return bd_downsample(hr, scale)
-        if self.base == "bi":
-            return imresize(hr, 1 / scale)
-        raise ValueError("real is a clip-level pipeline; use apply()")
+        if hr.dim() == 4 and hr.shape[0] > _CHUNK:  # a whole scene at once would hold several GB of float64
+            return torch.cat([self.downsample(hr[i : i + _CHUNK], scale) for i in range(0, hr.shape[0], _CHUNK)])
+        return bd_downsample(hr, scale) if self.base == "bd" else imresize(hr, 1 / scale)
 
     def apply(self, hr: Tensor, scale: int, seed: int | tuple[int, ...] = 0) -> tuple[Tensor, dict[str, Any]]:
         """The LR clip (T, C, H/s, W/s) uint8 of a (T, C, H, W) uint8 clip (C = 1 or 3) cropped to
@@ -516,22 +525,36 @@ class Degradation:
         if hr.dim() != 4 or hr.dtype != torch.uint8:
             raise ValueError(f"expected a (T, C, H, W) uint8 clip, got {tuple(hr.shape)} {hr.dtype}")
         hr = crop_to_multiple(hr, scale)
-        record: dict[str, Any] = {"spec": self.spec, "scale": scale}
         if self.base == "real":
             rng = np.random.default_rng(seed)
             params = draw_real(rng, self.real)
-            record |= {"seed": list(seed) if isinstance(seed, tuple) else seed, "params": params}
+            record = {"spec": self.spec, "scale": scale, "seed": list(seed) if isinstance(seed, tuple) else seed,
+                      "params": params}
             return real_degrade(hr, scale, params, rng), record
-        lr = self.downsample(hr, scale)
-        if self.codec is not None:
-            lr = self.codec(lr)
-        return lr, record
+        lr, record = self.compress(self.downsample(hr, scale), seed)
+        return lr, {"spec": self.spec, "scale": scale} | record
+
+    def compress(self, lr: Tensor, seed: int | tuple[int, ...] = 0) -> tuple[Tensor, dict[str, Any]]:
+        """The codec stage alone (bi and bd bases), over a (T, C, h, w) uint8 clip that
+        :meth:`downsample` made: the clip after the codec (itself without one) and, for a CRF range,
+        the seed and the drawn CRF. ``apply(hr, s, seed)`` is ``compress(downsample(hr, s), seed)``."""
+        if self.base == "real":
+            raise ValueError("real draws its codecs inside its pipeline; use apply()")
+        if self.codec is None:
+            return lr, {}
+        if self.crf_range is None:
+            return self.codec(lr), {}
+        crf = int(np.random.default_rng(seed).integers(self.crf_range[0], self.crf_range[1] + 1))
+        return (replace(self.codec, crf=crf)(lr),
+                {"seed": list(seed) if isinstance(seed, tuple) else seed, "params": {"crf": crf}})
 
     def describe(self) -> dict[str, Any]:
         """The fixed choices of this degradation (no drawn values), for a results file."""
         out: dict[str, Any] = {"spec": self.spec, "downsampling": DESCRIPTIONS[self.base]}
         if self.codec is not None:
             out["codec"] = self.codec.record() | {"applied_to": "the whole LR clip, one stream"}
+            if self.crf_range is not None:
+                out["codec"]["crf"] = f"{self.crf_range[0]}-{self.crf_range[1]}, drawn per clip"
         if self.base == "real":
             out["ranges"] = asdict(self.real)
         return out
@@ -544,15 +567,16 @@ DESCRIPTIONS = {
     "real": "real: Real-ESRGAN/RealBasicVSR second-order random pipeline with H.264/H.265 (savsr.data.degradation)",
 }
 BI = Degradation("bi")
+_CHUNK = 16  # frames downsampled at once by apply()
 
-_SPEC = re.compile(r"^(?:(?P<base>bi|bd)\+)?(?P<codec>h264|h265):(?P<crf>-?\d+)$")
-SPEC_HELP = "bi, bd, real, h264:CRF, h265:CRF or bd+h264:CRF (CRF 0-51)"
+_SPEC = re.compile(r"^(?:(?P<base>bi|bd)\+)?(?P<codec>h264|h265):(?P<crf>-?\d+)(?:-(?P<high>\d+))?$")
+SPEC_HELP = "bi, bd, real, h264:CRF, h265:CRF or bd+h264:CRF (CRF 0-51, or a range LO-HI drawn per clip)"
 
 
 def parse_degradation(spec: str | Degradation) -> Degradation:
     """The degradation a spec string names: ``bi``, ``bd``, ``real``, ``h264:CRF`` or ``h265:CRF``
-    (BI then the codec over the whole LR clip, CRF 0-51, preset medium), or ``bd+h264:CRF``.
-    A ParameterError naming ``degradation`` for anything else."""
+    (BI then the codec over the whole LR clip, CRF 0-51, preset medium), or ``bd+h264:CRF``; a CRF
+    written ``LO-HI`` is drawn per clip. A ParameterError naming ``degradation`` for anything else."""
     if isinstance(spec, Degradation):
         return spec
     text = spec.strip().lower()
@@ -561,4 +585,6 @@ def parse_degradation(spec: str | Degradation) -> Degradation:
     m = _SPEC.match(text)
     if m is None:
         raise ParameterError("degradation", f"{{param}}: unknown degradation {spec!r}; expected {SPEC_HELP}")
-    return Degradation(m["base"] or "bi", VideoCodec(CODECS[m["codec"]], int(m["crf"])))
+    crf = int(m["crf"])
+    return Degradation(m["base"] or "bi", VideoCodec(CODECS[m["codec"]], crf),
+                       crf_range=(crf, int(m["high"])) if m["high"] is not None else None)

@@ -32,9 +32,12 @@ class DataConfig:
     color: Literal["y", "rgb"] = "y"
     samples_per_epoch: int = 64_000  # the "length of an epoch": our data is not Myanmar
     workers: int = 2
-    cache_lr: bool = False  # degrade whole frames once into RAM (fast GPUs; VideoPatchDataset)
+    # Degrade whole scenes into RAM and crop samples from them (VideoPatchDataset): once for bi/bd
+    # (fast GPUs), each epoch for a codec or real, whose scenes are then one stream each, as footage is.
+    cache_lr: bool = False
     # How LR inputs are made from the HR frames, for training and validation alike: a spec of
-    # savsr.data.degradation: bi (the paper's), bd, h264:CRF, h265:CRF, bd+h264:CRF or real.
+    # savsr.data.degradation: bi (the paper's), bd, h264:CRF, h265:CRF, bd+h264:CRF, h264:LO-HI
+    # (a CRF drawn per clip) or real.
     degradation: str = "bi"
     # For degradation "real": fields of savsr.data.degradation.RealConfig to change from its
     # defaults (RealBasicVSR's ranges), e.g. {noise_sigma: [1, 10], codec_crf: [15, 35]}.
@@ -224,10 +227,8 @@ def _real_field(name: str, value: Any, default: Any) -> Any:
 
 
 def _validate(cfg: Config) -> None:
-    degradation = data_degradation(cfg.data)
+    data_degradation(cfg.data)  # a bad spec or data.real is refused here, naming its key
     checks = [
-        (not cfg.data.cache_lr or degradation.per_frame, "data.cache_lr",
-         f"cannot cache data.degradation {cfg.data.degradation!r}: each sample's clip is degraded anew"),
         (cfg.data.scale in SCALES, "data.scale", "must be 2, 3 or 4"),
         (cfg.data.frames >= 1 and cfg.data.frames % 2 == 1, "data.frames", "must be odd (2M+1)"),
         (cfg.data.patch_size >= 8, "data.patch_size", "must be >= 8"),
