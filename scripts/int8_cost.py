@@ -64,8 +64,9 @@ def card_section(name: str, record: dict) -> str:
             "| int8 | " + " | ".join(f"{int8[k]:.{d}f}" for k, _, d in KEYS) + " |",
             "| int8 − fp32 | " + " | ".join(f"{int8[k] - fp32[k]:+.{d}f}" for k, _, d in KEYS) + " |"]
     auto = record["psnr"] >= INT8_AUTO["psnr"] and record["lpips_relative"] <= INT8_AUTO["lpips_relative"]
-    return ("\n".join(rows) + f"\n\nAll {record['frames']} Vid4 frames at ×{record['scale']}, "
-            f"{record.get('degradation', 'bi').upper()} input, OpenVINO on {record['cpu']} "
+    degradation = record.get("degradation", "bi")
+    given = f" ({degradation.upper()} input, as the model was trained)" if degradation != "bi" else ""
+    return ("\n".join(rows) + f"\n\nAll {record['frames']} Vid4 frames at ×{record['scale']}{given}, OpenVINO on {record['cpu']} "
             f"(OpenVINO {record['openvino']}, NNCF {record['nncf']}); LPIPS {record['lpips_relative']:+.1%}, "
             f"tLP {record['tlp_relative']:+.1%}. `--precision auto` "
             + ("takes int8 for this model (ΔPSNR ≥ −0.05 dB and ΔLPIPS ≤ +1 %)." if auto else

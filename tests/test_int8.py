@@ -193,9 +193,12 @@ def test_the_measured_cost_reaches_the_card_and_auto(model_file: Path, tmp_path:
         monkeypatch.setattr(module, "weights_dir", lambda: weights)
     means = {"fp32": {"psnr": 30.0, "ssim": 0.9, "lpips": 0.2, "tof": 0.3, "tlp": 0.8, "frames": 171},
              "int8": {"psnr": 29.97, "ssim": 0.899, "lpips": 0.201, "tof": 0.31, "tlp": 0.81, "frames": 171}}
-    monkeypatch.setattr(int8_cost, "scored", lambda name, scale, precision, data, out: means[precision])
+    given = []  # the degradation each evaluation is asked for: the model's own (its metadata; BI here)
+    monkeypatch.setattr(int8_cost, "scored", lambda name, scale, precision, data, out, degradation:
+                        given.append(degradation) or means[precision])
     assert int8_cost.main(["tiny-x2", "--data", str(tmp_path)]) == 0
     record = json.loads((weights / "int8_cost.json").read_text())["tiny-x2"]
+    assert given == ["bi", "bi"] and record["degradation"] == "bi"
     assert record["psnr"] == pytest.approx(-0.03) and record["lpips_relative"] == pytest.approx(0.005)
     assert record["tlp_relative"] == pytest.approx(0.0125) and record["scale"] == 2
     card = (weights / "tiny-x2.md").read_text()
