@@ -280,12 +280,13 @@ def keep_scales(old: str, new: str, scales: tuple[int, ...]) -> str:
 
 
 # Degraded input (issue #33), at ×4 only. The BD family is the LR-space generator trained on BD
-# (configs/cpu/lr_bd_*.yaml); the H.264 table puts the BI models beside the one trained on the
-# ``real`` pipeline (configs/cpu/lr_real*_sa_vsrgan_x4.yaml). Family -> (label, what it was trained on).
+# (configs/cpu/lr_bd_*.yaml); the H.264 table puts the BI models beside the one trained for
+# compressed input (SA-VSRGAN-real: configs/cpu/lr_codec_sa_vsrgan_x4.yaml, whole scenes through x264
+# at CRF 15-35). Family -> (label, what it was trained on).
 BD_METHODS = {"bicubic": ("Bicubic", "—"), "vsrresnet-bd-lr": ("VSRResNet-BD-LR", "BD"),
               "vsrresfeatgan-bd-lr": ("VSRResFeatGAN-BD-LR", "BD"), "sa-vsrgan-bd-lr": ("SA-VSRGAN-BD-LR", "BD")}
 CRF_METHODS = {"bicubic": ("Bicubic", "—"), "sa-vsrgan": ("SA-VSRGAN", "BI"), "sa-vsrgan-lr": ("SA-VSRGAN-LR", "BI"),
-               "sa-vsrgan-real": ("SA-VSRGAN-real", "real")}
+               "sa-vsrgan-real": ("SA-VSRGAN-real", "H.264 15-35")}
 CRFS = (15, 25, 35)  # COMISR's (Li et al., ICCV 2021) H.264 rates for Vid4 ×4
 # The H.264 table's rows: the clean BI input first (what the real model gives up where there is no
 # codec), then the CRFs. Row label -> --degradation spec.

@@ -208,9 +208,9 @@ def test_degraded_section(tmp_path: Path, capsys: pytest.CaptureFixture) -> None
     assert "|  | SA-VSRGAN | BI | 22.50 | 0.7000 | 0.3000 | 0.800 | 6.000 | -0.41 |" in lines
     assert "|  | SA-VSRGAN-LR | BI | not trained | — | — | — | — | — |" in lines
     assert "| 15 | Bicubic | — | not evaluated | — | — | — | — | — |" in lines
-    assert lines.count("|  | SA-VSRGAN-real | real | not trained | — | — | — | — | — |") == 2  # CRF 15, 35
+    assert lines.count("|  | SA-VSRGAN-real | H.264 15-35 | not trained | — | — | — | — | — |") == 2  # CRF 15, 35
     assert "| none (BI) | Bicubic | — | not evaluated | — | — | — | — | — |" in lines
-    assert "|  | SA-VSRGAN-real | real | 24.00 | 0.7000 | 0.3000 | 0.800 | 6.000 | — |" in lines
+    assert "|  | SA-VSRGAN-real | H.264 15-35 | 24.00 | 0.7000 | 0.3000 | 0.800 | 6.000 | — |" in lines
     # The done-when measures (fake_results' LPIPS: 0.30, but 0.28 in the plain sa-vsrgan folder).
     assert ("At CRF 25, SA-VSRGAN-real against SA-VSRGAN: +0.50 dB PSNR-Y, +0.0 % LPIPS. "
             "On the clean BI input: -0.50 dB PSNR-Y, +7.1 % LPIPS.") in lines
