@@ -26,7 +26,6 @@ from savsr.errors import SavsrError
 from savsr.evaluation import EvalConfig, evaluate, write_reports
 from savsr.fileio import atomic_output
 from savsr.infer.quantize import INT8_AUTO, versions, network_digest
-from savsr.models.checkpoint import read_spec
 from savsr.models.zoo import INT8_COSTS, available_models, bundled_paths, weights_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -78,7 +77,7 @@ def record_for(name: str, data: Path, out: Path) -> dict:
     """Measure ``name`` in fp32 and int8 and return its int8_cost.json record."""
     up = load_model(name, device="cpu", precision="fp32", backend="torch")
     scale = up.scale
-    degradation = read_spec(bundled_paths(name)[0])[1].get("degradation", "bi")  # a BD model is scored on BD input
+    degradation = up.degradation.spec  # from the weights' metadata: a BD model is scored on BD input
     fp32, int8 = (scored(name, scale, precision, data, out, degradation) for precision in ("fp32", "int8"))
     return {"psnr": int8["psnr"] - fp32["psnr"], "ssim": int8["ssim"] - fp32["ssim"],
             "lpips": int8["lpips"] - fp32["lpips"], "lpips_relative": int8["lpips"] / fp32["lpips"] - 1,

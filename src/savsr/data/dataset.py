@@ -120,7 +120,7 @@ class VideoPatchDataset(Dataset):
         # Built before the DataLoader forks its workers, which then share it (copy-on-write).
         self._up: list[np.ndarray] | None = None
         self._up_epoch = -1  # the epoch whose draws self._up holds (a random degradation's)
-        self._base_lr: dict[int, Tensor] = {}  # a codec's input, per scene (bi/bd under a codec)
+        self._base_lr: dict[int, Tensor] = {}  # a random codec's input, per scene (bi/bd under h264:LO-HI)
         self.cache_lr = cache_lr
         self._build_cache()
 
@@ -172,10 +172,13 @@ class VideoPatchDataset(Dataset):
         seed = (self.seed, self.epoch, k, _SCENE_STREAM)
         if self.degradation.base == "real":
             lr, _ = self.degradation.apply(self._scene(k), self.scale, seed=seed)
-        else:  # the downsampling is the same every epoch (and 4/5 of the time): only the codec is redone
-            if k not in self._base_lr:
-                self._base_lr[k] = self.degradation.downsample(self._scene(k), self.scale)
-            lr, _ = self.degradation.compress(self._base_lr[k], seed)
+        else:
+            base = self._base_lr.get(k)
+            if base is None:
+                base = self.degradation.downsample(self._scene(k), self.scale)
+                if self.degradation.random:  # the downsampling (4/5 of the time) is kept: later epochs redo the codec only
+                    self._base_lr[k] = base
+            lr, _ = self.degradation.compress(base, seed)
         if not self.lr_space:
             lr = torch.cat([imresize(lr[i : i + chunk], self.scale) for i in range(0, lr.shape[0], chunk)])
         return lr.permute(0, 2, 3, 1).numpy()

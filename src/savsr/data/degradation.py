@@ -528,8 +528,7 @@ class Degradation:
         if self.base == "real":
             rng = np.random.default_rng(seed)
             params = draw_real(rng, self.real)
-            record = {"spec": self.spec, "scale": scale, "seed": list(seed) if isinstance(seed, tuple) else seed,
-                      "params": params}
+            record = {"spec": self.spec, "scale": scale, "seed": _seed_json(seed), "params": params}
             return real_degrade(hr, scale, params, rng), record
         lr, record = self.compress(self.downsample(hr, scale), seed)
         return lr, {"spec": self.spec, "scale": scale} | record
@@ -546,7 +545,7 @@ class Degradation:
             return self.codec(lr), {}
         crf = int(np.random.default_rng(seed).integers(self.crf_range[0], self.crf_range[1] + 1))
         return (replace(self.codec, crf=crf)(lr),
-                {"seed": list(seed) if isinstance(seed, tuple) else seed, "params": {"crf": crf}})
+                {"seed": _seed_json(seed), "params": {"crf": crf}})
 
     def describe(self) -> dict[str, Any]:
         """The fixed choices of this degradation (no drawn values), for a results file."""
@@ -567,7 +566,12 @@ DESCRIPTIONS = {
     "real": "real: Real-ESRGAN/RealBasicVSR second-order random pipeline with H.264/H.265 (savsr.data.degradation)",
 }
 BI = Degradation("bi")
-_CHUNK = 16  # frames downsampled at once by apply()
+_CHUNK = 16  # frames downsampled at once by Degradation.downsample
+
+
+def _seed_json(seed: int | tuple[int, ...]) -> int | list[int]:
+    """A seed as a record holds it (JSON has no tuples)."""
+    return list(seed) if isinstance(seed, tuple) else seed
 
 _SPEC = re.compile(r"^(?:(?P<base>bi|bd)\+)?(?P<codec>h264|h265):(?P<crf>-?\d+)(?:-(?P<high>\d+))?$")
 SPEC_HELP = "bi, bd, real, h264:CRF, h265:CRF or bd+h264:CRF (CRF 0-51, or a range LO-HI drawn per clip)"
