@@ -23,7 +23,7 @@ from ..metrics.regions import REGION_METRICS, Regions, region_masks, region_scor
 from ..metrics.temporal import (
     TEMPORAL_METRICS,
     TEMPORAL_REGION_METRICS,
-    lpips_pair,
+    crop_features,
     optical_flow,
     region_flicker,
     scored_pairs,
@@ -88,6 +88,7 @@ class _Frame:
     index: int
     sr: np.ndarray  # uint8 RGB
     gt: np.ndarray  # uint8 RGB
+    sr_features: list[Tensor]  # LPIPS-alex features of the SR's TecoGAN crop: each frame is in two pairs
     err: np.ndarray | None  # SR − GT on Y (8-bit levels), border cropped; with regions only
     high: np.ndarray | None  # the GT's region masks, full size; with regions only
     flat: np.ndarray | None
@@ -115,6 +116,8 @@ class Scorer:
         if temporal:
             self.tlp_net = self.lpips if lpips == "alex" else LPIPS("alex").to(self.device).eval()
         self._gt: dict[tuple[str, int], tuple[np.ndarray, float]] = {}
+        self._gt_crops: dict[tuple[str, int], list[Tensor]] = {}
+        self._gt_features: tuple[Tensor, list[Tensor]] | None = None
 
     def __call__(self, res: SequenceResult, index: int, sr: Tensor, sr_rgb: Tensor, hr_rgb: Tensor) -> None:
         """Score frame ``index`` of ``res``'s sequence.
@@ -135,16 +138,24 @@ class Scorer:
         res.grid2.append(grid[2])
         res.grid4.append(grid[4])
         if self.lpips is not None:
-            a, b = sr_rgb[None].float(), hr_rgb[None].float()
-            if self.lpips_on == "y":
-                a, b = rgb_to_y(a), rgb_to_y(b)
             with torch.no_grad():
-                res.lpips.append(float(self.lpips(a.to(self.device), b.to(self.device))[0]))
+                res.lpips.append(float(self.lpips.distance(self._lpips_features(sr_rgb), self._gt_lpips_features(hr_rgb))[0]))
         if self.regions is not None:
             for name, value in region_scores(sr, hr, s, self.regions).items():
                 getattr(res, name).append(value)
         if self.temporal:
             self._temporal(res, index, sr, sr_rgb, hr_rgb)
+
+    def _lpips_features(self, rgb: Tensor) -> list[Tensor]:
+        x = rgb[None].float()
+        return self.lpips.features((rgb_to_y(x) if self.lpips_on == "y" else x).to(self.device))
+
+    def _gt_lpips_features(self, hr_rgb: Tensor) -> list[Tensor]:
+        """The GT's LPIPS features, computed once for the model's frame and the baseline's, which
+        are scored against the very same tensor."""
+        if self._gt_features is None or self._gt_features[0] is not hr_rgb:
+            self._gt_features = (hr_rgb, self._lpips_features(hr_rgb))
+        return self._gt_features[1]
 
     def _temporal(self, res: SequenceResult, index: int, sr: Tensor, sr_rgb: Tensor, hr_rgb: Tensor) -> None:
         pairs = scored_pairs(res.num_frames)
@@ -156,7 +167,8 @@ class Scorer:
         if self.regions is not None:
             err = ((luma(sr) - luma(hr_rgb))[0] * 255.0)[b:-b, b:-b].cpu().numpy()
             high, flat = (m.cpu().numpy() for m in region_masks(hr_rgb, 0, self.regions))
-        frame = _Frame(index, to_uint8_hwc(sr_rgb), to_uint8_hwc(hr_rgb), err, high, flat)
+        sr_u8 = to_uint8_hwc(sr_rgb)
+        frame = _Frame(index, sr_u8, to_uint8_hwc(hr_rgb), crop_features(self.tlp_net, sr_u8), err, high, flat)
         prev, res._previous = res._previous, frame
         if index not in pairs or prev is None or prev.index != index - 1:
             return
@@ -164,7 +176,9 @@ class Scorer:
         sr_flow = optical_flow(prev.sr, frame.sr)
         res.pairs.append(index)
         res.tof.append(tof(gt_flow, sr_flow))
-        res.tlp.append(tlp(gt_lpips, lpips_pair(self.tlp_net, prev.sr, frame.sr)))
+        with torch.no_grad():
+            sr_lpips = float(self.tlp_net.distance(prev.sr_features, frame.sr_features)[0])
+        res.tlp.append(tlp(gt_lpips, sr_lpips))
         if self.regions is not None:
             flat_both = (prev.flat & frame.flat)[b:-b, b:-b]
             scores = region_flicker(gt_flow, sr_flow, frame.high, frame.flat, prev.err, frame.err, flat_both)
@@ -178,5 +192,16 @@ class Scorer:
         if key not in self._gt:
             while len(self._gt) >= 2:
                 self._gt.pop(next(iter(self._gt)))
-            self._gt[key] = (optical_flow(prev.gt, frame.gt), lpips_pair(self.tlp_net, prev.gt, frame.gt))
+            with torch.no_grad():
+                gt_lpips = float(self.tlp_net.distance(self._gt_crop(sequence, prev), self._gt_crop(sequence, frame))[0])
+            self._gt[key] = (optical_flow(prev.gt, frame.gt), gt_lpips)
         return self._gt[key]
+
+    def _gt_crop(self, sequence: str, frame: _Frame) -> list[Tensor]:
+        """The LPIPS features of the GT's TecoGAN crop, kept for the next pair, in which it is t − 1."""
+        key = (sequence, frame.index)
+        if key not in self._gt_crops:
+            while len(self._gt_crops) >= 2:
+                self._gt_crops.pop(next(iter(self._gt_crops)))
+            self._gt_crops[key] = crop_features(self.tlp_net, frame.gt)
+        return self._gt_crops[key]

@@ -75,6 +75,18 @@ class LPIPS(nn.Module):
             x = x * 2.0 - 1.0
         return (x - self.shift) / self.scale
 
+    def features(self, x: Tensor, normalize: bool = True) -> list[Tensor]:
+        """The trunk's features of a batch, each unit-normalized over channels: the half of
+        :meth:`forward` that one image needs, kept by a caller that compares it more than once."""
+        return [unit_normalize(f) for f in self.trunk(self._prepare(x, normalize))]
+
+    def distance(self, feats0: list[Tensor], feats1: list[Tensor]) -> Tensor:
+        """Distance per pair, shape (N,), between two batches' :meth:`features`."""
+        total = feats0[0].new_zeros(feats0[0].shape[0])
+        for f0, f1, lin in zip(feats0, feats1, self.lins):
+            total = total + lin((f0 - f1).pow(2)).mean(dim=(1, 2, 3))
+        return total
+
     def forward(self, img0: Tensor, img1: Tensor, normalize: bool = True) -> Tensor:
         """Distance per pair, shape (N,).
 
@@ -85,10 +97,4 @@ class LPIPS(nn.Module):
         """
         if img0.shape != img1.shape:
             raise ValueError(f"images differ in shape: {tuple(img0.shape)} vs {tuple(img1.shape)}")
-        feats0 = self.trunk(self._prepare(img0, normalize))
-        feats1 = self.trunk(self._prepare(img1, normalize))
-        total = img0.new_zeros(img0.shape[0], dtype=self.shift.dtype)
-        for f0, f1, lin in zip(feats0, feats1, self.lins):
-            diff = (unit_normalize(f0) - unit_normalize(f1)).pow(2)
-            total = total + lin(diff).mean(dim=(1, 2, 3))
-        return total
+        return self.distance(self.features(img0, normalize), self.features(img1, normalize))

@@ -61,13 +61,19 @@ def flow_error(gt_flow: np.ndarray, sr_flow: np.ndarray) -> np.ndarray:
     return np.sqrt((diff * diff).sum(-1))
 
 
+def crop_features(lpips: LPIPS, frame: np.ndarray) -> list[torch.Tensor]:
+    """LPIPS features (:meth:`LPIPS.features`) of an RGB uint8 frame's TecoGAN crop: one side of
+    a tLP term, kept by a caller because each frame is in two pairs."""
+    box = teco_crop(*frame.shape[:2])
+    x = torch.from_numpy(np.ascontiguousarray(frame[box])).permute(2, 0, 1)[None].float() / 255.0
+    with torch.no_grad():
+        return lpips.features(x.to(next(lpips.parameters()).device))
+
+
 def lpips_pair(lpips: LPIPS, prev: np.ndarray, cur: np.ndarray) -> float:
     """LPIPS between two RGB uint8 frames, on the TecoGAN crop (the term of tLP)."""
-    box = teco_crop(*cur.shape[:2])
-    x = torch.from_numpy(np.stack([prev[box], cur[box]])).permute(0, 3, 1, 2).float() / 255.0
-    device = next(lpips.parameters()).device
     with torch.no_grad():
-        return float(lpips(x[:1].to(device), x[1:].to(device))[0])
+        return float(lpips.distance(crop_features(lpips, prev), crop_features(lpips, cur))[0])
 
 
 def tof(gt_flow: np.ndarray, sr_flow: np.ndarray) -> float:
