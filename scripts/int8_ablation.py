@@ -6,7 +6,9 @@ The model's OpenVINO graph is quantized by infer/quantize.py ``quantize`` (calib
 clips of the training sources) with nothing, the first, the last, or the first and last
 convolution left in fp32, and each version super-resolves the bundled demo clip (held out of
 training and calibration: BI-degraded, all its windows), scored as `savsr demo` scores (PSNR-Y
-with s border pixels cropped), beside fp32 and bf16. Speed: seconds per 720×576 output window of
+with s border pixels cropped) and with LPIPS-alex on the RGB frame a user sees (a Y output joined
+to the bicubic chroma, 8-bit levels), the measure `--precision auto` judges int8 by, beside fp32
+and bf16. Speed: seconds per 720×576 output window of
 each, timed round-robin on random input (benchmarks.common.interleaved). docs/performance.md
 ("int8") shows its table.
 """
@@ -22,13 +24,14 @@ import openvino as ov
 import torch
 
 from savsr import load_model
-from savsr.data.color import rgb_to_y
+from savsr.data.color import assemble_rgb, rgb_to_y
 from savsr.data.resize import bi_degrade
 from savsr.data.window import sliding_windows, stack_window
 from savsr.demo import CLIP
 from savsr.infer.engine import compiled_precision, to_openvino
-from savsr.infer.quantize import calibration_windows, convolutions, quantize
+from savsr.infer.quantize import calibration_windows, convolutions, kept_convolutions, quantize
 from savsr.media import FrameSource
+from savsr.metrics.lpips import LPIPS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import interleaved, machine_info  # noqa: E402
@@ -37,6 +40,11 @@ from benchmarks.common import interleaved, machine_info  # noqa: E402
 def psnr_y(sr: torch.Tensor, hr: torch.Tensor, border: int) -> float:
     d = (sr - hr)[..., border:-border, border:-border].double()
     return float(10 * torch.log10(1 / (d ** 2).mean()))
+
+
+def eight_bit(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in [0, 1] on the 8-bit levels a saved frame holds, as evaluation scores it."""
+    return torch.round(x * 255) / 255
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,9 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     convs = convolutions(ov_model)
     windows = calibration_windows(lambda lr: up.prepare(lr)[0], s, frames)
     variants = {"fp32": (ov_model, "f32"), "bf16": (ov_model, "bf16")}
-    for label, keep in (("int8, all convolutions", []), ("int8, first convolution fp32 (the recipe)", convs[:1]),
+    recipe = kept_convolutions(ov_model, model)
+    for label, keep in (("int8, all convolutions", []), ("int8, first convolution fp32", convs[:1]),
                         ("int8, last convolution fp32", convs[-1:]), ("int8, first and last fp32", [convs[0], convs[-1]])):
-        variants[label] = (quantize(ov_model, windows, keep), "f32")
+        variants[label + (" (the recipe)" if keep == recipe else "")] = (quantize(ov_model, windows, keep), "f32")
     core = ov.Core()
     threads = torch.get_num_threads()
     compiled = {k: core.compile_model(m, "CPU", {"INFERENCE_PRECISION_HINT": hint, "INFERENCE_NUM_THREADS": threads})
@@ -61,25 +70,30 @@ def main(argv: list[str] | None = None) -> int:
 
     clip = [torch.from_numpy(f).permute(2, 0, 1) for f in FrameSource(str(files("savsr") / "assets" / CLIP)).frames()]
     hr_lr = [bi_degrade(f, s)[:2] for f in clip]
-    inputs = [up.prepare(lr)[0] for _, lr in hr_lr]
-    gt = [rgb_to_y(hr[None].float() / 255)[0] for hr, _ in hr_lr]
+    inputs, bicubic = zip(*(up.prepare(lr) for _, lr in hr_lr))
+    gt_rgb = [hr.float() / 255 for hr, _ in hr_lr]
+    gt = [rgb_to_y(hr[None])[0] for hr in gt_rgb]
+    lpips = LPIPS("alex").eval()
     x_speed = torch.rand(1, in_channels, *((144, 180) if up.spec.lr_input else (576, 720))).numpy()
     requests = {k: c.create_infer_request() for k, c in compiled.items()}
     secs = interleaved({k: (lambda r=r: r.infer({0: x_speed})) for k, r in requests.items()}, args.rounds, torch.device("cpu"))
     print(f"{args.model}, demo clip ({len(clip)} frames, ×{s}); speed per 720×576 output, {threads} threads, "
           f"{machine_info()['cpu']}\n")
-    print("| version | computes | PSNR-Y (dB) | vs fp32 (dB) | s / frame | speed vs fp32 |\n|---|---|---:|---:|---:|---:|")
+    print("| version | computes | PSNR-Y (dB) | vs fp32 (dB) | LPIPS-alex | vs fp32 | s / frame | speed vs fp32 |\n"
+          "|---|---|---:|---:|---:|---:|---:|---:|")
     base = None
     for k, request in requests.items():
-        scores = []
+        scores, perceptual = [], []
         for i, window in enumerate(sliding_windows(list(range(len(inputs))), frames // 2)):
             x = stack_window([inputs[j] for j in window])[None].float()
-            out = (model.base(x) + torch.from_numpy(request.infer({0: x.numpy()})[0])).clamp(0, 1)
-            scores.append(psnr_y(out[0], gt[i], s))
-        score = sum(scores) / len(scores)
-        base = score if base is None else base
-        print(f"| {k} | {compiled_precision(compiled[k])} | {score:.3f} | {score - base:+.3f} | {secs[k]:.3f} | "
-              f"{secs['fp32'] / secs[k]:.2f}× |")
+            out = eight_bit((model.base(x) + torch.from_numpy(request.infer({0: x.numpy()})[0])).clamp(0, 1))[0]
+            scores.append(psnr_y(out, gt[i], s))
+            with torch.no_grad():
+                perceptual.append(float(lpips(assemble_rgb(out, bicubic[i])[None], gt_rgb[i][None])[0]))
+        score, lp = sum(scores) / len(scores), sum(perceptual) / len(perceptual)
+        base = (score, lp) if base is None else base
+        print(f"| {k} | {compiled_precision(compiled[k])} | {score:.3f} | {score - base[0]:+.3f} | {lp:.4f} | "
+              f"{lp / base[1] - 1:+.2%} | {secs[k]:.3f} | {secs['fp32'] / secs[k]:.2f}× |")
     return 0
 
 

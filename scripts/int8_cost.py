@@ -1,6 +1,8 @@
 """Measure what int8 costs each bundled model on Vid4, and record it where `--precision auto` reads it.
 
     .venv/bin/python scripts/int8_cost.py sa-vsrgan-x4            # one model (default: every bundled one)
+    .venv/bin/python scripts/int8_cost.py --table                 # docs/performance.md's table of every record
+    .venv/bin/python scripts/int8_cost.py --cards                 # rewrite each measured model's card from its record
 
 For each model: `savsr evaluate` at its scale on all Vid4 frames (degraded as the model was trained,
 BI or BD, from its metadata; Y, LPIPS-alex on RGB, tOF/tLP),
@@ -37,12 +39,13 @@ KEYS = (("psnr", "PSNR-Y (dB)", 2), ("ssim", "SSIM-Y", 4), ("lpips", "LPIPS-alex
         ("tlp", "tLP", 3))
 
 
-def scored(name: str, scale: int, precision: str, data: Path, out: Path, degradation: str = "bi") -> dict:
-    """The mean row of ``name``'s Vid4 evaluation in ``precision``, evaluated now or reused."""
+def scored(name: str, scale: int, precision: str, data: Path, out: Path, degradation: str, int8: dict) -> dict:
+    """The mean row of ``name``'s Vid4 evaluation in ``precision``, evaluated now or reused (an int8
+    one while its quantization, ``int8``: infer/quantize.py ``versions``, is the same)."""
     folder = out / name / precision
     stamp = json.dumps({"weights": hashlib.sha256(bundled_paths(name)[0].read_bytes()).hexdigest(), "data": str(data),
                         **({"degradation": degradation} if degradation != "bi" else {}),
-                        **(versions() if precision == "int8" else {})}, sort_keys=True)
+                        **(int8 if precision == "int8" else {})}, sort_keys=True)
     if (folder / "stamp").is_file() and (folder / "stamp").read_text() == stamp and (folder / "results.json").is_file():
         print(f"{name} {precision}: results reused ({folder})")
     else:
@@ -62,15 +65,41 @@ def card_section(name: str, record: dict) -> str:
             "| fp32 | " + " | ".join(f"{fp32[k]:.{d}f}" for k, _, d in KEYS) + " |",
             "| int8 | " + " | ".join(f"{int8[k]:.{d}f}" for k, _, d in KEYS) + " |",
             "| int8 − fp32 | " + " | ".join(f"{int8[k] - fp32[k]:+.{d}f}" for k, _, d in KEYS) + " |"]
-    auto = record["psnr"] >= INT8_AUTO["psnr"] and record["lpips_relative"] <= INT8_AUTO["lpips_relative"]
+    auto = auto_takes(record)
     degradation = record.get("degradation", "bi")
     given = f" ({degradation.upper()} input, as the model was trained)" if degradation != "bi" else ""
     return ("\n".join(rows) + f"\n\nAll {record['frames']} Vid4 frames at ×{record['scale']}{given}, OpenVINO on {record['cpu']} "
-            f"(OpenVINO {record['openvino']}, NNCF {record['nncf']}); LPIPS {record['lpips_relative']:+.1%}, "
+            f"(OpenVINO {record['openvino']}, NNCF {record['nncf']}; {record['recipe']}); LPIPS {record['lpips_relative']:+.1%}, "
             f"tLP {record['tlp_relative']:+.1%}. `--precision auto` "
             + ("takes int8 for this model (ΔPSNR ≥ −0.05 dB and ΔLPIPS ≤ +1 %)." if auto else
                "does not take int8 for this model (it needs ΔPSNR ≥ −0.05 dB and ΔLPIPS ≤ +1 %).")
             + " Made by `scripts/int8_cost.py`.\n")
+
+
+def auto_takes(record: dict) -> bool:
+    return record["psnr"] >= INT8_AUTO["psnr"] and record["lpips_relative"] <= INT8_AUTO["lpips_relative"]
+
+
+def table(costs: dict[str, dict]) -> str:
+    """docs/performance.md's table of the measured costs, one row per model (by name)."""
+    def signed(text: str) -> str:
+        return text.replace("-", "−").replace("%", " %")
+
+    rows = ["| model | ΔPSNR-Y (dB) | ΔLPIPS | ΔtLP | `auto` takes int8 |", "|---|---:|---:|---:|---|"]
+    for name, r in costs.items():
+        given = f" ({r['degradation'].upper()} input)" if r.get("degradation", "bi") != "bi" else ""
+        numbers = signed(f"{r['psnr']:+.3f} | {r['lpips_relative']:+.2%} | {r['tlp_relative']:+.2%}")
+        rows.append(f"| {name}{given} | {numbers} | {'yes' if auto_takes(r) else 'no'} |")
+    return "\n".join(rows)
+
+
+def write_card(name: str, record: dict) -> Path:
+    """Put ``record`` into the int8 section of ``name``'s card (added to a card from before int8)."""
+    card = bundled_paths(name)[1]
+    if "<!-- BEGIN generated:int8 -->" not in card.read_text():
+        card.write_text(card.read_text().rstrip() + "\n\n" + INT8_SECTION)
+    replace_sections(card, {"int8": card_section(name, record)})
+    return card
 
 
 def record_for(name: str, data: Path, out: Path) -> dict:
@@ -78,12 +107,13 @@ def record_for(name: str, data: Path, out: Path) -> dict:
     up = load_model(name, device="cpu", precision="fp32", backend="torch")
     scale = up.scale
     degradation = up.degradation.spec  # from the weights' metadata: a BD model is scored on BD input
-    fp32, int8 = (scored(name, scale, precision, data, out, degradation) for precision in ("fp32", "int8"))
+    quantization = versions(up.model)
+    fp32, int8 = (scored(name, scale, precision, data, out, degradation, quantization) for precision in ("fp32", "int8"))
     return {"psnr": int8["psnr"] - fp32["psnr"], "ssim": int8["ssim"] - fp32["ssim"],
             "lpips": int8["lpips"] - fp32["lpips"], "lpips_relative": int8["lpips"] / fp32["lpips"] - 1,
             "tof": int8["tof"] - fp32["tof"], "tlp_relative": int8["tlp"] / fp32["tlp"] - 1,
             "network": network_digest(up.model, up.spec.frames * up.spec.channels), "scale": scale,
-            "frames": int(fp32["frames"]), "degradation": degradation, "cpu": machine_info()["cpu"], **versions(),
+            "frames": int(fp32["frames"]), "degradation": degradation, "cpu": machine_info()["cpu"], **quantization,
             "fp32": {k: fp32[k] for k, _, _ in KEYS}, "int8": {k: int8[k] for k, _, _ in KEYS}}
 
 
@@ -92,9 +122,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("models", nargs="*", help="bundled model names (default: all)")
     parser.add_argument("--data", type=Path, default=Path("../shared/data/vid4/GT"))
     parser.add_argument("--out", type=Path, default=Path("eval_output/int8"))
+    parser.add_argument("--table", action="store_true", help="print the table of every record and stop")
+    parser.add_argument("--cards", action="store_true", help="rewrite the cards of every record and stop")
     args = parser.parse_args(argv)
     names = args.models or [m.name for m in available_models()]
     path = weights_dir() / INT8_COSTS
+    if args.table:
+        print(table(json.loads(path.read_text())))
+        return 0
+    if args.cards:
+        for name, record in json.loads(path.read_text()).items():
+            print(f"{write_card(name, record)} updated")
+        return 0
     try:
         for name in names:
             record = record_for(name, args.data, args.out)
@@ -102,10 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             costs[name] = record
             with atomic_output(path, overwrite=True) as tmp:  # one record replaced, the others kept
                 tmp.write_text(json.dumps(dict(sorted(costs.items())), indent=2) + "\n")
-            card = bundled_paths(name)[1]
-            if "<!-- BEGIN generated:int8 -->" not in card.read_text():  # a card from before int8
-                card.write_text(card.read_text().rstrip() + "\n\n" + INT8_SECTION)
-            replace_sections(card, {"int8": card_section(name, record)})
+            card = write_card(name, record)
             print(f"{name}: ΔPSNR {record['psnr']:+.3f} dB, ΔLPIPS {record['lpips_relative']:+.2%}, "
                   f"ΔtLP {record['tlp_relative']:+.2%}; {path} and {card} updated")
     except SavsrError as exc:

@@ -16,6 +16,7 @@ from benchmarks.common import conv_flops, generator_flops_per_pixel
 from benchmarks.inference import _tiled_area
 from savsr.infer.tiling import tiled_apply
 from savsr.models import VSRResNet
+from savsr.precision import cpu_has_bf16
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,5 +68,7 @@ def test_quick_suite_runs_and_reports_every_section(tmp_path: Path) -> None:
     assert "| inference |" in proc.stdout
     if ("int8", "CPU peak int8") in rows:  # int8 measured, with its peak's instructions named
         note = rows[("int8", "sa-vsrgan-x4 network, OpenVINO int8")]["note"]
-        assert "first convolution fp32" in note and "_I8" in note.split("kernels ")[1], note  # an int8 kernel ran
+        assert "first convolution in fp32" in note and "_I8" in note.split("kernels ")[1], note  # an int8 kernel ran
+        assert "first and last convolutions in fp32" in rows[("int8", "sa-vsrgan-lr-x4 end to end, int8 / "
+                                                                  + ("bf16" if cpu_has_bf16() else "fp32"))]["note"]
         assert "vpdpbusd" in rows[("int8", "CPU peak int8")]["note"] or "vpmaddubsw" in rows[("int8", "CPU peak int8")]["note"]

@@ -56,7 +56,7 @@ def _runtime_precisions(engine: OpenVINOEngine) -> list[str]:
 
 
 @pytest.mark.parametrize("which", ["vsrresnet", "lr-vsrresnet"])
-def test_int8_quantizes_all_but_the_first_convolution(which: str, model_file: Path, lr_model_file: Path) -> None:
+def test_int8_keeps_the_recipes_convolutions_in_fp32(which: str, model_file: Path, lr_model_file: Path) -> None:
     path = model_file if which == "vsrresnet" else lr_model_file
     ref = load_model(path, device="cpu", precision="fp32", backend="torch")
     up = load_model(path, device="cpu", precision="int8", backend="openvino")
@@ -64,8 +64,12 @@ def test_int8_quantizes_all_but_the_first_convolution(which: str, model_file: Pa
     got = up._predict(x)
     assert up.precision == "int8"
     kinds = _runtime_precisions(up.engine)
-    # The head reads the frames in fp32; every other convolution (body and tail) computes in u8.
-    assert kinds[0] == "f32" and set(kinds[1:]) == {"u8"} and len(kinds) >= 6, kinds
+    # The head reads the frames in fp32, and so does an LR-space network's tail (it makes the
+    # sub-pixel phases); every other convolution computes in u8.
+    fp32 = [0, len(kinds) - 1] if which == "lr-vsrresnet" else [0]
+    assert [i for i, k in enumerate(kinds) if k == "f32"] == fp32 and len(kinds) >= 6, kinds
+    assert {k for i, k in enumerate(kinds) if i not in fp32} == {"u8"}, kinds
+    assert quantize.recipe(up.model) == (quantize.RECIPE_LR_SPACE if which == "lr-vsrresnet" else quantize.RECIPE)
     # Close to fp32 (static per-tensor scales: an error of a few levels), but not equal: really int8.
     assert 30 < _psnr(got, ref._predict(x)) < 100
     # Tiles, and a transposed shape, through the same compiled network: the whole frame's result.
@@ -194,17 +198,19 @@ def test_the_measured_cost_reaches_the_card_and_auto(model_file: Path, tmp_path:
     means = {"fp32": {"psnr": 30.0, "ssim": 0.9, "lpips": 0.2, "tof": 0.3, "tlp": 0.8, "frames": 171},
              "int8": {"psnr": 29.97, "ssim": 0.899, "lpips": 0.201, "tof": 0.31, "tlp": 0.81, "frames": 171}}
     given = []  # the degradation each evaluation is asked for: the model's own (its metadata; BI here)
-    monkeypatch.setattr(int8_cost, "scored", lambda name, scale, precision, data, out, degradation:
-                        given.append(degradation) or means[precision])
+    monkeypatch.setattr(int8_cost, "scored", lambda name, scale, precision, data, out, degradation, int8:
+                        given.append((degradation, int8["recipe"])) or means[precision])
     assert int8_cost.main(["tiny-x2", "--data", str(tmp_path)]) == 0
     record = json.loads((weights / "int8_cost.json").read_text())["tiny-x2"]
-    assert given == ["bi", "bi"] and record["degradation"] == "bi"
+    assert given == [("bi", quantize.RECIPE)] * 2 and record["degradation"] == "bi"
+    assert record["recipe"] == quantize.RECIPE
     assert record["psnr"] == pytest.approx(-0.03) and record["lpips_relative"] == pytest.approx(0.005)
     assert record["tlp_relative"] == pytest.approx(0.0125) and record["scale"] == 2
     card = (weights / "tiny-x2.md").read_text()
     assert "A card from before int8." in card
     assert "| int8 − fp32 | -0.03 | -0.0010 | +0.0010 | +0.010 | +0.010 |" in card.splitlines()
     assert "`--precision auto` takes int8 for this model" in card
+    assert int8_cost.table({"tiny-x2": record}).splitlines()[2] == "| tiny-x2 | −0.030 | +0.50 % | +1.25 % | yes |"
     assert load_model("tiny-x2", device="cpu", backend="openvino").precision == "int8"
     # A cost over the limit: recorded, said on the card, and auto keeps the default.
     means["int8"]["lpips"] = 0.203

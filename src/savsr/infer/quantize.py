@@ -4,11 +4,13 @@ quantization, calibrated on clips of the training sources, and cached on disk.
 What is kept in higher precision was chosen by measurement (scripts/int8_ablation.py,
 docs/performance.md "int8"): the first convolution, whose input is the frames themselves (kept
 in fp32, sa-vsrgan-x4 scores 0.05 dB higher on the demo clip, at no cost in speed), and the
-global skip, which the engine adds in fp32 anyway. Keeping the last convolution too bought
-nothing, so it is quantized.
+global skip, which the engine adds in fp32 anyway. The last convolution is kept in fp32 only in
+an LR-space network (models/lr_vsrresnet.py), whose last convolution makes the S² sub-pixel
+phases of every output pixel: there it is worth 0.01-0.16 dB on the demo clip for 3 % of the
+speed, where in VSRResNet it bought nothing. :func:`recipe` names the choice.
 
 The cache holds one folder per quantized network, named by a digest of its weights, its input
-channels and :data:`RECIPE`; it records the OpenVINO and NNCF versions that made it and the
+channels and :func:`recipe`; it records the OpenVINO and NNCF versions that made it and the
 sha256 of its files. An entry made by other versions (stale) or whose files do not match
 (corrupt) is rebuilt, with a one-line :class:`~savsr.errors.SavsrWarning`. Entries are published
 by renaming a finished folder, so that processes sharing a cache never read a half-written one;
@@ -38,11 +40,22 @@ from torch import Tensor, nn
 from ..data.resize import imresize
 from ..data.window import stack_window
 from ..errors import SavsrError, SavsrWarning
+from ..models.lr_vsrresnet import LRVSRResNet
 from ..models.zoo import int8_cost
 from ..precision import nncf_available
 
-# Changing what quantize() does must change this, so that old cache entries are not reused.
+# Changing what quantize() does to a network must change its recipe, so that old cache entries
+# and measured costs are not reused.
 RECIPE = "nncf-ptq performance preset, first convolution in fp32, 16 calibration windows"
+RECIPE_LR_SPACE = "nncf-ptq performance preset, first and last convolutions in fp32, 16 calibration windows"
+
+
+def recipe(model: nn.Module) -> str:
+    """How ``model`` is quantized: :data:`RECIPE`, or :data:`RECIPE_LR_SPACE` for an LR-space
+    network, which keeps its last convolution in fp32 too (the module's docstring says why)."""
+    return RECIPE_LR_SPACE if isinstance(model, LRVSRResNet) else RECIPE
+
+
 CALIBRATION = "calibration.npz"
 
 
@@ -68,32 +81,32 @@ def calibration_windows(to_input: Callable[[Tensor], Tensor], scale: int, frames
 
 
 def network_digest(model: nn.Module, in_channels: int) -> str:
-    """sha256 of the network's weights (in fp32, by name), its input channels and :data:`RECIPE`."""
-    h = hashlib.sha256(f"{RECIPE}|{in_channels}".encode())
+    """sha256 of the network's weights (in fp32, by name), its input channels and :func:`recipe`."""
+    h = hashlib.sha256(f"{recipe(model)}|{in_channels}".encode())
     for name, tensor in sorted(model.state_dict().items()):
         h.update(name.encode())
         h.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()[:32]
 
 
-def versions() -> dict[str, str]:
-    """The OpenVINO and NNCF versions and the RECIPE that a quantized network depends on."""
+def versions(model: nn.Module) -> dict[str, str]:
+    """The OpenVINO and NNCF versions and the :func:`recipe` that ``model`` quantized depends on."""
     import nncf
     import openvino as ov
 
-    return {"openvino": ov.get_version(), "nncf": nncf.__version__, "recipe": RECIPE}
+    return {"openvino": ov.get_version(), "nncf": nncf.__version__, "recipe": recipe(model)}
 
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _entry_problem(entry: Path) -> str | None:
-    """Why cache entry ``entry`` cannot be used ("stale: …", "corrupt: …"), or None when it can."""
+def _entry_problem(entry: Path, model: nn.Module) -> str | None:
+    """Why cache entry ``entry`` of ``model`` cannot be used ("stale: …", "corrupt: …"), or None when it can."""
     try:
         meta = json.loads((entry / "meta.json").read_text())
         recorded = {k: meta[k] for k in ("openvino", "nncf", "recipe")}
-        if recorded != versions():
+        if recorded != versions(model):
             return f"stale: made by OpenVINO {meta['openvino']} and NNCF {meta['nncf']}"
         for name, digest in meta["files"].items():
             if _sha256(entry / name) != digest:
@@ -115,16 +128,22 @@ def convolutions(ov_model) -> list[str]:
     return [op.get_friendly_name() for op in ov_model.get_ordered_ops() if op.get_type_name() == "Convolution"]
 
 
-def quantize(ov_model, windows: list[Tensor], keep: list[str] | None = None):
+def kept_convolutions(ov_model, model: nn.Module) -> list[str]:
+    """The convolutions of ``ov_model`` (the OpenVINO graph of ``model``) that :func:`recipe` keeps in fp32."""
+    kept = _first_convolutions(ov_model)
+    return kept + convolutions(ov_model)[-1:] if recipe(model) == RECIPE_LR_SPACE else kept
+
+
+def quantize(ov_model, windows: list[Tensor], keep: list[str]):
     """``ov_model`` quantized to int8 by NNCF's post-training quantization, calibrated on ``windows``,
-    with the convolutions named in ``keep`` left in higher precision (default: the first, see the
-    module's docstring; scripts/int8_ablation.py tries others)."""
+    with the convolutions named in ``keep`` left in higher precision (:func:`kept_convolutions`;
+    scripts/int8_ablation.py tries others)."""
     import nncf
 
     logging.getLogger("nncf").setLevel(logging.ERROR)  # its INFO lines name every node it skips
     return nncf.quantize(ov_model, nncf.Dataset(windows, lambda x: x.numpy()), subset_size=len(windows),
                          preset=nncf.QuantizationPreset.PERFORMANCE,
-                         ignored_scope=nncf.IgnoredScope(names=_first_convolutions(ov_model) if keep is None else keep))
+                         ignored_scope=nncf.IgnoredScope(names=keep))
 
 
 def _publish(build: Path, entry: Path) -> None:
@@ -145,7 +164,7 @@ def quantized_model(ov_model, model: nn.Module, in_channels: int, windows: Calla
     root = cache_root()
     entry = root / network_digest(model, in_channels)
     if entry.is_dir():
-        problem = _entry_problem(entry)
+        problem = _entry_problem(entry, model)
         if problem is None:
             return ov.Core().read_model(entry / "model.xml")
         warnings.warn(SavsrWarning(f"int8 cache entry {entry} is {problem}; quantizing again"), stacklevel=3)
@@ -164,9 +183,9 @@ def quantized_model(ov_model, model: nn.Module, in_channels: int, windows: Calla
     warnings.warn(SavsrWarning(f"quantizing the model to int8 (once: kept in {root})"), stacklevel=3)
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # NNCF's progress bar, for a step that is ours to report
-            quantized = quantize(ov_model, windows())
+            quantized = quantize(ov_model, windows(), kept_convolutions(ov_model, model))
         ov.save_model(quantized, build / "model.xml", compress_to_fp16=False)
-        meta = versions() | {"files": {name: _sha256(build / name) for name in ("model.xml", "model.bin")}}
+        meta = versions(model) | {"files": {name: _sha256(build / name) for name in ("model.xml", "model.bin")}}
         (build / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
         _publish(build, entry)
     except OSError as exc:
@@ -175,7 +194,7 @@ def quantized_model(ov_model, model: nn.Module, in_channels: int, windows: Calla
     except BaseException:
         shutil.rmtree(build, ignore_errors=True)
         raise
-    if (problem := _entry_problem(entry)) is not None:
+    if (problem := _entry_problem(entry, model)) is not None:
         raise SavsrError(f"int8 cache entry {entry} is {problem} right after it was written")
     return ov.Core().read_model(entry / "model.xml")
 
