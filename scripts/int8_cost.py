@@ -58,6 +58,11 @@ def scored(name: str, scale: int, precision: str, data: Path, out: Path, degrada
     return json.loads((folder / "results.json").read_text())["table"]["mean"]
 
 
+def auto_takes(record: dict) -> bool:
+    """Whether `--precision auto` takes int8 for a model with this cost (infer/quantize.py ``INT8_AUTO``)."""
+    return record["psnr"] >= INT8_AUTO["psnr"] and record["lpips_relative"] <= INT8_AUTO["lpips_relative"]
+
+
 def card_section(name: str, record: dict) -> str:
     """The card's int8 table: fp32, int8 and their difference, and whether `auto` takes int8."""
     fp32, int8 = record["fp32"], record["int8"]
@@ -74,10 +79,6 @@ def card_section(name: str, record: dict) -> str:
             + ("takes int8 for this model (ΔPSNR ≥ −0.05 dB and ΔLPIPS ≤ +1 %)." if auto else
                "does not take int8 for this model (it needs ΔPSNR ≥ −0.05 dB and ΔLPIPS ≤ +1 %).")
             + " Made by `scripts/int8_cost.py`.\n")
-
-
-def auto_takes(record: dict) -> bool:
-    return record["psnr"] >= INT8_AUTO["psnr"] and record["lpips_relative"] <= INT8_AUTO["lpips_relative"]
 
 
 def table(costs: dict[str, dict]) -> str:
