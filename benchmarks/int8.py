@@ -21,7 +21,7 @@ import torch
 from savsr.errors import SavsrWarning
 from savsr.infer.engine import openvino_available
 from savsr.infer.quantize import recipe
-from savsr.infer.upscaler import load_model
+from savsr.infer.upscaler import Upscaler, load_model
 from savsr.precision import cpu_has_bf16, nncf_available
 
 from .common import Report, Row, generator_flops_per_pixel, interleaved
@@ -56,16 +56,20 @@ def run(report: Report, device: torch.device, quick: bool) -> None:
         for p in ups:
             if p != "int8":
                 report.add(Row("int8", f"int8 / {p}, network", secs[p] / secs["int8"], "×", note="same window, same run"))
+        def end_to_end(upscalers: dict[str, Upscaler], clip: list[torch.Tensor]) -> dict[str, float]:
+            return interleaved({p: (lambda up=up: [f.rgb for f in up.stream(iter(clip))]) for p, up in upscalers.items()},
+                               rounds, device)
+
         lr = [torch.randint(0, 256, (3, height // SCALE, width // SCALE), dtype=torch.uint8) for _ in range(frames)]
         e2e = {p: ups[p] for p in ("fp32", "int8")}
-        t = interleaved({p: (lambda up=up: [f.rgb for f in up.stream(iter(lr))]) for p, up in e2e.items()}, rounds, device)
+        t = end_to_end(e2e, lr)
         report.add(Row("int8", "end to end, int8 / fp32", t["fp32"] / t["int8"], "×",
                        note=f"Upscaler.stream, {width}×{height} out, {frames} frames; issue target ≥ 1.6 on AVX2 "
                             f"without VNNI; int8 {frames / t['int8']:.3f} frame/s"))
         other = "bf16" if cpu_has_bf16() else "fp32"
         default = {p: load_model(DEFAULT, "cpu", p, tile=0, backend="openvino") for p in ("int8", other)}
         many = lr * 4  # a fast network: more frames for the same timing resolution
-        t = interleaved({p: (lambda up=up: [f.rgb for f in up.stream(iter(many))]) for p, up in default.items()}, rounds, device)
+        t = end_to_end(default, many)
         report.add(Row("int8", f"{DEFAULT} end to end, int8 / {other}", t[other] / t["int8"], "×",
                        note=f"Upscaler.stream, {width}×{height} out, {len(many)} frames; int8 {len(many) / t['int8']:.3f}, "
                             f"{other} {len(many) / t[other]:.3f} frame/s; {recipe(default['int8'].model)}"))

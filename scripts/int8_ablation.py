@@ -5,10 +5,10 @@
 The model's OpenVINO graph is quantized by infer/quantize.py ``quantize`` (calibrated on the bundled
 clips of the training sources) with nothing, the first, the last, or the first and last
 convolution left in fp32, and each version super-resolves the bundled demo clip (held out of
-training and calibration: BI-degraded, all its windows), scored as `savsr demo` scores (PSNR-Y
-with s border pixels cropped) and with LPIPS-alex on the RGB frame a user sees (a Y output joined
-to the bicubic chroma, 8-bit levels), the measure `--precision auto` judges int8 by, beside fp32
-and bf16. Speed: seconds per 720×576 output window of
+training and calibration: BI-degraded, all its windows), scored by `savsr evaluate`'s Scorer on
+the 8-bit output: PSNR-Y with s border pixels cropped, and LPIPS-alex on the RGB frame a user sees
+(a Y output joined to the bicubic chroma), the measure `--precision auto` judges int8 by, beside
+fp32 and bf16. Speed: seconds per 720×576 output window of
 each, timed round-robin on random input (benchmarks.common.interleaved). docs/performance.md
 ("int8") shows its table.
 """
@@ -24,27 +24,19 @@ import openvino as ov
 import torch
 
 from savsr import load_model
-from savsr.data.color import assemble_rgb, rgb_to_y
+from savsr.data.color import assemble_rgb
 from savsr.data.resize import bi_degrade
 from savsr.data.window import sliding_windows, stack_window
 from savsr.demo import CLIP
+from savsr.evaluation import Scorer, SequenceResult
+from savsr.evaluation.protocol import score_output
 from savsr.infer.engine import compiled_precision, to_openvino
 from savsr.infer.quantize import calibration_windows, convolutions, kept_convolutions, quantize
+from savsr.infer.upscaler import SRFrame
 from savsr.media import FrameSource
-from savsr.metrics.lpips import LPIPS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import interleaved, machine_info  # noqa: E402
-
-
-def psnr_y(sr: torch.Tensor, hr: torch.Tensor, border: int) -> float:
-    d = (sr - hr)[..., border:-border, border:-border].double()
-    return float(10 * torch.log10(1 / (d ** 2).mean()))
-
-
-def eight_bit(x: torch.Tensor) -> torch.Tensor:
-    """``x`` in [0, 1] on the 8-bit levels a saved frame holds, as evaluation scores it."""
-    return torch.round(x * 255) / 255
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,8 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     hr_lr = [bi_degrade(f, s)[:2] for f in clip]
     inputs, bicubic = zip(*(up.prepare(lr) for _, lr in hr_lr))
     gt_rgb = [hr.float() / 255 for hr, _ in hr_lr]
-    gt = [rgb_to_y(hr[None])[0] for hr in gt_rgb]
-    lpips = LPIPS("alex").eval()
+    scorer = Scorer(s, lpips="alex")
     x_speed = torch.rand(1, in_channels, *((144, 180) if up.spec.lr_input else (576, 720))).numpy()
     requests = {k: c.create_infer_request() for k, c in compiled.items()}
     secs = interleaved({k: (lambda r=r: r.infer({0: x_speed})) for k, r in requests.items()}, args.rounds, torch.device("cpu"))
@@ -83,14 +74,12 @@ def main(argv: list[str] | None = None) -> int:
           "|---|---|---:|---:|---:|---:|---:|---:|")
     base = None
     for k, request in requests.items():
-        scores, perceptual = [], []
+        res = SequenceResult(k, len(inputs))
         for i, window in enumerate(sliding_windows(list(range(len(inputs))), frames // 2)):
             x = stack_window([inputs[j] for j in window])[None].float()
-            out = eight_bit((model.base(x) + torch.from_numpy(request.infer({0: x.numpy()})[0])).clamp(0, 1))[0]
-            scores.append(psnr_y(out, gt[i], s))
-            with torch.no_grad():
-                perceptual.append(float(lpips(assemble_rgb(out, bicubic[i])[None], gt_rgb[i][None])[0]))
-        score, lp = sum(scores) / len(scores), sum(perceptual) / len(perceptual)
+            out = (model.base(x) + torch.from_numpy(request.infer({0: x.numpy()})[0])).clamp(0, 1)[0]
+            score_output(scorer, res, i, SRFrame(out, assemble_rgb(out, bicubic[i]), bicubic[i]), gt_rgb[i])
+        score, lp = res.mean("psnr"), res.mean("lpips")
         base = (score, lp) if base is None else base
         print(f"| {k} | {compiled_precision(compiled[k])} | {score:.3f} | {score - base[0]:+.3f} | {lp:.4f} | "
               f"{lp / base[1] - 1:+.2%} | {secs[k]:.3f} | {secs['fp32'] / secs[k]:.2f}× |")

@@ -67,12 +67,19 @@ def test_overrides_and_round_trip(tmp_path: Path) -> None:
         ("run.init=null", "run.init"),
         ("optim.milestones=[1.5]", "optim.milestones"),
         ("run.ema=1", "run.ema: is a decay in"),
+        ("loss.temporal=-1", "loss.temporal: must be >= 0"),
         ("epochs", "expected KEY=VALUE"),
     ],
 )
 def test_errors_name_the_key(override: str, message: str) -> None:
     with pytest.raises(SavsrError, match=message.replace("[", r"\[")):
         load_config(CONFIGS / "sa_vsrgan_x4.yaml", [override])
+
+
+def test_temporal_term_is_for_the_gan_stage_only() -> None:
+    assert load_config(CONFIGS / "sa_vsrgan_x4.yaml", ["loss.temporal=0.5"]).loss.temporal == 0.5
+    with pytest.raises(SavsrError, match="loss.temporal: is a term of the gan stage"):
+        load_config(CONFIGS / "vsrresnet_x4.yaml", ["loss.temporal=0.5"])
 
 
 def test_bad_files(tmp_path: Path) -> None:

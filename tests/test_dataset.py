@@ -17,6 +17,7 @@ from savsr.data.dataset import VideoPatchDataset
 from savsr.data.dihedral import dihedral
 from savsr.data.prepare import load_manifest, prepare_dataset
 from savsr.data.resize import bi_degrade
+from savsr.data.window import split_pair
 from savsr.errors import SavsrError
 
 
@@ -129,6 +130,28 @@ def test_samples_equal_the_degraded_whole_frame(dataset_dir: Path, scale: int, c
         want_lr = up[:, :, top : top + 16, left : left + 16].float().reshape(-1, 16, 16) / 255
         assert torch.equal(lr_patch, want_lr)
         assert torch.equal(hr_patch, hr[2, :, top : top + 16, left : left + 16].float() / 255)
+
+
+@pytest.mark.parametrize("cache_lr", [False, True])
+def test_pair_samples_are_frames_t_and_t_plus_1(dataset_dir: Path, cache_lr: bool) -> None:
+    ds = VideoPatchDataset(dataset_dir, scale=2, patch_size=16, color="rgb", augment=False, samples_per_epoch=30,
+                           cache_lr=cache_lr, pairs=True)
+    assert min(e.frames for _, e in ds.scenes) >= 6  # a 5-frame scene has no pair of windows
+    for i in range(30):
+        k, t, top, left, _ = ds.locate(i)
+        root, entry = ds.scenes[k]
+        assert 2 <= t <= entry.frames - 4  # both windows inside the scene, no replicated edge
+        frames = torch.from_numpy(np.load(root / entry.file)[t - 2 : t + 4]).permute(0, 3, 1, 2)
+        hr, _, up = bi_degrade(frames, 2)
+        up = up[:, :, top : top + 16, left : left + 16].float() / 255
+        hr = hr[:, :, top : top + 16, left : left + 16].float() / 255
+        lr_patch, hr_patch = ds[i]
+        assert lr_patch.shape == (18, 16, 16) and hr_patch.shape == (6, 16, 16)
+        lr_t, lr_next, hr_t, hr_next = split_pair(lr_patch[None], hr_patch[None], 5)
+        assert torch.equal(lr_t[0], up[0:5].reshape(-1, 16, 16)) and torch.equal(lr_next[0], up[1:6].reshape(-1, 16, 16))
+        assert torch.equal(hr_t[0], hr[2]) and torch.equal(hr_next[0], hr[3])
+    with pytest.raises(ValueError, match="lr has 15 channels, not the 18 of a pair"):
+        split_pair(lr_patch[None, :15], hr_patch[None], 5)
 
 
 def test_y_samples_and_augmentation(dataset_dir: Path) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from savsr.losses import SpatiallyAdaptiveLoss, activity_weights, discriminator_loss
+from savsr.losses import SpatiallyAdaptiveLoss, activity_weights, discriminator_loss, temporal_difference_loss
 from savsr.models import VGG16Features, VSRResNet
 
 
@@ -149,3 +149,15 @@ def test_rejects_bad_configuration(vgg: VGG16Features) -> None:
     with pytest.raises(ValueError, match="one per sample"):
         loss(sr, sr, fake_logits=torch.zeros(4, 1))  # e.g. logits of torch.cat([hr, sr])
     loss(sr, sr, fake_logits=torch.zeros(2, 1, 3, 3))  # patch logits, one map per sample, are fine
+
+
+def test_temporal_term_is_charbonnier_of_the_change_and_ignores_a_shared_error() -> None:
+    rng = np.random.default_rng(3)
+    sr, sr_next, hr, hr_next = (rng.random((2, 1, 8, 9)) for _ in range(4))
+    want = np.mean(np.sqrt(((sr_next - sr) - (hr_next - hr)) ** 2 + 1e-3**2))
+    got = temporal_difference_loss(*(torch.from_numpy(a) for a in (sr, sr_next, hr, hr_next)))
+    assert float(got) == pytest.approx(want, rel=1e-12)
+    # An error both outputs share (a blur, a shift of level) is no change: only ε is left.
+    err = torch.from_numpy(rng.normal(size=(2, 1, 8, 9)))
+    h, h_next = torch.from_numpy(hr), torch.from_numpy(hr_next)
+    assert float(temporal_difference_loss(h + err, h_next + err, h, h_next)) == pytest.approx(1e-3, rel=1e-6)

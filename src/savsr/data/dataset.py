@@ -39,6 +39,11 @@ class VideoPatchDataset(Dataset):
     - ``hr``: C × P × P float32, the HR patch of frame t.
     C is 1 for ``color="y"`` (BT.601 Y of the RGB frames) and 3 for ``"rgb"``.
 
+    With ``pairs`` each sample also carries frame t+1, for a temporal loss
+    (:mod:`savsr.losses.temporal`): ``lr`` stacks the 2M+2 frames t−M … t+M+1 (the windows centred
+    on t and on t+1 overlap; :func:`savsr.data.window.split_pair` takes them apart) and ``hr`` the
+    frames t and t+1 (2C channels), both at the same position and under the same flip.
+
     The degradation runs on the fly on an HR region around the patch that is aligned to the LR
     grid and wide enough (6s pixels) for the bicubic kernels, so each sample equals the same crop
     of the degraded whole frame exactly (a test checks it), with no per-scale copy on disk.
@@ -78,6 +83,7 @@ class VideoPatchDataset(Dataset):
         cache_lr: bool = False,
         lr_space: bool = False,
         degradation: str | Degradation = "bi",
+        pairs: bool = False,
     ) -> None:
         check_scale(scale)
         self.degradation = parse_degradation(degradation)
@@ -89,17 +95,18 @@ class VideoPatchDataset(Dataset):
             raise ValueError("patch_size and samples_per_epoch must be >= 1")
         if lr_space and patch_size % scale:
             raise ValueError(f"an LR-space patch_size must be a multiple of the scale {scale}, got {patch_size}")
-        self.lr_space = lr_space
+        self.lr_space, self.pairs = lr_space, pairs
         roots = [roots] if isinstance(roots, (str, Path)) else list(roots)
         self.scale, self.patch_size, self.frames, self.color = scale, patch_size, frames, color
         self.augment, self.samples_per_epoch, self.seed, self.epoch = augment, samples_per_epoch, seed, 0
         self.scenes: list[tuple[Path, SceneEntry]] = []
         refused: list[str] = []
+        span = frames + pairs  # the frames a sample reads
         for root in roots:
             for entry in load_manifest(root):
                 h, w = entry.height - entry.height % scale, entry.width - entry.width % scale
-                if entry.frames < frames:
-                    refused.append(f"{entry.name} ({entry.frames} frames < {frames})")
+                if entry.frames < span:
+                    refused.append(f"{entry.name} ({entry.frames} frames < {span})")
                 elif min(h, w) < patch_size:
                     refused.append(f"{entry.name} ({entry.width}×{entry.height} smaller than a {patch_size}-pixel patch)")
                 else:
@@ -110,7 +117,7 @@ class VideoPatchDataset(Dataset):
             raise SavsrError(f"no usable scene in {', '.join(map(str, roots))}: " + "; ".join(refused))
         counts = np.array(
             [
-                (e.frames - frames + 1) * (e.height - e.height % scale - patch_size + 1) * (e.width - e.width % scale - patch_size + 1)
+                (e.frames - span + 1) * (e.height - e.height % scale - patch_size + 1) * (e.width - e.width % scale - patch_size + 1)
                 for _, e in self.scenes
             ],
             dtype=np.float64,
@@ -197,7 +204,7 @@ class VideoPatchDataset(Dataset):
         k = min(k, len(self.scenes) - 1)
         e = self.scenes[k][1]
         m, s, p = self.frames // 2, self.scale, self.patch_size
-        t = int(rng.integers(m, e.frames - m))
+        t = int(rng.integers(m, e.frames - m - self.pairs))
         grid = s if self.lr_space else 1  # an LR-space patch starts on the LR grid
         top = int(rng.integers(0, (e.height - e.height % s - p) // grid + 1)) * grid
         left = int(rng.integers(0, (e.width - e.width % s - p) // grid + 1)) * grid
@@ -205,6 +212,11 @@ class VideoPatchDataset(Dataset):
         if not self.degradation.flips_commute:
             code &= 4  # identity or transpose: a flip would teach the network a different sub-pixel shift per sample
         return k, t, top, left, code
+
+    def _indices(self, t: int, n: int) -> list[int]:
+        """The frames of sample centred on ``t`` in a scene of ``n``: its window, and t+M+1 with ``pairs``."""
+        m = self.frames // 2
+        return window_indices(t, n, m) + ([t + m + 1] if self.pairs else [])  # locate keeps t+M+1 in the scene
 
     def _degrade_region(self, k: int, t: int, top: int, left: int, index: int) -> tuple[Tensor, Tensor]:
         """(T, C, P, P) degraded and (1, C, P, P) HR uint8 patches of sample ``index``, degrading only
@@ -217,7 +229,7 @@ class VideoPatchDataset(Dataset):
         margin = 6 * s if self.degradation.per_frame else 8 * s
         y0, x0 = max(0, (top - margin) // s * s), max(0, (left - margin) // s * s)
         y1, x1 = min(h, math.ceil((top + p + margin) / s) * s), min(w, math.ceil((left + p + margin) / s) * s)
-        region = self._array(k)[window_indices(t, e.frames, m), y0:y1, x0:x1]  # a writable copy
+        region = self._array(k)[self._indices(t, e.frames), y0:y1, x0:x1]  # a writable copy
         stack = torch.from_numpy(region).permute(0, 3, 1, 2)  # (T, C, h, w) uint8
         if self.degradation.per_frame:
             net = self._net_input(stack)  # the region is LR-grid aligned: its crop to a multiple of s is a no-op
@@ -227,18 +239,18 @@ class VideoPatchDataset(Dataset):
         ty, tx = top - y0, left - x0
         f = s if self.lr_space else 1
         return (net[:, :, ty // f : (ty + p) // f, tx // f : (tx + p) // f],
-                stack[m : m + 1, :, ty : ty + p, tx : tx + p])
+                stack[m : m + 1 + self.pairs, :, ty : ty + p, tx : tx + p])
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
         if not 0 <= index < self.samples_per_epoch:
             raise IndexError(index)
         k, t, top, left, code = self.locate(index)
-        p, m = self.patch_size, self.frames // 2
+        p = self.patch_size
         if self._up is not None:
             f = self.scale if self.lr_space else 1
             rows, cols = slice(top // f, (top + p) // f), slice(left // f, (left + p) // f)
-            up = torch.from_numpy(self._up[k][window_indices(t, len(self._up[k]), m), rows, cols])
-            hr = torch.from_numpy(np.array(self._array(k)[t : t + 1, top : top + p, left : left + p]))
+            up = torch.from_numpy(self._up[k][self._indices(t, len(self._up[k])), rows, cols])
+            hr = torch.from_numpy(np.array(self._array(k)[t : t + 1 + self.pairs, top : top + p, left : left + p]))
             up, hr = up.permute(0, 3, 1, 2), hr.permute(0, 3, 1, 2)
         else:
             up, hr = self._degrade_region(k, t, top, left, index)
@@ -248,4 +260,4 @@ class VideoPatchDataset(Dataset):
         if self.color == "y":
             lr, hr = rgb_to_y(lr), rgb_to_y(hr)
         lr, hr = dihedral(lr, code), dihedral(hr, code)
-        return stack_window(lr), hr[0].contiguous()
+        return stack_window(lr), stack_window(hr)

@@ -573,6 +573,7 @@ def _seed_json(seed: int | tuple[int, ...]) -> int | list[int]:
     """A seed as a record holds it (JSON has no tuples)."""
     return list(seed) if isinstance(seed, tuple) else seed
 
+
 _SPEC = re.compile(r"^(?:(?P<base>bi|bd)\+)?(?P<codec>h264|h265):(?P<crf>-?\d+)(?:-(?P<high>\d+))?$")
 SPEC_HELP = "bi, bd, real, h264:CRF, h265:CRF or bd+h264:CRF (CRF 0-51, or a range LO-HI drawn per clip)"
 

@@ -53,3 +53,13 @@ def window_centre(x: Tensor, frames: int) -> Tensor:
     """The centre frame (N, C, H, W) of a batch of stacked windows (N, frames·C, H, W)."""
     c = x.shape[1] // frames
     return x[:, (frames // 2) * c : (frames // 2 + 1) * c]
+
+
+def split_pair(lr: Tensor, hr: Tensor, frames: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The two samples of a batch of pairs (``VideoPatchDataset(pairs=True)``): the windows centred
+    on t and on t+1, of ``frames`` frames each, from the (N, (frames+1)·C, H, W) stack ``lr``, and
+    the frames t and t+1 from the (N, 2C, h, w) ``hr``."""
+    c = hr.shape[1] // 2
+    if lr.shape[1] != (frames + 1) * c:
+        raise ValueError(f"lr has {lr.shape[1]} channels, not the {(frames + 1) * c} of a pair of {frames}-frame windows")
+    return lr[:, : frames * c], lr[:, c:], hr[:, :c], hr[:, c:]

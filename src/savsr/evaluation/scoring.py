@@ -8,8 +8,9 @@ images in :mod:`savsr.metrics`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -33,6 +34,8 @@ from ..metrics.temporal import (
 
 # Per-frame metrics, in table order.
 METRICS = ("psnr", "ssim", "lpips", "grid2", "grid4")
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 @dataclass
@@ -92,6 +95,16 @@ class _Frame:
     err: np.ndarray | None  # SR − GT on Y (8-bit levels), border cropped; with regions only
     high: np.ndarray | None  # the GT's region masks, full size; with regions only
     flat: np.ndarray | None
+
+
+def _newest(cache: dict[K, V], key: K, make: Callable[[], V]) -> V:
+    """``cache[key]``, made by ``make`` on first use; the cache keeps the two newest keys, as a
+    frame serves its own pair and the next one."""
+    if key not in cache:
+        while len(cache) >= 2:
+            cache.pop(next(iter(cache)))
+        cache[key] = make()
+    return cache[key]
 
 
 class Scorer:
@@ -188,20 +201,14 @@ class Scorer:
     def _gt_pair(self, sequence: str, prev: _Frame, frame: _Frame) -> tuple[np.ndarray, float]:
         """The GT's half of a pair, its flow and its LPIPS: computed once per pair, although the
         model and the bicubic baseline both ask for it."""
-        key = (sequence, frame.index)
-        if key not in self._gt:
-            while len(self._gt) >= 2:
-                self._gt.pop(next(iter(self._gt)))
+
+        def pair() -> tuple[np.ndarray, float]:
             with torch.no_grad():
                 gt_lpips = float(self.tlp_net.distance(self._gt_crop(sequence, prev), self._gt_crop(sequence, frame))[0])
-            self._gt[key] = (optical_flow(prev.gt, frame.gt), gt_lpips)
-        return self._gt[key]
+            return optical_flow(prev.gt, frame.gt), gt_lpips
+
+        return _newest(self._gt, (sequence, frame.index), pair)
 
     def _gt_crop(self, sequence: str, frame: _Frame) -> list[Tensor]:
         """The LPIPS features of the GT's TecoGAN crop, kept for the next pair, in which it is t − 1."""
-        key = (sequence, frame.index)
-        if key not in self._gt_crops:
-            while len(self._gt_crops) >= 2:
-                self._gt_crops.pop(next(iter(self._gt_crops)))
-            self._gt_crops[key] = crop_features(self.tlp_net, frame.gt)
-        return self._gt_crops[key]
+        return _newest(self._gt_crops, (sequence, frame.index), lambda: crop_features(self.tlp_net, frame.gt))

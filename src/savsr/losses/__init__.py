@@ -1,9 +1,10 @@
-"""Losses of the paper, Eq. 1 to 13. Each function names the equation it implements."""
+"""Losses of the paper, Eq. 1 to 13, and a temporal term beyond it. Each function names the equation it implements."""
 
 from ..data.activity import activity_weights, fuse_channels, local_mean, local_variance
 from .adversarial import discriminator_loss, generator_adversarial_loss
 from .charbonnier import charbonnier
 from .spatially_adaptive import LossTerms, SpatiallyAdaptiveLoss
+from .temporal import temporal_difference_loss
 
 __all__ = [
     "LossTerms",
@@ -15,4 +16,5 @@ __all__ = [
     "generator_adversarial_loss",
     "local_mean",
     "local_variance",
+    "temporal_difference_loss",
 ]

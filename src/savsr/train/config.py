@@ -80,6 +80,10 @@ class LossConfig:
     fusion: Literal["mean", "max"] = "mean"
     feature_layers: list[str] = field(default_factory=lambda: ["relu2_1", "relu2_2"])
     reduction: Literal["mean", "sum"] = "mean"
+    # Beyond the paper: the weight of a temporal term added to Eq. 13 in the GAN stage
+    # (losses/temporal.py: G's change from frame t to t+1 against the ground truth's). Above 0,
+    # every sample is a pair of consecutive windows and the generator runs on both.
+    temporal: float = 0.0
 
 
 @dataclass
@@ -241,6 +245,8 @@ def _validate(cfg: Config) -> None:
         (len(cfg.discriminator.features) == 3, "discriminator.features", "needs exactly three widths"),
         (all(getattr(cfg.loss, k) >= 0 for k in ("alpha1", "alpha2", "beta2", "alpha3", "beta3")), "loss", "weights must be >= 0"),
         (cfg.loss.delta > 0 and cfg.loss.eps > 0, "loss", "delta and eps must be > 0"),
+        (cfg.loss.temporal >= 0, "loss.temporal", "must be >= 0"),
+        (cfg.loss.temporal == 0 or cfg.stage == "gan", "loss.temporal", "is a term of the gan stage's loss (0 for pretrain)"),
         (cfg.loss.window % 2 == 1, "loss.window", "must be odd"),
         (cfg.optim.lr_g > 0 and cfg.optim.lr_d > 0, "optim", "learning rates must be > 0"),
         (len(cfg.optim.betas) == 2, "optim.betas", "needs two values"),

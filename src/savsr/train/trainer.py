@@ -25,12 +25,13 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from ..data.dataset import VideoPatchDataset
+from ..data.window import split_pair
 from ..device import resolve_device
 from ..errors import SavsrError
 from ..evaluation import Validator
 from ..fileio import atomic_output
 from ..infer.upscaler import Upscaler
-from ..losses import SpatiallyAdaptiveLoss, activity_weights, discriminator_loss
+from ..losses import SpatiallyAdaptiveLoss, activity_weights, discriminator_loss, temporal_difference_loss
 from ..models import Discriminator
 from ..models.checkpoint import GeneratorSpec, load_generator, load_weights, read_spec
 from ..precision import AUTOCAST_DTYPES, resolve_precision
@@ -151,7 +152,7 @@ class Trainer:
         self.dataset = VideoPatchDataset(
             d.roots, d.scale, d.patch_size, d.frames, d.color, augment=True,
             samples_per_epoch=d.samples_per_epoch, seed=run.seed, cache_lr=d.cache_lr,
-            lr_space=cfg.model.kind == "lr-vsrresnet", degradation=data_degradation(d),
+            lr_space=cfg.model.kind == "lr-vsrresnet", degradation=data_degradation(d), pairs=cfg.loss.temporal > 0,
         )
         self.channels = 1 if d.color == "y" else 3
         self.spec = GeneratorSpec(d.scale, d.color, d.frames, cfg.model.blocks, cfg.model.features, cfg.model.kind)
@@ -199,6 +200,7 @@ class Trainer:
                                           fused=True)
             self.optimizers["d"] = self.opt_d
             lc = asdict(cfg.loss)
+            self.temporal = lc.pop("temporal")
             self.loss = SpatiallyAdaptiveLoss(**lc).to(self.device, memory_format=self.memory_format)
         self.schedulers = {
             k: torch.optim.lr_scheduler.LambdaLR(opt, self._lr_factor) for k, opt in self.optimizers.items()
@@ -333,8 +335,14 @@ class Trainer:
 
     def _gan_step(self, lr: Tensor, hr: Tensor) -> dict[str, Tensor] | None:
         n = hr.shape[0]
-        with self._autocast():
-            sr = self.g(lr)
+        if self.temporal:
+            # Pairs: Eq. 11-13 score frame t as without the term; G runs on t+1 too, for its change.
+            lr, lr_next, hr, hr_next = split_pair(lr, hr, self.cfg.data.frames)
+            with self._autocast():
+                sr, sr_next = self.g(torch.cat([lr, lr_next])).split(n)
+        else:
+            with self._autocast():
+                sr = self.g(lr)
         # Discriminator (Eq. 12): real and generated patches in one forward pass.
         self.d.requires_grad_(True)
         with self._autocast():
@@ -353,15 +361,19 @@ class Trainer:
             fake_logits = d_raw(sr).float()
         with self._autocast():  # the VGG16 passes of Eq. 9 in reduced precision; the loss itself in fp32
             terms = self.loss(sr.float(), hr, fake_logits)
-        if not all_true(bool(torch.isfinite(terms.total)), self.dist, self.device):
+        total, extra = terms.total, {}
+        if self.temporal:
+            temporal = temporal_difference_loss(sr.float(), sr_next.float(), hr, hr_next, self.cfg.loss.eps)
+            total, extra = total + self.temporal * temporal, {"loss/temporal": temporal.detach()}
+        if not all_true(bool(torch.isfinite(total)), self.dist, self.device):
             self.scaler.update()
             return None
         self.opt_g.zero_grad(set_to_none=True)
-        self.scaler.scale(terms.total).backward()
+        self.scaler.scale(total).backward()
         self.scaler.step(self.opt_g)
         self.scaler.update()
         return {
-            "loss/total": terms.total.detach(), "loss/pixel_eq8": terms.pixel.detach(),
+            **extra, "loss/total": total.detach(), "loss/pixel_eq8": terms.pixel.detach(),
             "loss/feature_eq9": terms.feature.detach(), "loss/adversarial_eq11": terms.adversarial.detach(),
             "loss/discriminator_eq12": d_loss.detach(),
             "d/real_prob": torch.sigmoid(real).mean().detach(), "d/fake_prob": torch.sigmoid(fake).mean().detach(),
@@ -391,6 +403,8 @@ class Trainer:
         return self._writer
 
     def _log_images(self, lr: Tensor, hr: Tensor) -> None:
+        if self.cfg.loss.temporal:
+            lr, _, hr, _ = split_pair(lr, hr, self.cfg.data.frames)
         g = self.model()
         with torch.no_grad():
             sr = g(lr[:4]).clamp(0, 1).float()
