@@ -18,7 +18,7 @@ import torch
 from .common import HEADER, Report, machine_info
 
 # memory first: a child's peak RSS includes the parent's at fork time, so the parent must still be small.
-SECTIONS = ("memory", "inference", "int8", "training", "data")
+SECTIONS = ("memory", "inference", "int8", "training", "data", "evaluation")
 
 
 def main(argv: list[str] | None = None) -> int:

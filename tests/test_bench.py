@@ -58,7 +58,7 @@ def test_quick_suite_runs_and_reports_every_section(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(out.read_text())
     rows = {(r["section"], r["name"]): r for r in report["rows"]}
-    assert {s for s, _ in rows} == {"inference", "int8", "training", "memory", "data"}
+    assert {s for s, _ in rows} == {"inference", "int8", "training", "memory", "data", "evaluation"}
     for row in rows.values():
         assert math.isfinite(row["value"]) and row["value"] > 0 or "growth" in row["name"], row
     for key in [("inference", "PyTorch fp32 NCHW eager (naive)"), ("training", "pretrain step, fp32 NCHW")]:
