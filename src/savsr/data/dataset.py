@@ -219,8 +219,8 @@ class VideoPatchDataset(Dataset):
         return window_indices(t, n, m) + ([t + m + 1] if self.pairs else [])  # locate keeps t+M+1 in the scene
 
     def _degrade_region(self, k: int, t: int, top: int, left: int, index: int) -> tuple[Tensor, Tensor]:
-        """(T, C, P, P) degraded and (1, C, P, P) HR uint8 patches of sample ``index``, degrading only
-        an LR-grid-aligned region around the patch. Under a per-frame degradation the region is 6s
+        """(T, C, P, P) degraded and (1, C, P, P) HR uint8 patches of sample ``index`` (T + 1 and 2
+        frames with ``pairs``), degrading only an LR-grid-aligned region around the patch. Under a per-frame degradation the region is 6s
         pixels wider than the patch (the bicubic and BD kernels' reach), so the patches equal
         crops of the whole degraded frames; otherwise 8s, the context of a clip-level degradation."""
         e = self.scenes[k][1]
