@@ -220,9 +220,10 @@ class VideoPatchDataset(Dataset):
 
     def _degrade_region(self, k: int, t: int, top: int, left: int, index: int) -> tuple[Tensor, Tensor]:
         """(T, C, P, P) degraded and (1, C, P, P) HR uint8 patches of sample ``index`` (T + 1 and 2
-        frames with ``pairs``), degrading only an LR-grid-aligned region around the patch. Under a per-frame degradation the region is 6s
-        pixels wider than the patch (the bicubic and BD kernels' reach), so the patches equal
-        crops of the whole degraded frames; otherwise 8s, the context of a clip-level degradation."""
+        frames with ``pairs``), degrading only an LR-grid-aligned region around the patch. Under a
+        per-frame degradation the region is 6s pixels wider than the patch (the bicubic and BD
+        kernels' reach), so the patches equal crops of the whole degraded frames; otherwise 8s, the
+        context of a clip-level degradation."""
         e = self.scenes[k][1]
         s, p, m = self.scale, self.patch_size, self.frames // 2
         h, w = e.height - e.height % s, e.width - e.width % s

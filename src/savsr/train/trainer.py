@@ -200,7 +200,7 @@ class Trainer:
                                           fused=True)
             self.optimizers["d"] = self.opt_d
             lc = asdict(cfg.loss)
-            self.temporal = lc.pop("temporal")
+            del lc["temporal"]  # not a term of Eq. 13: _gan_step adds it
             self.loss = SpatiallyAdaptiveLoss(**lc).to(self.device, memory_format=self.memory_format)
         self.schedulers = {
             k: torch.optim.lr_scheduler.LambdaLR(opt, self._lr_factor) for k, opt in self.optimizers.items()
@@ -335,7 +335,7 @@ class Trainer:
 
     def _gan_step(self, lr: Tensor, hr: Tensor) -> dict[str, Tensor] | None:
         n = hr.shape[0]
-        if self.temporal:
+        if self.dataset.pairs:
             # Pairs: Eq. 11-13 score frame t as without the term; G runs on t+1 too, for its change.
             lr, lr_next, hr, hr_next = split_pair(lr, hr, self.cfg.data.frames)
             with self._autocast():
@@ -362,9 +362,9 @@ class Trainer:
         with self._autocast():  # the VGG16 passes of Eq. 9 in reduced precision; the loss itself in fp32
             terms = self.loss(sr.float(), hr, fake_logits)
         total, extra = terms.total, {}
-        if self.temporal:
+        if self.dataset.pairs:
             temporal = temporal_difference_loss(sr.float(), sr_next.float(), hr, hr_next, self.cfg.loss.eps)
-            total, extra = total + self.temporal * temporal, {"loss/temporal": temporal.detach()}
+            total, extra = total + self.cfg.loss.temporal * temporal, {"loss/temporal": temporal.detach()}
         if not all_true(bool(torch.isfinite(total)), self.dist, self.device):
             self.scaler.update()
             return None
@@ -403,7 +403,7 @@ class Trainer:
         return self._writer
 
     def _log_images(self, lr: Tensor, hr: Tensor) -> None:
-        if self.cfg.loss.temporal:
+        if self.dataset.pairs:
             lr, _, hr, _ = split_pair(lr, hr, self.cfg.data.frames)
         g = self.model()
         with torch.no_grad():
