@@ -42,7 +42,8 @@ from savsr.infer.upscaler import load_model
 from savsr.models.zoo import model_path
 from savsr.losses import SpatiallyAdaptiveLoss
 from savsr.evaluation import protocol_frame
-from savsr.metrics.periodic import PERIODS, band_mask, hann2d, periodic_error
+from savsr.data.spectrum import PERIODS, band_mask, hann2d
+from savsr.metrics.periodic import periodic_error
 from savsr.models import Discriminator
 from savsr.models.checkpoint import load_generator
 

@@ -68,18 +68,21 @@ def test_overrides_and_round_trip(tmp_path: Path) -> None:
         ("optim.milestones=[1.5]", "optim.milestones"),
         ("run.ema=1", "run.ema: is a decay in"),
         ("loss.temporal=-1", "loss.temporal: must be >= 0"),
+        ("loss.periodic=-1", "loss.periodic: must be >= 0"),
+        (["loss.periodic=1", "data.patch_size=98"], "loss.periodic: needs a data.patch_size that is a multiple of 4"),
         ("epochs", "expected KEY=VALUE"),
     ],
 )
-def test_errors_name_the_key(override: str, message: str) -> None:
+def test_errors_name_the_key(override: str | list[str], message: str) -> None:
     with pytest.raises(SavsrError, match=message.replace("[", r"\[")):
-        load_config(CONFIGS / "sa_vsrgan_x4.yaml", [override])
+        load_config(CONFIGS / "sa_vsrgan_x4.yaml", [override] if isinstance(override, str) else override)
 
 
-def test_temporal_term_is_for_the_gan_stage_only() -> None:
-    assert load_config(CONFIGS / "sa_vsrgan_x4.yaml", ["loss.temporal=0.5"]).loss.temporal == 0.5
-    with pytest.raises(SavsrError, match="loss.temporal: is a term of the gan stage"):
-        load_config(CONFIGS / "vsrresnet_x4.yaml", ["loss.temporal=0.5"])
+@pytest.mark.parametrize("term", ["temporal", "periodic"])
+def test_terms_beyond_the_paper_are_for_the_gan_stage_only(term: str) -> None:
+    assert getattr(load_config(CONFIGS / "sa_vsrgan_x4.yaml", [f"loss.{term}=0.5"]).loss, term) == 0.5
+    with pytest.raises(SavsrError, match=f"loss.{term}: is a term of the gan stage"):
+        load_config(CONFIGS / "vsrresnet_x4.yaml", [f"loss.{term}=0.5"])
 
 
 def test_bad_files(tmp_path: Path) -> None:

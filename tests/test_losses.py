@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from savsr.losses import SpatiallyAdaptiveLoss, activity_weights, discriminator_loss, temporal_difference_loss
+from savsr.losses import (
+    SpatiallyAdaptiveLoss, activity_weights, discriminator_loss, periodic_loss, temporal_difference_loss,
+)
+from savsr.metrics import periodic_error
 from savsr.models import VGG16Features, VSRResNet
 
 
@@ -161,3 +164,48 @@ def test_temporal_term_is_charbonnier_of_the_change_and_ignores_a_shared_error()
     err = torch.from_numpy(rng.normal(size=(2, 1, 8, 9)))
     h, h_next = torch.from_numpy(hr), torch.from_numpy(hr_next)
     assert float(temporal_difference_loss(h + err, h_next + err, h, h_next)) == pytest.approx(1e-3, rel=1e-6)
+
+
+def _band_energy_numpy(y: np.ndarray, period: int) -> float:
+    """Brute force: the periodic-Hann-windowed image's DFT power summed over the bins whose signed
+    frequency in y or in x is within one bin of ±n/period."""
+    h, w = y.shape
+    hann = [0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n) for n in (h, w)]
+    power = np.abs(np.fft.fft2(y * np.outer(*hann))) ** 2
+    total = 0.0
+    for ky in range(h):
+        for kx in range(w):
+            fy, fx = min(ky, h - ky), min(kx, w - kx)
+            if abs(fy - h // period) <= 1 or abs(fx - w // period) <= 1:
+                total += power[ky, kx]
+    return total
+
+
+def test_periodic_term_is_the_grid_score_pooled_over_the_batch() -> None:
+    rng = np.random.default_rng(5)
+    hr = rng.random((3, 1, 16, 20))
+    sr = hr + 0.1 * rng.normal(size=hr.shape)
+    got = float(periodic_loss(torch.from_numpy(sr), torch.from_numpy(hr)))
+    want = sum(sum(_band_energy_numpy(sr[n, 0] - hr[n, 0], p) for n in range(3))
+               / sum(_band_energy_numpy(hr[n, 0], p) for n in range(3)) for p in (2, 4))
+    assert got == pytest.approx(want, rel=1e-10)
+    # One RGB image: the sum of the score's two ratios (metrics/periodic.py, on Y).
+    a, b = (torch.from_numpy(rng.random((1, 3, 24, 24))) for _ in range(2))
+    assert float(periodic_loss(a, b)) == pytest.approx(sum(periodic_error(a[0], b[0]).values()), rel=1e-9)
+
+
+def test_periodic_term_sees_a_grid_and_not_a_smooth_error() -> None:
+    rng = np.random.default_rng(6)
+    hr = torch.from_numpy(rng.random((2, 1, 32, 32)))
+    y, x = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    base = float(periodic_loss(hr, hr))
+    smooth = 0.2 * torch.cos(2 * torch.pi * 3 * x / 32) * torch.cos(2 * torch.pi * 2 * y / 32)
+    assert float(periodic_loss(hr + smooth, hr)) == pytest.approx(base, abs=1e-12)
+    grid = 0.05 * torch.cos(torch.pi * x)  # a 2-pixel column pattern
+    assert float(periodic_loss(hr + grid, hr)) > 0.05
+    sr = (hr + grid).requires_grad_(True)
+    periodic_loss(sr, hr).backward()
+    # Its gradient is the grid's own pattern: it points back along the error in the band.
+    g = sr.grad[0, 0]
+    assert torch.corrcoef(torch.stack([g.flatten(), (grid * torch.outer(*[0.5 - 0.5 * torch.cos(
+        2 * torch.pi * torch.arange(32.0) / 32)] * 2) ** 2).flatten()]))[0, 1] > 0.9

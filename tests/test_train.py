@@ -18,7 +18,7 @@ from conftest import cpuinfo_has_bf16
 from savsr.cli import main
 from savsr.data.window import split_pair
 from savsr.errors import SavsrError
-from savsr.losses import temporal_difference_loss
+from savsr.losses import periodic_loss, temporal_difference_loss
 from savsr.models.checkpoint import load_generator
 from savsr.train import Trainer, load_config
 from savsr.train.checkpoint import CheckpointManager, load_checkpoint, read_best, verify
@@ -151,22 +151,26 @@ def test_gan_end_to_end_logs_every_term(pretrained: Path, dataset: Path, tmp_pat
                  "--model", str(last / "generator.safetensors"), "-o", str(tmp_path / "ev")]) == 0
 
 
-def test_temporal_term_is_logged_at_its_value_for_the_first_batch(pretrained: Path, dataset: Path, tmp_path: Path) -> None:
+def test_terms_beyond_the_paper_are_logged_at_their_values_for_the_first_batch(
+        pretrained: Path, dataset: Path, tmp_path: Path) -> None:
     init = pretrained / "checkpoints" / "best" / "generator.safetensors"
     cfg = write_config(tmp_path / "gan.yaml", dataset, stage="gan", init=str(init), epochs=1, log_every=1, amp="none")
-    trainer = Trainer(load_config(cfg, ["loss.temporal=0.5"]), tmp_path / "run", progress=False)
+    trainer = Trainer(load_config(cfg, ["loss.temporal=0.5", "loss.periodic=0.3"]), tmp_path / "run", progress=False)
     # The first batch is samples 0-3 of epoch 0, each the windows at t and t+1 and both HR frames.
     lr, hr = (torch.stack(x) for x in zip(*(trainer.dataset[i] for i in range(4))))
     lr_t, lr_next, hr_t, hr_next = split_pair(lr, hr, 5)
     g, _ = load_generator(init)
     with torch.no_grad():
-        want = temporal_difference_loss(g(lr_t), g(lr_next), hr_t, hr_next)
+        sr = g(lr_t)
+        temporal = float(temporal_difference_loss(sr, g(lr_next), hr_t, hr_next))
+        periodic = float(periodic_loss(sr, hr_t))  # frame t only, as Eq. 11-13
     trainer.fit()
     logged = scalars(tmp_path / "run")
-    assert logged["loss/temporal"][0] == (1, pytest.approx(float(want), rel=1e-4))
+    assert logged["loss/temporal"][0] == (1, pytest.approx(temporal, rel=1e-4))
+    assert logged["loss/periodic"][0] == (1, pytest.approx(periodic, rel=1e-4))
     terms = ("loss/pixel_eq8", "loss/feature_eq9")
-    total = sum(logged[t][0][1] for t in terms) + 0.001 * logged["loss/adversarial_eq11"][0][1] + 0.5 * float(want)
-    assert logged["loss/total"][0][1] == pytest.approx(total, rel=1e-4)  # Eq. 13 + 0.5 × the temporal term
+    total = sum(logged[t][0][1] for t in terms) + 0.001 * logged["loss/adversarial_eq11"][0][1]
+    assert logged["loss/total"][0][1] == pytest.approx(total + 0.5 * temporal + 0.3 * periodic, rel=1e-4)
 
 
 def test_same_seed_same_losses(dataset: Path, tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
-"""Losses of the paper, Eq. 1 to 13, and a temporal term beyond it. Each function names the equation it implements."""
+"""Losses of the paper, Eq. 1 to 13, and two terms beyond it (temporal, periodic). Each function names the equation it implements."""
 
 from ..data.activity import activity_weights, fuse_channels, local_mean, local_variance
 from .adversarial import discriminator_loss, generator_adversarial_loss
 from .charbonnier import charbonnier
+from .periodic import periodic_loss
 from .spatially_adaptive import LossTerms, SpatiallyAdaptiveLoss
 from .temporal import temporal_difference_loss
 
@@ -16,5 +17,6 @@ __all__ = [
     "generator_adversarial_loss",
     "local_mean",
     "local_variance",
+    "periodic_loss",
     "temporal_difference_loss",
 ]

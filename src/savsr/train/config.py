@@ -84,6 +84,9 @@ class LossConfig:
     # (losses/temporal.py: G's change from frame t to t+1 against the ground truth's). Above 0,
     # every sample is a pair of consecutive windows and the generator runs on both.
     temporal: float = 0.0
+    # Beyond the paper: the weight of a term against the GAN's grid added to Eq. 13 in the GAN
+    # stage (losses/periodic.py: the error's energy at the 2- and 4-pixel periods, as the grid score).
+    periodic: float = 0.0
 
 
 @dataclass
@@ -247,6 +250,10 @@ def _validate(cfg: Config) -> None:
         (cfg.loss.delta > 0 and cfg.loss.eps > 0, "loss", "delta and eps must be > 0"),
         (cfg.loss.temporal >= 0, "loss.temporal", "must be >= 0"),
         (cfg.loss.temporal == 0 or cfg.stage == "gan", "loss.temporal", "is a term of the gan stage's loss (0 for pretrain)"),
+        (cfg.loss.periodic >= 0, "loss.periodic", "must be >= 0"),
+        (cfg.loss.periodic == 0 or cfg.stage == "gan", "loss.periodic", "is a term of the gan stage's loss (0 for pretrain)"),
+        (cfg.loss.periodic == 0 or cfg.data.patch_size % 4 == 0, "loss.periodic",
+         "needs a data.patch_size that is a multiple of 4 (the longest period)"),
         (cfg.loss.window % 2 == 1, "loss.window", "must be odd"),
         (cfg.optim.lr_g > 0 and cfg.optim.lr_d > 0, "optim", "learning rates must be > 0"),
         (len(cfg.optim.betas) == 2, "optim.betas", "needs two values"),

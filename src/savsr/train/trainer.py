@@ -31,7 +31,9 @@ from ..errors import SavsrError
 from ..evaluation import Validator
 from ..fileio import atomic_output
 from ..infer.upscaler import Upscaler
-from ..losses import SpatiallyAdaptiveLoss, activity_weights, discriminator_loss, temporal_difference_loss
+from ..losses import (
+    SpatiallyAdaptiveLoss, activity_weights, discriminator_loss, periodic_loss, temporal_difference_loss,
+)
 from ..models import Discriminator
 from ..models.checkpoint import GeneratorSpec, load_generator, load_weights, read_spec
 from ..precision import AUTOCAST_DTYPES, resolve_precision
@@ -200,7 +202,7 @@ class Trainer:
                                           fused=True)
             self.optimizers["d"] = self.opt_d
             lc = asdict(cfg.loss)
-            del lc["temporal"]  # not a term of Eq. 13: _gan_step adds it
+            del lc["temporal"], lc["periodic"]  # not terms of Eq. 13: _gan_step adds them
             self.loss = SpatiallyAdaptiveLoss(**lc).to(self.device, memory_format=self.memory_format)
         self.schedulers = {
             k: torch.optim.lr_scheduler.LambdaLR(opt, self._lr_factor) for k, opt in self.optimizers.items()
@@ -363,8 +365,11 @@ class Trainer:
             terms = self.loss(sr.float(), hr, fake_logits)
         total, extra = terms.total, {}
         if self.dataset.pairs:
-            temporal = temporal_difference_loss(sr.float(), sr_next.float(), hr, hr_next, self.cfg.loss.eps)
-            total, extra = total + self.cfg.loss.temporal * temporal, {"loss/temporal": temporal.detach()}
+            extra["loss/temporal"] = temporal_difference_loss(sr.float(), sr_next.float(), hr, hr_next, self.cfg.loss.eps)
+            total = total + self.cfg.loss.temporal * extra["loss/temporal"]
+        if self.cfg.loss.periodic:
+            extra["loss/periodic"] = periodic_loss(sr.float(), hr)
+            total = total + self.cfg.loss.periodic * extra["loss/periodic"]
         if not all_true(bool(torch.isfinite(total)), self.dist, self.device):
             self.scaler.update()
             return None
@@ -373,7 +378,7 @@ class Trainer:
         self.scaler.step(self.opt_g)
         self.scaler.update()
         return {
-            **extra, "loss/total": total.detach(), "loss/pixel_eq8": terms.pixel.detach(),
+            **{k: v.detach() for k, v in extra.items()}, "loss/total": total.detach(), "loss/pixel_eq8": terms.pixel.detach(),
             "loss/feature_eq9": terms.feature.detach(), "loss/adversarial_eq11": terms.adversarial.detach(),
             "loss/discriminator_eq12": d_loss.detach(),
             "d/real_prob": torch.sigmoid(real).mean().detach(), "d/fake_prob": torch.sigmoid(fake).mean().detach(),
