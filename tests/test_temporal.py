@@ -44,8 +44,10 @@ def crop_8x8(img: np.ndarray) -> np.ndarray:
     return img[y : y + h, x : x + w]
 
 
-def teco_pair(lpips: LPIPS, gt_prev: np.ndarray, gt: np.ndarray, sr_prev: np.ndarray, sr: np.ndarray) -> tuple[float, float]:
-    """(tOF, tLP) of one pair of uint8 RGB frames, as TecoGAN's evaluation computes them."""
+def teco_pair(lpips: LPIPS, gt_prev: np.ndarray, gt: np.ndarray, sr_prev: np.ndarray,
+              sr: np.ndarray) -> tuple[float, float, float]:
+    """(tOF, tLP) of one pair of uint8 RGB frames, as TecoGAN's evaluation computes them, and the
+    tLP before its absolute value (SR pair minus GT pair)."""
     grey = lambda im: cv2.cvtColor(im, cv2.COLOR_RGB2GRAY)  # noqa: E731
     target_of = cv2.calcOpticalFlowFarneback(grey(gt_prev), grey(gt), None, 0.5, 3, 15, 3, 5, 1.2, 0)
     output_of = cv2.calcOpticalFlowFarneback(grey(sr_prev), grey(sr), None, 0.5, 3, 15, 3, 5, 1.2, 0)
@@ -57,14 +59,15 @@ def teco_pair(lpips: LPIPS, gt_prev: np.ndarray, gt: np.ndarray, sr_prev: np.nda
         with torch.no_grad():
             return float(lpips(t(a), t(b))[0])
 
-    return t_of, abs(dist(gt_prev, gt) - dist(sr_prev, sr)) * 100.0
+    signed = (dist(sr_prev, sr) - dist(gt_prev, gt)) * 100.0
+    return t_of, abs(signed), signed
 
 
-def teco_sequence(lpips: LPIPS, gt: list[np.ndarray], sr: list[np.ndarray]) -> tuple[float, float]:
-    """Mean (tOF, tLP) of a sequence: frames 0, 1 and the last 2 skipped, every pair inside scored."""
+def teco_sequence(lpips: LPIPS, gt: list[np.ndarray], sr: list[np.ndarray]) -> tuple[float, float, float]:
+    """Mean (tOF, tLP, signed tLP) of a sequence: frames 0, 1 and the last 2 skipped, every pair inside scored."""
     keep = list(range(2, len(gt) - 2))
     values = [teco_pair(lpips, gt[a], gt[b], sr[a], sr[b]) for a, b in zip(keep, keep[1:])]
-    return float(np.mean([v[0] for v in values])), float(np.mean([v[1] for v in values]))
+    return tuple(float(np.mean([v[i] for v in values])) for i in range(3))
 
 
 @pytest.fixture(scope="module")
@@ -181,12 +184,15 @@ def test_evaluate_temporal_bicubic_matches_tecogan(tmp_path: Path, alex: LPIPS) 
         assert report["per_frame"][seq]["pairs"] == list(range(3, n - 2))
         assert report["table"][seq]["tof"] == pytest.approx(want[0], abs=1e-6)
         assert report["table"][seq]["tlp"] == pytest.approx(want[1], abs=1e-4)
+        # Bicubic is smoother than the GT, so its pairs differ less: every signed value is below 0.
+        assert report["table"][seq]["tlp_signed"] == pytest.approx(want[2], abs=1e-4)
+        assert all(v < 0 for v in report["per_frame"][seq]["tlp_signed"])
         assert report["table"][seq]["pairs"] == n - 5
         for key in ("tof_high", "tof_flat", "tnoise_flat"):
             assert len(report["per_frame"][seq][key]) == n - 5
     md = (out / "results.md").read_text()
-    assert "| sequence | pairs | tOF | tLP | tOF high | tOF flat | temporal noise flat |" in md
-    assert "tof,tlp,tof_high,tof_flat,tnoise_flat" in (out / "results.csv").read_text().splitlines()[0]
+    assert "| sequence | pairs | tOF | tLP | tLP signed | tOF high | tOF flat | temporal noise flat |" in md
+    assert "tof,tlp,tlp_signed,tof_high,tof_flat,tnoise_flat" in (out / "results.csv").read_text().splitlines()[0]
 
 
 @pytest.mark.slow

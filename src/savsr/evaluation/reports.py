@@ -105,16 +105,18 @@ def _temporal_lines(table: dict[str, dict[str, float]], cfg: EvalConfig) -> list
         "",
         f"Temporal (TecoGAN's definitions, docs/evaluation.md): pairs of consecutive frames, the first and last "
         f"{SKIP} frames of each sequence skipped. tOF: mean |flow(GT) − flow(SR)| (Farneback, pixels); "
-        "tLP: 100 × |LPIPS-alex(GT pair) − LPIPS-alex(SR pair)|; lower is steadier."
+        "tLP: 100 × |LPIPS-alex(GT pair) − LPIPS-alex(SR pair)|; lower is steadier. tLP signed: the same "
+        "without the absolute value, SR pair minus GT pair (above 0 the SR changes more than the GT: flicker; "
+        "below 0, less)."
         + (" By region of W in frame t: the same flow error over its high-activity and flat pixels, and the "
            "temporal noise, the std of (SR − GT)(t) − (SR − GT)(t − 1) (Y, 8-bit levels) on pixels flat in both."
            if regions else ""),
         "",
-        "| sequence | pairs | tOF | tLP |" + (" tOF high | tOF flat | temporal noise flat |" if regions else ""),
-        "|---|---:|---:|---:|" + ("---:|---:|---:|" if regions else ""),
+        "| sequence | pairs | tOF | tLP | tLP signed |" + (" tOF high | tOF flat | temporal noise flat |" if regions else ""),
+        "|---|---:|---:|---:|---:|" + ("---:|---:|---:|" if regions else ""),
     ]
     for name, row in table.items():
-        line = f"| {_label(name)} | {row['pairs']} | {row['tof']:.4f} | {row['tlp']:.3f} |"
+        line = f"| {_label(name)} | {row['pairs']} | {row['tof']:.4f} | {row['tlp']:.3f} | {row['tlp_signed']:+.3f} |"
         if regions:
             line += f" {row['tof_high']:.4f} | {row['tof_flat']:.4f} | {row['tnoise_flat']:.3f} |"
         lines.append(line)

@@ -29,6 +29,7 @@ from ..metrics.temporal import (
     region_flicker,
     scored_pairs,
     tlp,
+    tlp_signed,
     tof,
 )
 
@@ -58,6 +59,7 @@ class SequenceResult:
     pairs: list[int] = field(default_factory=list)  # t of each scored pair (t − 1, t)
     tof: list[float] = field(default_factory=list)
     tlp: list[float] = field(default_factory=list)
+    tlp_signed: list[float] = field(default_factory=list)
     tof_high: list[float] = field(default_factory=list)
     tof_flat: list[float] = field(default_factory=list)
     tnoise_flat: list[float] = field(default_factory=list)
@@ -192,6 +194,7 @@ class Scorer:
         with torch.no_grad():
             sr_lpips = float(self.tlp_net.distance(prev.sr_features, frame.sr_features)[0])
         res.tlp.append(tlp(gt_lpips, sr_lpips))
+        res.tlp_signed.append(tlp_signed(gt_lpips, sr_lpips))
         if self.regions is not None:
             flat_both = (prev.flat & frame.flat)[b:-b, b:-b]
             scores = region_flicker(gt_flow, sr_flow, frame.high, frame.flat, prev.err, frame.err, flat_both)

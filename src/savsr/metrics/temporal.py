@@ -24,7 +24,7 @@ SKIP = 2
 # OpenCV's Farneback with TecoGAN's parameters: pyramid scale, levels, window, iterations, poly_n, poly_sigma, flags.
 FARNEBACK = (0.5, 3, 15, 3, 5, 1.2, 0)
 
-TEMPORAL_METRICS = ("tof", "tlp")
+TEMPORAL_METRICS = ("tof", "tlp", "tlp_signed")
 TEMPORAL_REGION_METRICS = ("tof_high", "tof_flat", "tnoise_flat")
 
 
@@ -81,9 +81,19 @@ def tof(gt_flow: np.ndarray, sr_flow: np.ndarray) -> float:
     return float(flow_error(gt_flow, sr_flow).mean())
 
 
+def tlp_signed(gt_lpips: float, sr_lpips: float) -> float:
+    """tLP of one pair with its sign: 100 · (LPIPS(SR(t−1), SR(t)) − LPIPS(GT(t−1), GT(t))).
+
+    Above 0 the output changes more from frame to frame than the GT (flicker: detail that appears
+    or moves on its own); below 0, less (detail frozen or smoothed over time). tLP's absolute value
+    tells neither apart, and averaged over pairs the signs show which one a method's tLP is.
+    """
+    return 100.0 * (sr_lpips - gt_lpips)
+
+
 def tlp(gt_lpips: float, sr_lpips: float) -> float:
     """tLP of one pair: 100 · |LPIPS(GT(t−1), GT(t)) − LPIPS(SR(t−1), SR(t))|."""
-    return 100.0 * abs(gt_lpips - sr_lpips)
+    return abs(tlp_signed(gt_lpips, sr_lpips))
 
 
 def region_flicker(
