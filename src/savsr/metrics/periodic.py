@@ -58,7 +58,7 @@ def periodic_error(
     e_err, e_gt = band_energy(err, periods).tolist(), band_energy(gt, periods).tolist()
     # A GT with nothing in the band (a flat frame) leaves only FFT round-off there, far below the
     # energy of a single 8-bit level (about N²/4).
-    return {p: a / b if b > _NOTHING else float("nan") for p, a, b in zip(periods, e_err, e_gt)}
+    return {p: e / g if g > _NOTHING else float("nan") for p, e, g in zip(periods, e_err, e_gt)}
 
 
 __all__ = ["periodic_error"]
