@@ -35,7 +35,8 @@
 # down and through REAL_DEGRADATION, GT | bicubic | CRF_FAMILIES (real_x4.png), and upscaled from the
 # clip's own frames (real_original_x4.png).
 # Each scale's models are also timed end to end in one run (scripts/time_per_frame.py) for the
-# LR-space table: run on an otherwise idle machine. A model without weights in WEIGHTS is skipped and shows as "not trained".
+# LR-space table, in PRECISION as they are scored (auto would put some in int8, some not): run
+# on an otherwise idle machine. A model without weights in WEIGHTS is skipped and shows as "not trained".
 # An evaluation is reused when its weights (sha256), data and QUICK setting are unchanged;
 # FORCE=1 redoes them all. QUICK results and tables go to their own folder, never to the doc.
 set -euo pipefail
@@ -143,7 +144,7 @@ for s in $SCALES; do
     (( ${#timed[@]} )) || continue
     rounds=$([[ -n $QUICK ]] && echo "--frames 2 --rounds 1" || echo "--frames 8 --rounds 3")
     # shellcheck disable=SC2086  # rounds is two options
-    "$BIN/python" scripts/time_per_frame.py --scale "$s" "${timed[@]}" $rounds -o "$OUT/x$s/speed.json" --overwrite \
+    "$BIN/python" scripts/time_per_frame.py --scale "$s" "${timed[@]}" --precision "$PRECISION" $rounds -o "$OUT/x$s/speed.json" --overwrite \
         > "$OUT/x$s/speed.log" 2>&1 || { tail -n 5 "$OUT/x$s/speed.log" >&2; die "x$s timing failed"; }
 done
 
