@@ -3,7 +3,9 @@
  *
  * Written in C because Python cannot issue one chosen instruction in a tight loop. Built by
  * benchmarks/peak.py with the host compiler and -march=native; prints one JSON object.
- *   clock_ghz:    a chain of dependent integer adds (one cycle each on every x86 core since P6);
+ *   clock_ghz:    a chain of dependent register-to-register adds (one cycle each on every x86 core
+ *                 since P6; not adds of an immediate, which Intel's Golden Cove and later fold in
+ *                 the renamer, several a cycle: such a chain read 14-17 "GHz" on a Xeon with AMX);
  *   fp32_gflops:  independent vfmadd231ps chains, 2 FLOP per lane;
  *   bf16_gflops:  independent vdpbf16ps chains (AVX512-BF16), 2 products summed into each fp32
  *                 lane: 4 FLOP per lane.
@@ -12,11 +14,20 @@
  *                 else the AVX2 (or AVX-512BW) sequence vpmaddubsw + vpmaddwd + vpaddd, the same
  *                 8 OP per int32 lane in three instructions.
  *   int8_isa:     which of these ran.
+ *   amx_bf16_gflops, amx_int8_gops: where the CPU has AMX (Intel Sapphire Rapids and later), the
+ *                 tile dot products that oneDNN's AMX kernels use: tdpbf16ps and tdpbusd on full
+ *                 16×64-byte tiles, four independent accumulator tiles (2×2 blocking, the tiles'
+ *                 eight registers all in use); 16×16×32 bf16 or 16×16×64 int8 multiply-adds per
+ *                 instruction, 2 FLOP (OP) each. 0 where the kernel refuses the tile state.
  */
 #include <immintrin.h>
 #include <omp.h>
 #include <stdio.h>
 #include <time.h>
+#if defined(__AMX_TILE__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 /* More independent accumulators than FMA latency × pipes on any current core, yet few enough that
  * they stay in registers with the operands: 32 vector registers with AVX-512, 16 with AVX2. */
@@ -33,11 +44,11 @@ static double now(void) {
 }
 
 static double clock_ghz(long n) {
-    unsigned long a = 0;
+    unsigned long a = 0, one = 1;
     double t = now();
     for (long i = 0; i < n; i++)
-        __asm__ volatile("add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
-                         "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0" : "+r"(a));
+        __asm__ volatile("add %1, %0\n\tadd %1, %0\n\tadd %1, %0\n\tadd %1, %0\n\tadd %1, %0\n\t"
+                         "add %1, %0\n\tadd %1, %0\n\tadd %1, %0\n\tadd %1, %0\n\tadd %1, %0" : "+r"(a) : "r"(one));
     return 10.0 * n / (now() - t) / 1e9;
 }
 
@@ -124,6 +135,53 @@ static double int8_ops(long n, float *sink) {
     return 8.0 * ILANES * CHAINS * n;
 }
 
+#if defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(__AMX_INT8__)
+/* Linux hands out the 8 KiB tile state only on request, per process (arch_prctl). */
+#define ARCH_REQ_XCOMP_PERM 0x1023
+#define XFEATURE_XTILEDATA 18
+
+static int amx_permitted(void) {
+    return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+}
+
+/* Every tile 16 rows of 64 bytes: tmm0-3 accumulate, tmm4-5 are A, tmm6-7 are B. A constant in
+ * memory, since gcc 12 does not see ldtilecfg read its operand and drops stores into a local one. */
+static const unsigned char amx_cfg[64] __attribute__((aligned(64))) = {
+    [0] = 1, /* palette 1 */
+    [16] = 64, [18] = 64, [20] = 64, [22] = 64, [24] = 64, [26] = 64, [28] = 64, [30] = 64, /* bytes per row */
+    [48] = 16, [49] = 16, [50] = 16, [51] = 16, [52] = 16, [53] = 16, [54] = 16, [55] = 16, /* rows */
+};
+
+static unsigned char amx_data[16 * 64] __attribute__((aligned(64)));
+
+#define AMX_LOOP(n, INSN)                                                   \
+    do {                                                                    \
+        _tile_loadconfig(amx_cfg);                                          \
+        _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);         \
+        _tile_loadd(4, amx_data, 64); _tile_loadd(5, amx_data, 64);         \
+        _tile_loadd(6, amx_data, 64); _tile_loadd(7, amx_data, 64);         \
+        for (long i = 0; i < (n); i++) {                                    \
+            INSN(0, 4, 6); INSN(1, 4, 7); INSN(2, 5, 6); INSN(3, 5, 7);     \
+        }                                                                   \
+        float out[16 * 16];                                                 \
+        _tile_stored(0, out, 64);                                           \
+        _tile_release();                                                    \
+        *sink = out[0];                                                     \
+    } while (0)
+
+/* n/16 iterations: a tile instruction does 16×16×32 (bf16) multiply-adds, 512× a vector one. */
+static double amx_bf16_flops(long n, float *sink) {
+    AMX_LOOP(n / 16, _tile_dpbf16ps);
+    return 4.0 * 2 * 16 * 16 * 32 * (n / 16);
+}
+
+static double amx_int8_ops(long n, float *sink) {
+    AMX_LOOP(n / 16, _tile_dpbusd);
+    return 4.0 * 2 * 16 * 16 * 64 * (n / 16);
+}
+#define HAVE_AMX 1
+#endif
+
 /* FLOP/s of kernel on every thread at once: total FLOPs over the slowest thread's wall time. */
 static double all_cores(double (*kernel)(long, float *), long n) {
     double flops = 0, t = now();
@@ -141,7 +199,10 @@ static double all_cores(double (*kernel)(long, float *), long n) {
 
 int main(void) {
     long n = 20000000;
-    double best_clock = 0, best32 = 0, best16 = 0, best8 = 0;
+    double best_clock = 0, best32 = 0, best16 = 0, best8 = 0, amx16 = 0, amx8 = 0;
+#if defined(HAVE_AMX)
+    int amx = amx_permitted();
+#endif
     for (int r = 0; r < 5; r++) {  /* best of 5: other load only ever slows a run down */
         double c = clock_ghz(n * 2);
         best_clock = c > best_clock ? c : best_clock;
@@ -153,9 +214,16 @@ int main(void) {
 #endif
         double q = all_cores(int8_ops, n);
         best8 = q > best8 ? q : best8;
+#if defined(HAVE_AMX)
+        if (amx) {
+            double x = all_cores(amx_bf16_flops, n), y = all_cores(amx_int8_ops, n);
+            amx16 = x > amx16 ? x : amx16;
+            amx8 = y > amx8 ? y : amx8;
+        }
+#endif
     }
     printf("{\"threads\": %d, \"lanes_fp32\": %d, \"clock_ghz\": %.3f, \"fp32_gflops\": %.1f, \"bf16_gflops\": %.1f, "
-           "\"int8_gops\": %.1f, \"int8_isa\": \"%s\"}\n",
-           omp_get_max_threads(), LANES, best_clock, best32, best16, best8, INT8_ISA);
+           "\"int8_gops\": %.1f, \"int8_isa\": \"%s\", \"amx_bf16_gflops\": %.1f, \"amx_int8_gops\": %.1f}\n",
+           omp_get_max_threads(), LANES, best_clock, best32, best16, best8, INT8_ISA, amx16, amx8);
     return 0;
 }

@@ -7,8 +7,11 @@ as PyTorch uses. Its clock comes from a chain of dependent adds, its FLOP per cy
 from independent FMA (fp32) and dot-product (bf16) chains on the widest vector registers. The
 FLOP per cycle of a core is a power of two (vector width × pipes × 2), so the measured value is
 rounded to one: outside load on a shared machine can only lower a measurement, and the peak is
-the cores' limit, not what they were left to do that second. On this project's CPU: 64 fp32
-FLOP/cycle (two 512-bit FMA pipes) and 128 bf16 FLOP/cycle (two 512-bit vdpbf16ps pipes). int8
+the cores' limit, not what they were left to do that second. On the Zen 5: 64 fp32
+FLOP/cycle (two 512-bit FMA pipes) and 128 bf16 FLOP/cycle (two 512-bit vdpbf16ps pipes). Where
+the CPU has AMX (Intel Sapphire Rapids and later) and oneDNN may use it, the bf16 and int8 peaks
+are its tile units' (1,024 bf16 FLOP and 2,048 int8 OP per cycle per core on an Emerald Rapids
+Xeon, 16× and 8× its vector units'), since oneDNN's convolutions run on them there. int8
 counts a multiply and an add as 2 OP, as FLOPs do, so that a convolution's FLOP count divided by
 its time compares with it directly; without VNNI its three-instruction sequence has no
 power-of-two rate per cycle, and its measured rate is taken as the peak (on a Zen 4 built for
@@ -46,9 +49,12 @@ class Peak:
     flop_per_cycle: dict[str, float]  # per core, a power of two
     microkernel: dict[str, float]  # GFLOP/s the microkernel itself reached
     int8_isa: str = ""  # the instructions of the int8 loop
+    amx: bool = False  # the bf16 and int8 peaks are AMX's tile units'
 
     def describe(self, precision: str) -> str:
-        unit, loop = ("OP", f"{self.int8_isa} loop") if precision == "int8" else ("FLOP", "FMA loop")
+        loops = {"fp32": "FMA loop", "bf16": "tdpbf16ps loop" if self.amx else "vdpbf16ps loop",
+                 "int8": "tdpbusd loop" if self.amx else f"{self.int8_isa} loop"}
+        unit, loop = ("OP" if precision == "int8" else "FLOP"), loops[precision]
         return (f"{self.threads} cores × {self.clock_ghz:.2f} GHz × {self.flop_per_cycle[precision]:.0f} {unit}/cycle "
                 f"(benchmarks/peak.c; its {loop} reached {self.microkernel[precision]:.0f})")
 
@@ -57,10 +63,20 @@ class Peak:
 _AVX2_CAPS = {"AVX2", "AVX2_VNNI", "AVX2_VNNI_2"}
 
 
+def _onednn_cap() -> str:
+    """oneDNN's cap on its instruction set (ONEDNN_MAX_CPU_ISA), upper case; empty where there is none."""
+    return os.environ.get("ONEDNN_MAX_CPU_ISA", os.environ.get("DNNL_MAX_CPU_ISA", "")).strip().upper()
+
+
 def march_flags() -> list[str]:
-    """The microkernel's -march flags: the host's, less AVX-512 where oneDNN is capped at AVX2."""
-    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", os.environ.get("DNNL_MAX_CPU_ISA", "")).strip().upper()
-    return ["-march=native"] + (["-mno-avx512f"] if cap in _AVX2_CAPS else [])
+    """The microkernel's -march flags: the host's, less AVX-512 (and AMX) where oneDNN is capped at AVX2."""
+    return ["-march=native"] + (["-mno-avx512f", "-mno-amx-tile"] if _onednn_cap() in _AVX2_CAPS else [])
+
+
+def _amx_allowed() -> bool:
+    """True unless a oneDNN cap stops short of AMX (such as AVX512_CORE_BF16)."""
+    cap = _onednn_cap()
+    return cap in ("", "ALL") or "AMX" in cap
 
 
 def cpu_peak() -> Peak | None:
@@ -79,15 +95,17 @@ def cpu_peak() -> Peak | None:
     if out.returncode != 0:
         return None
     r = json.loads(out.stdout)
+    amx = r.get("amx_bf16_gflops", 0) > 0 and _amx_allowed()
+    bf16, int8 = (r["amx_bf16_gflops"], r["amx_int8_gops"]) if amx else (r["bf16_gflops"], r["int8_gops"])
     # bf16 only where savsr computes in it: not under a cap such as ONEDNN_MAX_CPU_ISA=AVX2.
-    native = r["bf16_gflops"] > 0 and cpu_has_bf16()
-    gflops = {"fp32": r["fp32_gflops"]} | ({"bf16": r["bf16_gflops"]} if native else {}) | {"int8": r["int8_gops"]}
+    native = bf16 > 0 and cpu_has_bf16()
+    gflops = {"fp32": r["fp32_gflops"]} | ({"bf16": bf16} if native else {}) | {"int8": int8}
     measured = {p: g / (r["threads"] * r["clock_ghz"]) for p, g in gflops.items()}
     # A three-instruction int8 sequence (no VNNI) has no power-of-two rate: its measured rate is the peak.
-    per_cycle = {p: m if p == "int8" and "vpdpbusd" not in r["int8_isa"] else 2.0 ** round(math.log2(m))
-                 for p, m in measured.items()}
+    exact = amx or "vpdpbusd" in r["int8_isa"]
+    per_cycle = {p: m if p == "int8" and not exact else 2.0 ** round(math.log2(m)) for p, m in measured.items()}
     peak = {p: r["threads"] * r["clock_ghz"] * per_cycle[p] for p in gflops}
-    return Peak(r["threads"], r["clock_ghz"], peak, per_cycle, gflops, r["int8_isa"])
+    return Peak(r["threads"], r["clock_ghz"], peak, per_cycle, gflops, r["int8_isa"], amx)
 
 
 def add_peak_rows(report: Report, section: str, device: torch.device) -> dict[str, float] | None:

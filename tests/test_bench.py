@@ -14,6 +14,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.common import conv_flops, generator_flops_per_pixel
 from benchmarks.inference import _tiled_area
+from benchmarks.peak import cpu_peak
 from savsr.infer.tiling import tiled_apply
 from savsr.models import VSRResNet
 from savsr.precision import cpu_has_bf16
@@ -51,6 +52,22 @@ def test_tiled_area_counts_what_tiled_apply_computes(h: int, w: int, tile: int, 
     assert _tiled_area(h, w, tile, overlap) == sum(seen)
 
 
+def test_cpu_peak_is_a_plausible_machine_limit() -> None:
+    """peak.c's clock is a real clock (an add chain that the renamer folds read 14-17 GHz on an
+    Emerald Rapids Xeon), its rates per cycle are the units' powers of two, and its loops come
+    within reach of them."""
+    peak = cpu_peak()
+    if peak is None:
+        pytest.skip("no C compiler or no x86-64 vector unit")
+    assert 0.8 < peak.clock_ghz < 6.5
+    assert set(peak.gflops) >= {"fp32", "int8"} and ("bf16" in peak.gflops) == cpu_has_bf16()
+    assert 8 <= peak.flop_per_cycle["fp32"] <= 64 and math.log2(peak.flop_per_cycle["fp32"]).is_integer()
+    if "bf16" in peak.gflops:  # a vector dot product or AMX's tiles: at least twice fp32's per cycle
+        assert peak.flop_per_cycle["bf16"] >= 2 * peak.flop_per_cycle["fp32"]
+    for precision, reached in peak.microkernel.items():
+        assert reached <= 1.15 * peak.gflops[precision], (precision, reached, peak.gflops[precision])
+
+
 def test_quick_suite_runs_and_reports_every_section(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     proc = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--json", str(out)],
@@ -71,4 +88,4 @@ def test_quick_suite_runs_and_reports_every_section(tmp_path: Path) -> None:
         assert "first convolution in fp32" in note and "_I8" in note.split("kernels ")[1], note  # an int8 kernel ran
         assert "first and last convolutions in fp32" in rows[("int8", "sa-vsrgan-lr-x4 end to end, int8 / "
                                                                   + ("bf16" if cpu_has_bf16() else "fp32"))]["note"]
-        assert "vpdpbusd" in rows[("int8", "CPU peak int8")]["note"] or "vpmaddubsw" in rows[("int8", "CPU peak int8")]["note"]
+        assert any(isa in rows[("int8", "CPU peak int8")]["note"] for isa in ("vpdpbusd", "vpmaddubsw", "tdpbusd"))

@@ -8,6 +8,8 @@ frequencies, in the rows and columns of the spectrum at period p (1/p cycles per
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 from torch import Tensor
 
@@ -48,10 +50,16 @@ def band_energy(y: Tensor, periods: tuple[int, ...] = PERIODS) -> Tensor:
     The window keeps the frame's edges (where the DFT wraps an image onto itself) from leaking
     energy along the axes into every band.
     """
-    h, w = y.shape[-2:]
-    power = torch.fft.fft2(y * hann2d(h, w).to(y)).abs().pow(2)
-    masks = torch.stack([band_mask(h, w, p) for p in periods]).to(device=y.device, dtype=power.dtype)
-    return torch.einsum("...hw,phw->...p", power, masks)
+    window, masks = _window_and_masks(*y.shape[-2:], periods)
+    power = torch.fft.fft2(y * window.to(y)).abs().pow(2)
+    return torch.einsum("...hw,phw->...p", power, masks.to(device=y.device, dtype=power.dtype))
+
+
+@lru_cache(maxsize=8)
+def _window_and_masks(height: int, width: int, periods: tuple[int, ...]) -> tuple[Tensor, Tensor]:
+    """The Hann window and the stacked band masks of one frame size, built once: the trainer and
+    the evaluation call :func:`band_energy` on the same few sizes thousands of times."""
+    return hann2d(height, width), torch.stack([band_mask(height, width, p) for p in periods])
 
 
 __all__ = ["BAND_HALFWIDTH", "PERIODS", "band_energy", "band_mask", "hann2d"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from ..data.color import rgb_to_y
@@ -25,6 +26,5 @@ def periodic_loss(sr: Tensor, hr: Tensor, periods: tuple[int, ...] = PERIODS, ep
     """
     if sr.shape[1] == 3:
         sr, hr = rgb_to_y(sr), rgb_to_y(hr)
-    e_err = band_energy(sr[:, 0] - hr[:, 0], periods).sum(0)
-    e_gt = band_energy(hr[:, 0], periods).sum(0)
+    e_err, e_gt = band_energy(torch.stack([sr[:, 0] - hr[:, 0], hr[:, 0]]), periods).sum(1)
     return (e_err / (e_gt + eps)).sum()

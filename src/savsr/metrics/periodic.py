@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 
+import torch
 from torch import Tensor
 
 from ..data.color import luma
@@ -55,7 +56,7 @@ def periodic_error(
     multiple = math.lcm(*periods)
     gt = _crop(b, crop_border, multiple)
     err = _crop(a, crop_border, multiple) - gt
-    e_err, e_gt = band_energy(err, periods).tolist(), band_energy(gt, periods).tolist()
+    e_err, e_gt = band_energy(torch.stack([err, gt]), periods).tolist()
     # A GT with nothing in the band (a flat frame) leaves only FFT round-off there, far below the
     # energy of a single 8-bit level (about N²/4).
     return {p: e / g if g > _NOTHING else float("nan") for p, e, g in zip(periods, e_err, e_gt)}

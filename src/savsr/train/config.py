@@ -7,6 +7,7 @@ An unknown key or a value of the wrong type is an error that names the dotted ke
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import yaml
 from ..data.activity import DELTA, WINDOW
 from ..data.degradation import Degradation, RealConfig, parse_degradation
 from ..data.resize import SCALES
+from ..data.spectrum import PERIODS
 from ..errors import ParameterError, SavsrError
 
 
@@ -252,8 +254,8 @@ def _validate(cfg: Config) -> None:
         (cfg.loss.temporal == 0 or cfg.stage == "gan", "loss.temporal", "is a term of the gan stage's loss (0 for pretrain)"),
         (cfg.loss.periodic >= 0, "loss.periodic", "must be >= 0"),
         (cfg.loss.periodic == 0 or cfg.stage == "gan", "loss.periodic", "is a term of the gan stage's loss (0 for pretrain)"),
-        (cfg.loss.periodic == 0 or cfg.data.patch_size % 4 == 0, "loss.periodic",
-         "needs a data.patch_size that is a multiple of 4 (the longest period)"),
+        (cfg.loss.periodic == 0 or cfg.data.patch_size % math.lcm(*PERIODS) == 0, "loss.periodic",
+         f"needs a data.patch_size that is a multiple of {math.lcm(*PERIODS)} (the periods {PERIODS} tile it)"),
         (cfg.loss.window % 2 == 1, "loss.window", "must be odd"),
         (cfg.optim.lr_g > 0 and cfg.optim.lr_d > 0, "optim", "learning rates must be > 0"),
         (len(cfg.optim.betas) == 2, "optim.betas", "needs two values"),
