@@ -77,8 +77,15 @@ def _amd_core(family: int, model: int) -> str:
     return "Zen 2" if family == 23 else ""
 
 
+# Intel family-6 models of the server cores this project has met or may meet (a virtual machine's
+# "Intel(R) Xeon(R) Processor" hides the generation, and with it whether AMX is there).
+_INTEL_CORES = {0x55: "Skylake/Cascade/Cooper Lake", 0x6A: "Ice Lake", 0x8F: "Sapphire Rapids",
+                0xCF: "Emerald Rapids", 0xAD: "Granite Rapids"}
+
+
 def machine_info() -> dict[str, str | int | bool]:
-    """CPU model (with its Zen generation on AMD), cores, torch build, vector ISA and native bf16."""
+    """CPU model (with its generation: Zen on AMD, the Xeon's on Intel), cores, torch build, vector
+    ISA and native bf16."""
     model = platform.processor() or "unknown"
     fields: dict[str, str] = {}
     with contextlib.suppress(OSError):
@@ -89,6 +96,8 @@ def machine_info() -> dict[str, str | int | bool]:
     if fields.get("vendor_id") == "AuthenticAMD" and fields.get("cpu family", "").isdigit():
         core = _amd_core(int(fields["cpu family"]), int(fields.get("model", "0")))
         model += f" ({core})" if core else ""
+    elif fields.get("vendor_id") == "GenuineIntel" and fields.get("cpu family") == "6" and fields.get("model", "").isdigit():
+        model += f" ({_INTEL_CORES.get(int(fields['model']), 'model ' + fields['model'])})"
     flags = cpu_flags()
     isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "other"
     info: dict[str, str | int | bool] = {

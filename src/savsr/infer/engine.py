@@ -1,8 +1,8 @@
 """The engines that run the generator on a (1, T·C, H, W) window: PyTorch on any device, or
 OpenVINO on the CPU.
 
-On a CPU OpenVINO runs VSRResNet 1.4× (Zen 4) to 1.9× (Zen 5) as fast as PyTorch's bf16
-autocast, and 1.3-1.4× in fp32, the precision of CPUs without native bf16: its oneDNN kernels
+On a CPU OpenVINO runs VSRResNet 1.4× (Zen 4), 1.9× (Zen 5) and 2.1× (Emerald Rapids Xeon,
+AMX) as fast as PyTorch's bf16 autocast, and 1.3-1.4× in fp32, the precision of CPUs without native bf16: its oneDNN kernels
 take weights laid out once at compile time and fold the ReLUs and residual adds into the
 convolutions, where eager PyTorch re-lays every weight and runs each add as its own pass
 (docs/performance.md measures both per CPU type with `make bench`).
