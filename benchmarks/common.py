@@ -119,8 +119,10 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def interleaved(fns: dict[str, Callable[[], object]], rounds: int, device: torch.device, warmup: int = 1) -> dict[str, float]:
-    """Median seconds per call of each function, timed round-robin so that load changes hit all alike."""
+def interleaved(fns: dict[str, Callable[[], object]], rounds: int, device: torch.device, warmup: int = 1,
+                reduce: Callable[[list[float]], float] = statistics.median) -> dict[str, float]:
+    """Seconds per call of each function (the median over rounds, or ``reduce``'s), timed
+    round-robin so that load changes hit all alike."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
@@ -133,7 +135,7 @@ def interleaved(fns: dict[str, Callable[[], object]], rounds: int, device: torch
             fn()
             sync(device)
             times[name].append(time.perf_counter() - start)
-    return {k: statistics.median(v) for k, v in times.items()}
+    return {k: reduce(v) for k, v in times.items()}
 
 
 def conv_flops(batch: int, height: int, width: int, cin: int = 64, cout: int = 64, k: int = 3) -> int:

@@ -261,7 +261,9 @@ def lr_family(root: Path, weights: Path) -> str:
             m = next(iter(times.values()))
             notes.append(f"Time: `savsr upscale`'s path (Upscaler.stream: bicubic, colour, network) to a {speed['output']} "
                          f"frame, {m['backend']} {m['precision']} on {speed['threads']} threads ({speed['cpu']}), "
-                         f"all models timed round-robin in one run (scripts/time_per_frame.py).")
+                         f"all models timed round-robin in one run"
+                         + (f", each its fastest of {speed['rounds']} rounds" if speed.get("statistic") == "fastest round" else "")
+                         + " (scripts/time_per_frame.py).")
         out += ["", " ".join(notes), ""]
     return "\n".join(out).rstrip() + "\n"
 
