@@ -344,7 +344,12 @@ def test_evaluate_degradation_equals_supplied_lr(tmp_path: Path, spec: str, make
     assert main([*common, "--degradation", spec, "-o", str(tmp_path / "a")]) == 0
     assert main([*common, "--lr", str(lr), "-o", str(tmp_path / "b")]) == 0
     a, b = (json.loads((tmp_path / d / "results.json").read_text()) for d in "ab")
-    assert a["per_frame"] == b["per_frame"]
+    # The same LR frames, so the same output; the scores agree to rounding (SSIM's float64 sums have
+    # differed in the last bit between the two paths: seen on an Emerald Rapids Xeon).
+    assert a["per_frame"].keys() == b["per_frame"].keys()
+    for seq, scores in a["per_frame"].items():
+        for name, values in scores.items():
+            assert values == pytest.approx(b["per_frame"][seq][name], rel=1e-12, abs=1e-12), (seq, name)
     assert a["degradation"]["spec"] == spec and b["degradation"] == {"supplied": str(lr)}
     bi = tmp_path / "bi"
     assert main([*common, "-o", str(bi)]) == 0
