@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from savsr.precision import cpu_has_bf16
+from savsr.precision import cpu_has_bf16, onednn_cap
 
 from .common import Report, Row
 
@@ -63,19 +63,14 @@ class Peak:
 _AVX2_CAPS = {"AVX2", "AVX2_VNNI", "AVX2_VNNI_2"}
 
 
-def _onednn_cap() -> str:
-    """oneDNN's cap on its instruction set (ONEDNN_MAX_CPU_ISA), upper case; empty where there is none."""
-    return os.environ.get("ONEDNN_MAX_CPU_ISA", os.environ.get("DNNL_MAX_CPU_ISA", "")).strip().upper()
-
-
 def march_flags() -> list[str]:
     """The microkernel's -march flags: the host's, less AVX-512 (and AMX) where oneDNN is capped at AVX2."""
-    return ["-march=native"] + (["-mno-avx512f", "-mno-amx-tile"] if _onednn_cap() in _AVX2_CAPS else [])
+    return ["-march=native"] + (["-mno-avx512f", "-mno-amx-tile"] if onednn_cap() in _AVX2_CAPS else [])
 
 
 def _amx_allowed() -> bool:
     """True unless a oneDNN cap stops short of AMX (such as AVX512_CORE_BF16)."""
-    cap = _onednn_cap()
+    cap = onednn_cap()
     return cap in ("", "ALL") or "AMX" in cap
 
 

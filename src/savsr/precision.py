@@ -41,6 +41,12 @@ def cpu_flags() -> set[str]:
         return set()
 
 
+def onednn_cap() -> str:
+    """oneDNN's cap on its instruction set (``ONEDNN_MAX_CPU_ISA``, or its old name
+    ``DNNL_MAX_CPU_ISA``), upper case; empty where there is none."""
+    return os.environ.get("ONEDNN_MAX_CPU_ISA", os.environ.get("DNNL_MAX_CPU_ISA", "")).strip().upper()
+
+
 def missing_bf16_isa() -> str | None:
     """Why this CPU has no native bf16 (a sentence naming the missing ISA), or None where it has it.
 
@@ -50,7 +56,7 @@ def missing_bf16_isa() -> str | None:
     flags = cpu_flags()
     if not any(f in flags for f in BF16_FLAGS):
         return "this CPU has no native bf16 (neither AVX512-BF16 nor AMX-BF16)"
-    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", os.environ.get("DNNL_MAX_CPU_ISA", "")).strip().upper()
+    cap = onednn_cap()
     if cap not in _ONEDNN_BF16_ISAS:
         return f"ONEDNN_MAX_CPU_ISA={cap} leaves out the CPU's native bf16"
     return None
