@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import asdict
 
 import torch
-from safetensors.torch import load_file
 
 from savsr.data.dataset import VideoPatchDataset
 from savsr.data.window import split_pair
@@ -30,6 +28,7 @@ from savsr.losses.adversarial import generator_adversarial_loss
 from savsr.models import Discriminator
 from savsr.models.checkpoint import load_generator
 from savsr.train.config import Config, data_degradation, load_config
+from savsr.train.trainer import build_discriminator, eq13_loss
 
 
 def term_values(cfg: Config, loss: SpatiallyAdaptiveLoss, sr: torch.Tensor, hr: torch.Tensor,
@@ -57,15 +56,8 @@ def measure(cfg: Config, model: str, discriminator: str | None, batches: int, se
     dataset = VideoPatchDataset(d.roots, d.scale, d.patch_size, d.frames, d.color, augment=True,
                                 samples_per_epoch=batches * cfg.run.batch_size, seed=seed,
                                 lr_space=spec.lr_input, degradation=data_degradation(d), pairs=cfg.loss.temporal > 0)
-    lc = asdict(cfg.loss)
-    del lc["temporal"], lc["periodic"]
-    loss = SpatiallyAdaptiveLoss(**lc)
-    disc = None
-    if discriminator:
-        disc = Discriminator(1 if d.color == "y" else 3, cfg.discriminator.features, d.patch_size,
-                             antialias=cfg.discriminator.antialias)
-        disc.load_state_dict({k: v.float() for k, v in load_file(discriminator).items()})
-        disc.requires_grad_(False).eval()
+    loss = eq13_loss(cfg)
+    disc = build_discriminator(cfg, discriminator).requires_grad_(False).eval() if discriminator else None
     sums: dict[str, list[float]] = {}
     for b in range(batches):
         samples = [dataset[b * cfg.run.batch_size + i] for i in range(cfg.run.batch_size)]

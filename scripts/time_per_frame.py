@@ -8,7 +8,8 @@ Each model runs through `savsr.load_model` (the engine and precision `savsr upsc
 models are timed round-robin (benchmarks.common.interleaved), so that a change of load hits all
 alike, and each keeps its fastest round: outside load only ever slows a round down. On a shared
 host (an Emerald Rapids Xeon, session 27) identical networks' medians differed by 2× within one
-run; their fastest rounds still differed by up to 38 %, that host's noise floor. scripts/reproduce.sh writes the JSON that the LR-space table of docs/reproduction.md reads.
+run; their fastest rounds still differed by up to 38 %, that host's noise floor.
+scripts/reproduce.sh writes the JSON that the LR-space table of docs/reproduction.md reads.
 The numbers mean something only on an otherwise idle machine: pause any training first.
 """
 

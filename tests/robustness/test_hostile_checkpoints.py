@@ -18,6 +18,7 @@ from savsr.errors import SavsrError
 from savsr.models.checkpoint import FORMAT, GeneratorSpec, load_generator, save_generator
 from savsr.train import Trainer, load_config
 from savsr.train.checkpoint import CheckpointManager, load_checkpoint
+from savsr.train.trainer import build_discriminator
 from train_helpers import make_dataset, write_config
 
 PWNED = Path("/tmp/savsr-pwned-ckpt")
@@ -142,3 +143,24 @@ def test_resume_with_another_network_or_scale_is_refused(checkpoint: Path, tmp_p
         with pytest.raises(SavsrError, match="this config trains") as info:
             trainer.resume("auto")
         assert needle in str(info.value) and str(folder) in str(info.value)
+
+
+def test_discriminator_weights_that_do_not_fit_are_refused(tmp_path: Path) -> None:
+    """run.init_discriminator (and term_gradients' --discriminator): a file for another
+    discriminator or a damaged file gives one line naming the file, not a traceback."""
+    cfg = load_config(write_config(tmp_path / "c.yaml", make_dataset(tmp_path)))
+    good = build_discriminator(cfg)
+    state = {k: v.clone() for k, v in good.state_dict().items()}
+    first = sorted(state)[0]
+    wrong = tmp_path / "wrong.safetensors"
+    save_file({**state, first: torch.zeros(2, 2)}, str(wrong))
+    truncated = tmp_path / "truncated.safetensors"
+    save_file(state, str(tmp_path / "full.safetensors"))
+    truncated.write_bytes((tmp_path / "full.safetensors").read_bytes()[:300])
+    for path, needle in ((wrong, first), (truncated, "discriminator")):
+        with pytest.raises(SavsrError) as info:
+            build_discriminator(cfg, str(path))
+        message = str(info.value)
+        assert needle in message and str(path) in message and "\n" not in message, message
+    loaded = build_discriminator(cfg, str(tmp_path / "full.safetensors"))
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), state.values()))

@@ -125,6 +125,28 @@ def config_validator(cfg: Config, device: str | torch.device = "cpu") -> Validat
                      degradation=data_degradation(d), seed=cfg.run.seed)
 
 
+
+def eq13_loss(cfg: Config) -> SpatiallyAdaptiveLoss:
+    """The generator loss of Eq. 13 with the config's weights (Eqs. 4, 8, 9 and 11). The terms beyond
+    the paper (loss.temporal, loss.periodic) are not in it: the GAN step adds them, since the temporal
+    term needs a second window."""
+    weights = asdict(cfg.loss)
+    del weights["temporal"], weights["periodic"]
+    return SpatiallyAdaptiveLoss(**weights)
+
+
+def build_discriminator(cfg: Config, weights: str | None = None) -> Discriminator:
+    """The config's discriminator (Eq. 12), fresh or loaded from a safetensors file of its weights."""
+    disc = Discriminator(1 if cfg.data.color == "y" else 3, cfg.discriminator.features, cfg.data.patch_size,
+                         antialias=cfg.discriminator.antialias)
+    if weights:
+        try:
+            state = load_file(weights)
+        except (OSError, SafetensorError) as exc:
+            raise SavsrError(f"discriminator {weights}: {str(exc).splitlines()[0]}") from None
+        load_weights(disc, {k: v.float() for k, v in state.items()}, f"discriminator {weights}")
+    return disc
+
 class Trainer:
     """Runs ``cfg.stage`` and writes logs and checkpoints under ``out``.
 
@@ -189,21 +211,12 @@ class Trainer:
         self.lr_scale = 1.0
         self.optimizers = {"g": self.opt_g}
         if cfg.stage == "gan":
-            disc = Discriminator(self.channels, cfg.discriminator.features, d.patch_size,
-                                 antialias=cfg.discriminator.antialias)
-            if run.init_discriminator:
-                try:
-                    state = load_file(run.init_discriminator)
-                except (OSError, SafetensorError) as exc:
-                    raise SavsrError(f"run.init_discriminator {run.init_discriminator}: {str(exc).splitlines()[0]}") from None
-                load_weights(disc, {k: v.float() for k, v in state.items()}, f"run.init_discriminator {run.init_discriminator}")
+            disc = build_discriminator(cfg, run.init_discriminator)
             self.d = self._wrap(disc)
             self.opt_d = torch.optim.Adam(disc.parameters(), o.lr_d, tuple(o.betas), weight_decay=o.weight_decay_d,
                                           fused=True)
             self.optimizers["d"] = self.opt_d
-            lc = asdict(cfg.loss)
-            del lc["temporal"], lc["periodic"]  # not terms of Eq. 13: _gan_step adds them
-            self.loss = SpatiallyAdaptiveLoss(**lc).to(self.device, memory_format=self.memory_format)
+            self.loss = eq13_loss(cfg).to(self.device, memory_format=self.memory_format)
         self.schedulers = {
             k: torch.optim.lr_scheduler.LambdaLR(opt, self._lr_factor) for k, opt in self.optimizers.items()
         }
