@@ -28,13 +28,29 @@ def check_writable(path: Path, overwrite: bool) -> None:
         raise SavsrError(f"{path} is a folder, expected a file name")
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux shows it (os.umask can only be
+    read by setting it, which would hand other threads' new files a wrong mask meanwhile)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success fsync it and rename it to ``path``.
 
     On any exception the temporary file is removed and ``path`` is left as it was; a full disk
     becomes a SavsrError naming ``path``. The temporary name keeps the suffix, so writers that
-    pick a format by extension still work.
+    pick a format by extension still work. The file gets the permissions the umask gives a new
+    file, as if it had been opened under its final name.
     """
     final = Path(path)
     check_writable(final, overwrite)
@@ -42,6 +58,8 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".part{final.suffix}", dir=final.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    # mkstemp makes the file 0600; the output gets the mode any new file of the user's gets.
+    os.chmod(tmp, 0o666 & ~current_umask())
     try:
         yield tmp
         with open(tmp, "rb+") as fh:

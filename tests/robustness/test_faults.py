@@ -8,6 +8,7 @@ earlier checkpoints intact and resumable.
 
 from __future__ import annotations
 
+import os
 import random
 import subprocess
 import time
@@ -21,6 +22,7 @@ from PIL import Image
 from savsr.infer.pipeline import work_dir
 from robust_helpers import CHILD_ENV, SAVSR, limit_file_size, one_line_error, run_measured, tiny_generator, write_clip
 from savsr.cli import main
+from savsr.fileio import atomic_output, current_umask
 from savsr.train.checkpoint import CheckpointManager, verify
 from train_helpers import (
     checkpoint_steps, make_dataset, same_weights, start_training, wait_for_checkpoint, weights, write_config,
@@ -131,3 +133,18 @@ def test_full_disk_during_a_checkpoint_keeps_the_earlier_ones(dataset: Path, tmp
     # The run goes on from the last checkpoint once there is room again.
     assert main(["train", str(cfg), "--out", str(run), *more]) == 0
     assert checkpoint_steps(run)[-1] == 16
+
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_outputs_get_the_permissions_of_the_umask(tmp_path: Path, umask: int) -> None:
+    """atomic_output's temporary file is made 0600 by mkstemp; a writer that opens it in place
+    (matplotlib, json, safetensors) must still leave a file with the mode the umask gives."""
+    old = os.umask(umask)
+    try:
+        assert current_umask() == umask
+        with atomic_output(tmp_path / "out.json") as tmp:
+            tmp.write_text("{}")
+    finally:
+        os.umask(old)
+    assert oct((tmp_path / "out.json").stat().st_mode & 0o777) == oct(0o666 & ~umask)
