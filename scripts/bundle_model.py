@@ -184,7 +184,11 @@ def stage_summary(run: Path, used: str = "best", final: bool = True) -> tuple[st
         loss = cfg["loss"]
         text += (f" Loss Eq. 13 with α1 = {loss['alpha1']}, α2 = {loss['alpha2']}, β2 = {loss['beta2']}, "
                  f"α3 = {loss['alpha3']}, β3 = {loss['beta3']}, W × {loss['weight_scale']}, "
-                 f"VGG taps {', '.join(loss['feature_layers'])}.")
+                 f"VGG taps {', '.join(loss['feature_layers'])}")
+        beyond = [f"{name} term λ = {loss[key]} ({doc})" for key, name, doc in (
+            ("temporal", "temporal", "losses/temporal.py"), ("periodic", "periodic", "losses/periodic.py"))
+            if loss.get(key)]
+        text += (", plus the " + " and the ".join(beyond) + ", beyond the paper." if beyond else ".")
     return text + f" Trained {minutes:.0f} min.", minutes, where
 
 

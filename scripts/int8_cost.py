@@ -86,11 +86,11 @@ def table(costs: dict[str, dict]) -> str:
     def signed(text: str) -> str:
         return text.replace("-", "−").replace("%", " %")
 
-    rows = ["| model | ΔPSNR-Y (dB) | ΔLPIPS | ΔtLP | `auto` takes int8 |", "|---|---:|---:|---:|---|"]
+    rows = ["| model | ΔPSNR-Y (dB) | ΔLPIPS | ΔtLP | `auto` takes int8 | measured on |", "|---|---:|---:|---:|---|---|"]
     for name, r in costs.items():
         given = f" ({r['degradation'].upper()} input)" if r.get("degradation", "bi") != "bi" else ""
         numbers = signed(f"{r['psnr']:+.3f} | {r['lpips_relative']:+.2%} | {r['tlp_relative']:+.2%}")
-        rows.append(f"| {name}{given} | {numbers} | {'yes' if auto_takes(r) else 'no'} |")
+        rows.append(f"| {name}{given} | {numbers} | {'yes' if auto_takes(r) else 'no'} | {r['cpu']} |")
     return "\n".join(rows)
 
 
