@@ -210,7 +210,8 @@ def test_the_measured_cost_reaches_the_card_and_auto(model_file: Path, tmp_path:
     assert "A card from before int8." in card
     assert "| int8 − fp32 | -0.03 | -0.0010 | +0.0010 | +0.010 | +0.010 |" in card.splitlines()
     assert "`--precision auto` takes int8 for this model" in card
-    assert int8_cost.table({"tiny-x2": record}).splitlines()[2] == "| tiny-x2 | −0.030 | +0.50 % | +1.25 % | yes |"
+    assert int8_cost.table({"tiny-x2": record}).splitlines()[2] == (
+        f"| tiny-x2 | −0.030 | +0.50 % | +1.25 % | yes | {record['cpu']} |")
     assert load_model("tiny-x2", device="cpu", backend="openvino").precision == "int8"
     # A cost over the limit: recorded, said on the card, and auto keeps the default.
     means["int8"]["lpips"] = 0.203
