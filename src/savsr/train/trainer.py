@@ -125,7 +125,6 @@ def config_validator(cfg: Config, device: str | torch.device = "cpu") -> Validat
                      degradation=data_degradation(d), seed=cfg.run.seed)
 
 
-
 def eq13_loss(cfg: Config) -> SpatiallyAdaptiveLoss:
     """The generator loss of Eq. 13 with the config's weights (Eqs. 4, 8, 9 and 11). The terms beyond
     the paper (loss.temporal, loss.periodic) are not in it: the GAN step adds them, since the temporal
@@ -146,6 +145,7 @@ def build_discriminator(cfg: Config, weights: str | None = None) -> Discriminato
             raise SavsrError(f"discriminator {weights}: {str(exc).splitlines()[0]}") from None
         load_weights(disc, {k: v.float() for k, v in state.items()}, f"discriminator {weights}")
     return disc
+
 
 class Trainer:
     """Runs ``cfg.stage`` and writes logs and checkpoints under ``out``.
