@@ -274,7 +274,8 @@ trained on; `sam2_bedroom.mp4` is the validation video.
 On the bundled demo clip (32 frames, 384×216, cut from the held-out `sam2_bedroom.mp4`), {degradation.upper()}
 degradation ×{spec.scale} (what it was trained on); PSNR/SSIM on Y with {spec.scale} border pixels cropped, LPIPS-alex on RGB, network in
 fp32. Made by `.venv/bin/python scripts/bundle_model.py` (this card); `savsr demo --model {args.name}`
-prints the same table in its default precision (bf16 where the hardware has it):
+prints the same table to rounding in its default precision (`auto`: int8 where the int8 section
+below allows it, else bf16 where the hardware has it; the demo's table names it):
 
 | method | PSNR-Y (dB) | SSIM-Y | LPIPS-alex |
 |---|---:|---:|---:|

@@ -13,6 +13,7 @@ import savsr
 from savsr.cli import main
 from savsr.errors import ParameterError
 from savsr.demo import run_demo
+from savsr.infer.upscaler import load_model
 from savsr.models.zoo import default_model
 
 
@@ -78,3 +79,5 @@ def test_beats_bicubic_on_the_held_out_demo_clip(tmp_path: Path) -> None:
     rows = json.loads((tmp_path / "metrics.json").read_text())
     assert rows[default_model(4)]["psnr_y"] > rows["bicubic"]["psnr_y"] + 0.1
     assert rows[default_model(4)]["lpips_alex"] < rows["bicubic"]["lpips_alex"]
+    chosen = load_model(default_model(4), device="cpu").precision  # what `auto` takes here, as the card says
+    assert f"network in {chosen};" in (tmp_path / "metrics.md").read_text()

@@ -70,6 +70,18 @@ def test_rgb_is_scored_on_y(calendar_rgb: np.ndarray) -> None:
     assert periodic_error(sr_rgb, gt_rgb, 2) == periodic_error(_y(sr_rgb.permute(1, 2, 0).numpy()), _y(calendar_rgb[:64, :64]), 2)
 
 
+def test_uint8_arrays_score_as_their_tensors(calendar_rgb: np.ndarray) -> None:
+    """Like psnr and ssim, it takes (H, W[, C]) uint8 arrays: the same ratios as the tensors k/255."""
+    gt = np.round(calendar_rgb[:96, :96] * 255).astype(np.uint8)
+    noise = np.random.default_rng(2).normal(0, 6, gt.shape)
+    sr = np.clip(gt + noise, 0, 255).astype(np.uint8)
+    got = periodic_error(sr, gt, 4)
+    want = periodic_error(*(torch.from_numpy(x).permute(2, 0, 1).double() / 255 for x in (sr, gt)), 4)
+    assert got == pytest.approx(want, rel=1e-12) and 0.01 < got[2] < 100
+    with pytest.raises(TypeError, match="uint8"):
+        periodic_error(sr.astype(np.float32), gt, 4)
+
+
 def _tile(period: int, rng: np.random.Generator, shape: tuple[int, int]) -> torch.Tensor:
     """A zero-mean pattern repeating every ``period`` pixels in x and y, unit RMS."""
     tile = rng.standard_normal((period, period))

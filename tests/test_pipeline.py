@@ -12,6 +12,7 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 import torch
@@ -84,6 +85,23 @@ def test_mp4_keeps_what_it_can_hold_and_says_what_it_cannot(model_file: Path, cl
     # mov_text samples: a 2-byte length, then the text; the muxer fills the gaps with empty ones.
     assert [(b[2:], t) for b, t in out["subtitles"][0] if len(b) > 2] == src["subtitles"][0]
     assert "subtitle stream 3 (srt) converted to mov_text" in capsys.readouterr().out
+
+
+def test_a_new_frame_rate_says_which_streams_it_leaves_out(model_file: Path, clip: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    """--fps retimes the video: audio, subtitles and chapters would no longer match it, so each is
+    left out with a note rather than silently; the frames get the new, uniform timing."""
+    dst = tmp_path / "up.mkv"
+    assert main(["upscale", str(clip), "-o", str(dst), "--model", str(model_file), "--preset", "ultrafast",
+                 "--fps", "10", "--frames", "0:8"]) == 0
+    out = streams(dst)
+    assert out["streams"] == [("video", None)] and out["chapters"] == []
+    assert out["pts"] == [Fraction(i, 10) for i in range(8)]
+    with av.open(str(dst)) as c:  # H.264 in Matroska: the rate, not x264's 1/time base
+        assert c.streams.video[0].average_rate == 10
+    notes = capsys.readouterr().out
+    for what in ("audio stream 1", "audio stream 2", "subtitle stream 3"):
+        assert f"{what} " in notes and "left out: --fps" in notes, notes
 
 
 def test_killed_runs_resume_without_recomputing(model_file: Path, clip: Path, tmp_path: Path) -> None:

@@ -224,9 +224,10 @@ def _cmd_models(args: argparse.Namespace) -> int:
     defaults = {name: scale for scale, name in DEFAULTS.items()}
     if not models:
         print("no bundled models")
+    width = max((len(m.name) for m in models), default=0)
     for m in models:
         gflops = m.spec.flops_per_pixel() * 1e6 / 1e9
-        print(f"{m.name:<20} ×{m.spec.scale} {m.spec.color.upper():<3} {m.spec.kind:<12} {m.spec.blocks:>2} blocks × "
+        print(f"{m.name:<{width}} ×{m.spec.scale} {m.spec.color.upper():<3} {m.spec.kind:<12} {m.spec.blocks:>2} blocks × "
               f"{m.spec.features:<3} {gflops:>7,.0f} GFLOP per output megapixel  card: {m.card}"
               + (f"  (the default at ×{defaults[m.name]})" if m.name in defaults else ""))
     return 0
@@ -328,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default: the bundled default of --scale, else of ×4; `savsr models` marks them)")
     up.add_argument("--scale", type=int, help="2, 3 or 4: picks the bundled model; with --model, must match it")
     up.add_argument("--tile", type=int, help="tile side in HR pixels, at least 64 (default: from free memory; 0 = whole frame)")
-    up.add_argument("--tile-overlap", type=int, help="context around each tile (default: the receptive radius, 32)")
+    up.add_argument("--tile-overlap", type=int, help="context around each tile, in output pixels (default and least: the model's receptive radius, 32 for the paper's generator, 32·S for an LR-space one at ×S)")
     up.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     up.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16", "int8"),
                     help="auto (default: int8 for a bundled model whose card shows int8 costs at most 0.05 dB "

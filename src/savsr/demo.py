@@ -68,7 +68,7 @@ def run_demo(output_dir: str | Path, model_name: str | None = None, device: str 
     table = ["| method | PSNR-Y (dB) | SSIM-Y | LPIPS-alex |", "|---|---:|---:|---:|"]
     table += [f"| {k} | {v['psnr_y']:.2f} | {v['ssim_y']:.4f} | {v['lpips_alex']:.4f} |" for k, v in rows.items()]
     text = (f"×{s} on the bundled clip ({len(gt)} frames, {gt.shape[-1]}×{gt.shape[-2]} ground truth), "
-            f"{degradation.spec.upper()} degradation; "
+            f"{degradation.spec.upper()} degradation, network in {model.precision}; "
             f"PSNR/SSIM on Y with {s} border pixels cropped, LPIPS-alex on RGB.\n\n" + "\n".join(table) + "\n")
     for name, content in (("metrics.md", text), ("metrics.json", json.dumps(rows, indent=2))):
         with atomic_output(out / name, overwrite=True) as t:

@@ -340,8 +340,8 @@ def _video(upscaler: Upscaler, source: FrameSource, work: _Work, start: int, sto
         raise SavsrError(f"{source.path}: no frames to upscale")
     staged = work.dir / f"joined{work.dst.suffix}"
     cut = start > 0 or (info.num_frames is not None and stop is not None and stop < info.num_frames)
-    notes = join(segments, staged, source.path if info.is_video and not retime else None, info.rotation,
-                 cut=cut, name=work.dst)
+    notes = join(segments, staged, source.path if info.is_video else None, info.rotation,
+                 cut=cut, name=work.dst, retimed=retime)
     for note in notes:
         print(f"savsr: {work.dst}: {note}", flush=True)
     return staged

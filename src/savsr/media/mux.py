@@ -79,12 +79,14 @@ def _source_packets(src: av.container.InputContainer, streams: dict) -> Iterator
 
 
 def join(segments: list[Path], dst: Path, source: Path | None, rotation: int = 0, cut: bool = False,
-         name: Path | None = None) -> list[str]:
+         name: Path | None = None, retimed: bool = False) -> list[str]:
     """Write ``dst`` from the video packets of ``segments`` (in order) and the other streams of
     ``source``; returns a note for each source stream that the output's container cannot hold.
 
     With ``cut`` (a clip cut from the source) only the source packets from the first video frame
-    to the end of the last are kept, so a clip keeps only its own sound.
+    to the end of the last are kept, so a clip keeps only its own sound. With ``retimed`` (the
+    video was given a new frame rate) the source's other streams and chapters would be out of
+    sync: each is left out with a note.
     """
     import av  # FFmpeg, loaded on first use
 
@@ -97,6 +99,10 @@ def join(segments: list[Path], dst: Path, source: Path | None, rotation: int = 0
             template = first.streams.video[0]
             video = out.add_stream_from_template(template)
             video.time_base = template.time_base
+            if template.average_rate:
+                # The rate a stream copy keeps (ffmpeg does the same): Matroska's default duration comes
+                # from it, and without one readers take the H.264 timing info, which says 1/time base.
+                video.codec_context.framerate = template.average_rate
             if rotation:
                 video.set_display_rotation(rotation)
             copied: dict[int, av.stream.Stream] = {}
@@ -111,6 +117,9 @@ def join(segments: list[Path], dst: Path, source: Path | None, rotation: int = 0
                     if s.type not in _COPIED_TYPES:
                         notes.append(f"{what} left out: only the first video stream is upscaled")
                         continue
+                    if retimed:
+                        notes.append(f"{what} left out: --fps gives the video new timing, which it would not follow")
+                        continue
                     try:
                         copy = out.add_stream_from_template(s)
                     except ValueError:
@@ -123,7 +132,7 @@ def join(segments: list[Path], dst: Path, source: Path | None, rotation: int = 0
                     copy.metadata.update({k: v for k, v in s.metadata.items() if k not in _OWN_TAGS})
                     copy.disposition = s.disposition
                     copied[s.index] = copy
-                chapters = src.chapters()
+                chapters = [] if retimed else src.chapters()
                 if chapters:
                     out.set_chapters(chapters)
             span = _span(segments) if cut else None

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from ..data.color import luma
 from ..data.spectrum import PERIODS, band_energy
+from .psnr_ssim import ImageLike, to_batch
 
 _NOTHING = 1e-6
 
@@ -36,13 +37,14 @@ def _crop(y: Tensor, crop_border: int, multiple: int) -> Tensor:
 
 
 def periodic_error(
-    sr: Tensor, hr: Tensor, crop_border: int = 0, periods: tuple[int, ...] = PERIODS
+    sr: ImageLike, hr: ImageLike, crop_border: int = 0, periods: tuple[int, ...] = PERIODS
 ) -> dict[int, float]:
     """The periodic error ratio of one frame for each period p: the energy of SR − GT (Y) in the
     band of p divided by the energy of the GT in that band.
 
     Args:
-        sr, hr: (C, H, W) in [0, 1], Y (C = 1) or RGB (reduced to BT.601 Y); ``hr`` is the GT.
+        sr, hr: (C, H, W) tensors in [0, 1] or (H, W[, C]) uint8 arrays, as psnr takes them; Y
+            (C = 1) or RGB (reduced to BT.601 Y); ``hr`` is the GT.
         crop_border: pixels removed on each side, as for the frame's PSNR; the rest is then
             centre-cropped to a multiple of every period.
         periods: the periods in pixels.
@@ -50,6 +52,7 @@ def periodic_error(
     Returns:
         {p: ratio}; NaN where the GT has no energy in the band (a constant frame).
     """
+    sr, hr = (to_batch(x)[0][0] if not isinstance(x, Tensor) else x for x in (sr, hr))
     a, b = luma(sr)[0] * 255.0, luma(hr)[0].to(sr.device) * 255.0
     if a.shape != b.shape:
         raise ValueError(f"images differ in shape: {tuple(a.shape)} vs {tuple(b.shape)}")

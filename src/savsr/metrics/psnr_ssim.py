@@ -22,7 +22,7 @@ _K1, _K2, _L = 0.01, 0.03, 255.0
 SSIM_WINDOW, _WIN_SIGMA = 11, 1.5
 
 
-def _to_batch(img: ImageLike) -> tuple[Tensor, bool]:
+def to_batch(img: ImageLike) -> tuple[Tensor, bool]:
     """Image to a detached float64 (N, C, H, W) tensor in [0, 1], and whether it was batched."""
     if isinstance(img, np.ndarray):
         # Float numpy images are ambiguous ([0, 1] here, 0-255 in BasicSR), so only uint8 is taken.
@@ -44,8 +44,8 @@ def _to_batch(img: ImageLike) -> tuple[Tensor, bool]:
 
 def _prepare(sr: ImageLike, hr: ImageLike, crop_border: int, y_only: bool) -> tuple[Tensor, Tensor, bool]:
     """Both images as cropped float64 (N, C, H, W) tensors on a 0-255 scale (luma if asked)."""
-    a, batched_a = _to_batch(sr)
-    b, batched_b = _to_batch(hr)
+    a, batched_a = to_batch(sr)
+    b, batched_b = to_batch(hr)
     if a.shape != b.shape:
         raise ValueError(f"images differ in shape: {tuple(a.shape)} vs {tuple(b.shape)}")
     if crop_border < 0:
