@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from conftest import AVX2_ONLY, REPO, cpuinfo_has_bf16
-from savsr.errors import ParameterError, PrecisionFallback
+from savsr.errors import ParameterError, PrecisionFallback, SavsrError
 from savsr.infer.engine import openvino_available
 from savsr.precision import default_precision, missing_bf16_isa, resolve_precision
 from savsr.train import Trainer, load_config
@@ -129,6 +129,9 @@ def test_training_precision_follows_the_cpu(cpu: str, tmp_path: Path, monkeypatc
             assert Trainer(explicit, tmp_path / "b").precision == "fp32"
     none = load_config(write_config(tmp_path / "none.yaml", dataset, amp="none", device="cpu"))
     assert Trainer(none, tmp_path / "n").amp_dtype is None
+    fp16 = load_config(write_config(tmp_path / "fp16.yaml", dataset, amp="fp16", device="cpu"))
+    with pytest.raises(SavsrError, match=r"^run\.amp fp16 needs a GPU; on the CPU use auto, bf16 or none$"):
+        Trainer(fp16, tmp_path / "h")
 
 
 def test_the_cpu_configs_leave_precision_to_the_hardware() -> None:

@@ -16,7 +16,7 @@
 # TOTAL=SECONDS caps the whole script (a device call's limit): later stages get what is left.
 # Where things go: DATASETS (datasets), RUNS (runs), ZOO (zoo; ZOO=$OUT on the device tool, so
 # the exports, each with its stage's train.log, come back even if the call is cut short). A stage whose config starts from a
-# zoo/gpu_* export (×3, ×2 from ×4) reads it from $ZOO.
+# zoo/gpu_* export (×3, ×2 from ×4) reads it from $ZOO when this call wrote it there, else from the repo's zoo/.
 # EXTRA="--set run.device=cpu ..." passes overrides to every stage (a CPU smoke test).
 set -euo pipefail
 FAMILY=${FAMILY:-vsrresnet}
@@ -69,7 +69,8 @@ for s in $SCALES; do
   spe=$(awk '/samples_per_epoch:/ {print $2}' "$cfg")
   init=$(awk '$1 == "init:" {print $2}' "$cfg")
   from=()
-  [[ $init != zoo/gpu_* ]] || from=(--set "run.init=$ZOO/${init#zoo/}")  # an export of this script
+  # An export of this script: from this call's $ZOO where an earlier stage wrote it, else the repo's zoo/.
+  if [[ $init == zoo/gpu_* && -f $ZOO/${init#zoo/} ]]; then from=(--set "run.init=$ZOO/${init#zoo/}"); fi
   # 75 %: the real loop also syncs every step and feeds real data.
   epochs=$(( rate * budget * 75 / 100 / spe )); (( epochs >= 1 )) || epochs=1
   stamp "x$s: $budget s budget -> $epochs epoch(s) of $spe patches"

@@ -1,7 +1,7 @@
 """Typed training configuration: YAML into dataclasses, validated, with dotted overrides.
 
 An unknown key or a value of the wrong type is an error that names the dotted key, e.g.
-``train.epochs: expected int, got 'ten'``.
+``run.epochs: expected int, got 'ten'``.
 """
 
 from __future__ import annotations

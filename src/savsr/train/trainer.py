@@ -221,6 +221,8 @@ class Trainer:
             k: torch.optim.lr_scheduler.LambdaLR(opt, self._lr_factor) for k, opt in self.optimizers.items()
         }
         # The precision that computes, which auto or a bf16 the hardware lacks may make fp32.
+        if run.amp == "fp16" and self.device.type == "cpu":  # resolve_precision's refusal names inference's flag
+            raise SavsrError("run.amp fp16 needs a GPU; on the CPU use auto, bf16 or none")
         self.precision = resolve_precision("fp32" if run.amp == "none" else run.amp, self.device)
         self.amp_dtype = AUTOCAST_DTYPES[self.precision]
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
