@@ -16,6 +16,16 @@ LAYER = {
     "serve": 8, "figures": 9, "demo": 9, "cli": 9, "__main__": 9, "__init__": 9,
 }
 SIBLINGS_APART = {"losses", "metrics"}
+# The "may import" column of docs/architecture.md for the layers below train (train and above may
+# import everything below them, which LAYER checks).
+BASE = {"errors", "fileio", "device", "precision"}
+MAY_IMPORT = {
+    **{unit: BASE for unit in BASE},
+    "media": BASE, "data": BASE | {"media"}, "models": BASE | {"media", "data"},
+    "losses": BASE | {"media", "data", "models"}, "metrics": BASE | {"media", "data", "models"},
+    "infer": BASE | {"media", "data", "models"},
+    "evaluation": BASE | {"media", "data", "models", "metrics", "infer"},
+}
 
 
 def _unit(path: Path) -> str:
@@ -62,6 +72,13 @@ def test_no_module_imports_a_layer_above_its_own() -> None:
                 wrong.append(f"{path.relative_to(REPO)} imports unknown savsr.{other}")
             elif LAYER[other] > LAYER[unit] or {unit, other} == SIBLINGS_APART:
                 wrong.append(f"{path.relative_to(REPO)} ({unit}, layer {LAYER[unit]}) imports {other} (layer {LAYER[other]})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_imports_follow_the_may_import_column() -> None:
+    wrong = [f"{path.relative_to(REPO)} ({_unit(path)}) imports {other}, not in its column"
+             for path in sorted(PACKAGE.rglob("*.py")) if _unit(path) in MAY_IMPORT
+             for other in sorted(_imported_units(path) - {_unit(path)} - MAY_IMPORT[_unit(path)])]
     assert not wrong, "\n".join(wrong)
 
 
