@@ -20,9 +20,10 @@ import torch
 from conftest import COUNTED, REPO
 from media_clips import frame_times, rich_clip, streams
 from savsr.cli import main
-from savsr.errors import ParameterError
+from savsr.errors import ParameterError, SavsrError
+from savsr.fileio import Lock
 from savsr.infer.batch import parse_shard
-from savsr.infer.pipeline import upscale_file, work_dir
+from savsr.infer.pipeline import EncodeOptions, upscale_file, work_dir
 from savsr.infer.upscaler import load_model
 from savsr.media import FrameSource
 from savsr.media.writer import VideoWriter
@@ -164,6 +165,25 @@ def test_a_killed_runs_lock_is_taken_over(model_file: Path, clip: Path, tmp_path
     p.wait()
     assert json.loads((work_dir(dst) / "lock").read_text())["pid"] == p.pid  # left behind by the kill
     assert main(args) == 0 and dst.exists() and not work_dir(dst).exists()
+
+
+def test_a_lost_nodes_lock_is_waited_for_then_taken_over(model_file: Path, clip: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lock another host left (its node lost) is fresh for Lock.STALE: without lock_wait the run
+    fails at once naming that host; with it (what a Ray retry passes) the run waits until the lock
+    is stale, takes it over and finishes."""
+    monkeypatch.setattr(Lock, "STALE", 1.5)
+    monkeypatch.setattr(Lock, "HEARTBEAT", 0.2)
+    dst = tmp_path / "out.mkv"
+    lock = work_dir(dst) / "lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text(json.dumps({"pid": 1, "host": "lost-node", "started": time.time()}))
+    up = load_model(model_file, device="cpu", precision="fp32")
+    with pytest.raises(SavsrError, match="being written by process 1 on lost-node"):
+        upscale_file(up, clip, dst, frames="0:4", encode=EncodeOptions(codec="ffv1"))
+    t0 = time.monotonic()
+    upscale_file(up, clip, dst, frames="0:4", encode=EncodeOptions(codec="ffv1"), lock_wait=10)
+    assert time.monotonic() - t0 >= 1.0 and dst.exists() and not work_dir(dst).exists()
 
 
 def test_changed_settings_refuse_or_restart(model_file: Path, clip: Path, tmp_path: Path,

@@ -179,19 +179,29 @@ class Lock:
         except OSError:
             return True
 
-    def acquire(self) -> None:
+    def acquire(self, wait: float = 0.0) -> None:
+        """Take the lock. A lock another host holds is waited for up to ``wait`` seconds: a retry
+        after a lost node (Ray's, a requeued array task) then takes it over once it is ``STALE``
+        rather than failing; a live owner on this host is refused at once."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         body = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()})
-        for _ in range(3):
+        deadline = time.monotonic() + wait
+        takeovers = 0
+        while takeovers < 3:
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 owner = self._owner()
+                foreign = owner is not None and owner.get("host") != socket.gethostname()
+                if not self._is_stale(owner) and foreign and time.monotonic() < deadline:
+                    time.sleep(min(self.HEARTBEAT / 4, max(deadline - time.monotonic(), 0.01)))
+                    continue
                 if not self._is_stale(owner):
                     who = f"process {owner['pid']} on {owner['host']}" if owner else "another process"
                     raise SavsrError(f"{self.what} is being written by {who}; wait for it to finish, "
                                      f"or remove {self.path} if that run is gone") from None
                 aside = self.path.with_name(f"{self.path.name}.stale.{os.getpid()}")
+                takeovers += 1
                 try:
                     os.rename(self.path, aside)  # only one of several runs taking it over succeeds
                 except FileNotFoundError:

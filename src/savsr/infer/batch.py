@@ -188,9 +188,10 @@ def frame_count(src: Path, frames: str | None = None) -> int | None:
 
 def run_job(upscaler: Upscaler, job: Job, overwrite: bool = False, restart: bool = False,
             encode: EncodeOptions = EncodeOptions(), frames: str | None = None,
-            segment_frames: int = DEFAULT_SEGMENT_FRAMES, progress: Callable[[int], None] | None = None) -> Outcome:
+            segment_frames: int = DEFAULT_SEGMENT_FRAMES, progress: Callable[[int], None] | None = None,
+            lock_wait: float = 0.0) -> Outcome:
     """Upscale one job, answering instead of raising: a finished output is skipped (unless
-    ``overwrite``) and a bad input fails with its one-line reason."""
+    ``overwrite``) and a bad input fails with its one-line reason. ``lock_wait``: upscale_file's."""
     if job.dst.exists() and not overwrite:
         return Outcome(job, "skipped", "output exists")
     t0 = time.monotonic()
@@ -202,7 +203,7 @@ def run_job(upscaler: Upscaler, job: Job, overwrite: bool = False, restart: bool
             progress(n)
 
     try:
-        upscale_file(upscaler, job.src, job.dst, frames, overwrite, restart, encode, segment_frames, tick)
+        upscale_file(upscaler, job.src, job.dst, frames, overwrite, restart, encode, segment_frames, tick, lock_wait)
     except SavsrError as exc:
         return Outcome(job, "failed", str(exc), count[0], time.monotonic() - t0)
     except (OSError, ValueError, RuntimeError) as exc:  # an FFmpeg or torch error the reader did not foresee

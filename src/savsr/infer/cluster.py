@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..errors import SavsrError
+from ..fileio import Lock
 from .batch import Job, Outcome, run_job
 from .pipeline import DEFAULT_SEGMENT_FRAMES, EncodeOptions
 
@@ -48,7 +49,9 @@ class _Worker:
 
     def run(self, job: Job, overwrite: bool, restart: bool, encode: EncodeOptions, frames: str | None,
             segment_frames: int) -> Outcome:
-        return run_job(self.upscaler, job, overwrite, restart, encode, frames, segment_frames)
+        # A retry after a lost node finds that node's lock fresh for up to Lock.STALE: wait it out and resume.
+        return run_job(self.upscaler, job, overwrite, restart, encode, frames, segment_frames,
+                       lock_wait=Lock.STALE + Lock.HEARTBEAT)
 
     def pid(self) -> int:
         return os.getpid()

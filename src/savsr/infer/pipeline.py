@@ -117,15 +117,15 @@ def _differences(old: dict, new: dict) -> list[str]:
 class _Work:
     """The work folder of one output: manifest, lock and finished segments or frames."""
 
-    def __init__(self, dst: Path, settings: dict, restart: bool) -> None:
+    def __init__(self, dst: Path, settings: dict, restart: bool, lock_wait: float = 0.0) -> None:
         self.dir = work_dir(dst)
         self.dst = dst
         self.lock = Lock(self.dir / "lock", str(dst))
-        self.settings, self.restart = settings, restart
+        self.settings, self.restart, self.lock_wait = settings, restart, lock_wait
 
     def __enter__(self) -> _Work:
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.lock.acquire()
+        self.lock.acquire(self.lock_wait)
         try:
             self._check_manifest()
         except BaseException:
@@ -228,6 +228,7 @@ def upscale_file(
     upscaler: Upscaler, src: str | os.PathLike, dst: str | os.PathLike, frames: str | None = None,
     overwrite: bool = False, restart: bool = False, encode: EncodeOptions = EncodeOptions(),
     segment_frames: int = DEFAULT_SEGMENT_FRAMES, progress: Callable[[int], None] | None = None,
+    lock_wait: float = 0.0,
 ) -> Path:
     """Super-resolve a video, frame folder or image ``src`` into ``dst``, resuming an unfinished run.
 
@@ -236,7 +237,8 @@ def upscale_file(
     chapters; .png/.tif writes one image (for a one-frame input); anything else is a folder of
     PNG frames. Nothing appears under ``dst`` until it is complete, and a ``dst`` that exists (or
     appears meanwhile) is replaced only with ``overwrite``. ``progress`` is called with the number
-    of frames each step adds (finished frames found on resuming count too).
+    of frames each step adds (finished frames found on resuming count too). A run of ``dst`` that
+    another host holds is waited for up to ``lock_wait`` seconds (fileio.Lock.acquire).
     """
     src, dst = Path(src), Path(dst)
     if segment_frames < 1:
@@ -253,7 +255,7 @@ def upscale_file(
         if start >= stop:
             raise ParameterError("frames", f"{src}: has {total} frame(s); {{param}} {frames} selects none")
     settings = _settings(upscaler, src, kind, start, stop, encode, codec, segment_frames)
-    with _Work(dst, settings, restart) as work:
+    with _Work(dst, settings, restart, lock_wait) as work:
         try:
             if kind == "video":
                 staged = _video(upscaler, source, work, start, stop, encode, codec, segment_frames, progress)
