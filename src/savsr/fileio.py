@@ -192,11 +192,12 @@ class Lock:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 owner = self._owner()
+                stale = self._is_stale(owner)
                 foreign = owner is not None and owner.get("host") != socket.gethostname()
-                if not self._is_stale(owner) and foreign and time.monotonic() < deadline:
+                if not stale and foreign and time.monotonic() < deadline:
                     time.sleep(min(self.HEARTBEAT / 4, max(deadline - time.monotonic(), 0.01)))
                     continue
-                if not self._is_stale(owner):
+                if not stale:
                     who = f"process {owner['pid']} on {owner['host']}" if owner else "another process"
                     raise SavsrError(f"{self.what} is being written by {who}; wait for it to finish, "
                                      f"or remove {self.path} if that run is gone") from None

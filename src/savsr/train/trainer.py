@@ -160,6 +160,9 @@ class Trainer:
         self.cfg, self.out = cfg, Path(out)
         run = cfg.run
         self.device = resolve_device(run.device, mps=False)
+        # Refused before any set-up, and here: resolve_precision's refusal names inference's flag.
+        if run.amp == "fp16" and self.device.type == "cpu":
+            raise SavsrError("run.amp fp16 needs a GPU; on the CPU use auto, bf16 or none")
         self.dist = init_distributed(self.device.type)
         if self.device.type == "cuda":
             self.device = torch.device("cuda", torch.cuda.current_device())  # set by init_distributed (ranks may share one)
@@ -178,7 +181,6 @@ class Trainer:
             samples_per_epoch=d.samples_per_epoch, seed=run.seed, cache_lr=d.cache_lr,
             lr_space=cfg.model.kind == "lr-vsrresnet", degradation=data_degradation(d), pairs=cfg.loss.temporal > 0,
         )
-        self.channels = 1 if d.color == "y" else 3
         self.spec = GeneratorSpec(d.scale, d.color, d.frames, cfg.model.blocks, cfg.model.features, cfg.model.kind)
         self.steps_per_epoch = d.samples_per_epoch // run.batch_size
         self.total_steps = run.epochs * self.steps_per_epoch
@@ -221,8 +223,6 @@ class Trainer:
             k: torch.optim.lr_scheduler.LambdaLR(opt, self._lr_factor) for k, opt in self.optimizers.items()
         }
         # The precision that computes, which auto or a bf16 the hardware lacks may make fp32.
-        if run.amp == "fp16" and self.device.type == "cpu":  # resolve_precision's refusal names inference's flag
-            raise SavsrError("run.amp fp16 needs a GPU; on the CPU use auto, bf16 or none")
         self.precision = resolve_precision("fp32" if run.amp == "none" else run.amp, self.device)
         self.amp_dtype = AUTOCAST_DTYPES[self.precision]
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
