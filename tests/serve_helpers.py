@@ -36,10 +36,11 @@ def free_port() -> int:
 
 
 def start_server(data: Path, port: int, model_file: Path, *args: str, count: Path | None = None,
-                 delay: float = 0.0, preexec_fn: Callable[[], None] | None = None) -> subprocess.Popen:
+                 delay: float = 0.0, preexec_fn: Callable[[], None] | None = None,
+                 env: dict[str, str] | None = None) -> subprocess.Popen:
     """``savsr serve`` in its own process (one thread), with the tiny model offered; returns once
-    it answers."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    it answers. ``env``: its environment (default: this one)."""
+    env = {**(os.environ if env is None else env), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-c", COUNTED, str(count or ""), str(delay), "serve", "--port", str(port), "--data", str(data),
          "--model", str(model_file), "--device", "cpu", *args],
@@ -91,3 +92,28 @@ def reference(src: Path, out: Path, model_file: Path, *args: str) -> np.ndarray:
 def frames(path: Path) -> np.ndarray:
     """Every frame of a video or image, decoded with PyAV (through FrameSource), stacked."""
     return np.stack(list(FrameSource(path)))
+
+
+def children(pid: int) -> list[str]:
+    """The processes whose parent is ``pid`` (as ``ps --ppid``), each as "PID NAME"."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # ended meanwhile
+            continue
+        name_end = text.rindex(")")
+        if int(text[name_end + 2:].split()[1]) == pid:
+            found.append(f"{stat.parent.name} {text[text.index('(') + 1:name_end]}")
+    return found
+
+
+def port_is_free(port: int) -> bool:
+    """Whether 127.0.0.1:``port`` can be bound (nothing listens there)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

@@ -11,14 +11,14 @@ PACKAGE = REPO / "src" / "savsr"
 # Layer of each top-level module or sub-package (docs/architecture.md); a module may import its
 # own layer and those below, except that losses and metrics (both 4) may not import each other.
 LAYER = {
-    "errors": 0, "fileio": 0, "device": 0, "precision": 0,
+    "errors": 0, "fileio": 0, "device": 0, "precision": 0, "telemetry": 0,
     "media": 1, "data": 2, "models": 3, "losses": 4, "metrics": 4, "infer": 5, "evaluation": 6, "train": 7,
     "serve": 8, "figures": 9, "demo": 9, "cli": 9, "__main__": 9, "__init__": 9,
 }
 SIBLINGS_APART = {"losses", "metrics"}
 # The "may import" column of docs/architecture.md for the layers below train (train and above may
 # import everything below them, which LAYER checks).
-BASE = {"errors", "fileio", "device", "precision"}
+BASE = {"errors", "fileio", "device", "precision", "telemetry"}
 MAY_IMPORT = {
     **{unit: BASE for unit in BASE},
     "media": BASE, "data": BASE | {"media"}, "models": BASE | {"media", "data"},

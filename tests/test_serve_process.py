@@ -5,7 +5,9 @@ upscale`; a full disk fails that job and the server keeps serving (issue #34).""
 from __future__ import annotations
 
 import json
+import os
 import signal
+import time
 from pathlib import Path
 
 import httpx2
@@ -14,8 +16,12 @@ import pytest
 
 from media_clips import rich_clip
 from robustness.robust_helpers import limit_file_size
-from serve_helpers import HEADERS, frames, free_port, noise_image, reference, start_server, stop, wait_job
+from serve_helpers import (HEADERS, children, frames, free_port, noise_image, port_is_free, reference, start_server,
+                           stop, wait_job)
+from savsr.infer.engine import openvino_available
 from savsr.infer.pipeline import work_dir
+from savsr.precision import nncf_available
+from test_telemetry import CI_VARIABLES
 
 SEGMENT = 4
 
@@ -96,3 +102,43 @@ def test_a_full_disk_fails_the_job_and_the_server_keeps_serving(model_file: Path
     finally:
         stop(server)
     assert "Traceback" not in server.stdout.read()
+
+
+@pytest.mark.skipif(not (openvino_available() and nncf_available()), reason="int8 needs openvino and nncf")
+def test_int8_jobs_start_no_process_and_sigterm_frees_the_port(clip: Path, model_file: Path, tmp_path: Path) -> None:
+    """The server as a user runs it (not in CI, where OpenVINO's telemetry is quiet by itself): an
+    int8 job from an empty cache, then one from the filled cache, leave no child process during or
+    after them and nothing in the user's home; SIGTERM frees the port within 5 s, and a server
+    started again on it answers (issue #51: forked telemetry children kept the port)."""
+    data, port, home = tmp_path / "data", free_port(), tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in CI_VARIABLES}
+    env.update(HOME=str(home), SAVSR_CACHE=str(tmp_path / "cache"))
+    server = start_server(data, port, model_file, env=env)
+    try:
+        seen = []
+        with httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
+            for cache in ("empty", "filled"):
+                r = c.post("/api/jobs", params={"name": "phone.mkv", "model": "tiny_x2", "precision": "int8"},
+                           content=clip.read_bytes(), headers=HEADERS)
+                assert r.status_code == 201, r.text
+                while (job := c.get(f"/api/jobs/{r.json()['id']}").json())["status"] in ("queued", "running"):
+                    seen += children(server.pid)
+                    time.sleep(0.02)
+                assert job["status"] == "done" and job["precision"] == "int8", (cache, job)
+                seen += children(server.pid)
+        assert seen == [] and list(home.iterdir()) == []
+        assert list((tmp_path / "cache" / "int8").iterdir())  # the first job quantized
+        server.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while not port_is_free(port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert port_is_free(port)
+        server.wait(10)
+    finally:
+        stop(server)
+    again = start_server(data, port, model_file, env=env)
+    try:
+        assert httpx2.get(f"http://127.0.0.1:{port}/api/jobs", timeout=10).json()["jobs"][0]["status"] == "done"
+    finally:
+        stop(again)

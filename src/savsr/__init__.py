@@ -6,6 +6,10 @@ Video Super-Resolution with GANs", ICASSP 2019. Equations are named by their num
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .telemetry import turn_off_telemetry
+
+turn_off_telemetry()  # before anything imports OpenVINO, NNCF or Ray (savsr/telemetry.py)
+
 try:
     __version__ = version("savsr")
 except PackageNotFoundError:  # running from a source tree that was not installed

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from ..data.window import window_centre
 from ..errors import ParameterError, SavsrError
+from ..precision import missing_bf16_isa
 from .quantize import quantized_model
 
 BACKENDS = ("auto", "torch", "openvino")
@@ -151,6 +152,16 @@ class PackedVSRResNet:
         return window_centre(x, self.frames).float() + self._conv(y, self.tail, "none").float()
 
 
+def openvino_hint(precision: str) -> str:
+    """OpenVINO's inference precision hint for ``precision`` ("fp32", "bf16" or "int8"): "bf16"
+    only where the CPU computes bf16 natively (:func:`~savsr.precision.missing_bf16_isa`), else "f32".
+
+    Given a bf16 hint on a CPU without it, OpenVINO may emulate bf16 rather than fall back: on an
+    Ice Lake Xeon it compiled jit_avx512_bf16 kernels, 3.2× slower than its fp32 (issue #51).
+    """
+    return "bf16" if precision == "bf16" and missing_bf16_isa() is None else "f32"
+
+
 def _convolutions(compiled, key: str) -> set[str]:
     """The values of runtime-graph attribute ``key`` over an OpenVINO compiled model's convolutions."""
     return {op.get_rt_info()[key].astype(str) for op in compiled.get_runtime_model().get_ops()
@@ -160,8 +171,8 @@ def _convolutions(compiled, key: str) -> set[str]:
 def compiled_precision(compiled) -> str:
     """"int8", "bf16" or "fp32": what the convolutions of an OpenVINO compiled model compute in.
 
-    Read from the compiled (runtime) graph, because OpenVINO's CPU plugin compiles a bf16 hint
-    in fp32 without a word on a CPU that has no native bf16.
+    Read from the compiled (runtime) graph, not assumed from the hint: what OpenVINO's CPU
+    plugin makes of a hint depends on its version and the CPU.
     """
     kinds = _convolutions(compiled, "runtimePrecision")
     return "int8" if kinds & {"u8", "i8"} else "bf16" if "bf16" in kinds else "fp32"
@@ -199,11 +210,11 @@ class OpenVINOEngine:
 
     The model's convolutions (:meth:`residual`) are converted once with a dynamic height and width
     (a few seconds for the bundled size) and compiled with ``precision`` as its inference precision
-    hint ("bf16" or "fp32"), or, for "int8", quantized first (infer/quantize.py: calibrated on
+    hint (:func:`openvino_hint`: bf16 only where it is native, else fp32), or, for "int8", quantized first (infer/quantize.py: calibrated on
     ``calibration()``'s windows, and cached on disk) with what stays unquantized in fp32; its
     global skip (:meth:`base`) is added in PyTorch, in fp32;
-    :attr:`precision` is what the compiled convolutions really compute in (fp32 for a bf16 hint
-    on a CPU without native bf16), and :attr:`kernels` the oneDNN kernels they run;
+    :attr:`hint` is the hint OpenVINO compiled with, :attr:`precision` what the compiled
+    convolutions really compute in, and :attr:`kernels` the oneDNN kernels they run;
     OpenVINO's CPU plugin then prepares its kernels for each new frame or tile shape once and
     keeps them, so a video pays that only for its first window and its edge tiles.
     """
@@ -221,8 +232,7 @@ class OpenVINOEngine:
         ov_model = to_openvino(model, in_channels)
         if precision == "int8":
             ov_model = quantized_model(ov_model, model, in_channels, calibration)
-        config = {"INFERENCE_PRECISION_HINT": {"fp32": "f32", "bf16": "bf16", "int8": "f32"}[precision],
-                  "PERFORMANCE_HINT": "LATENCY"}
+        config = {"INFERENCE_PRECISION_HINT": openvino_hint(precision), "PERFORMANCE_HINT": "LATENCY"}
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
         try:
@@ -230,6 +240,7 @@ class OpenVINOEngine:
         except RuntimeError as exc:
             raise SavsrError(f"OpenVINO could not compile the model: {str(exc).splitlines()[0]}") from None
         self.request = compiled.create_infer_request()
+        self.hint = compiled.get_property("INFERENCE_PRECISION_HINT").to_string()  # "bf16", "f32", as OpenVINO recorded it
         self.precision = compiled_precision(compiled)
         self.kernels = compiled_kernels(compiled)
         self.base = model.base if split else None

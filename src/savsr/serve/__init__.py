@@ -10,6 +10,7 @@ slider and the W map of Eq. 3 for any frame (docs/serve.md).
 from __future__ import annotations
 
 import ipaddress
+import multiprocessing
 import secrets
 import socket
 from dataclasses import dataclass
@@ -96,6 +97,9 @@ def serve(config: ServeConfig, announce=print) -> None:
 
     check_binding(config.host, config.token)
     _check_port(config.host, config.port)
+    # A process a library starts from this threaded server is spawned: a forked child inherits
+    # locks that other threads held, and hung holding the port (issue #51).
+    multiprocessing.set_start_method("spawn", force=True)
     limit_arenas()  # this process is the server's: cap its arenas before its threads start
     app = create_app(app_config(config))
     shown = f"[{config.host}]" if ":" in config.host else config.host
