@@ -18,7 +18,8 @@ from media_clips import rich_clip
 from serve_helpers import HEADERS, frames, noise_image, reference, wait_job
 from savsr.cli import main
 from savsr.data.resize import imresize
-from savsr.serve import check_binding
+from savsr.models.zoo import default_model
+from savsr.serve import ServeConfig, app_config, check_binding
 from savsr.serve.app import AppConfig, create_app, safe_name
 
 MAX_UPLOAD = 2_000_000
@@ -207,7 +208,30 @@ def test_the_page_and_its_files(client: TestClient) -> None:
     for f in static.iterdir():
         assert "http://" not in f.read_text() and "https://" not in f.read_text(), f
     models = client.get("/api/models").json()
-    assert models["models"] == [{"name": "tiny", "scale": 2}] and models["max_upload"] == MAX_UPLOAD
+    assert models["models"] == [{"name": "tiny", "scale": 2, "purpose": ""}] and models["max_upload"] == MAX_UPLOAD
+    assert models["defaults"] == {"2": "tiny"} and models["scale"] == 2  # no ×4 here: the first offered
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_the_page_the_api_and_the_cli_take_one_default(scale: int, tmp_path: Path) -> None:
+    """At every scale the page's preselection (/api/models), an upload without a model and
+    `savsr upscale --scale S` take the registry's default, and the job's bytes are the CLI's."""
+    image = noise_image(tmp_path / "in.png", (24, 16), seed=scale)
+    with TestClient(create_app(app_config(ServeConfig(data=tmp_path / "data", device="cpu"))), base_url=BASE) as c:
+        info = c.get("/api/models").json()
+        assert info["defaults"][str(scale)] == default_model(scale) and info["scale"] == 4
+        described = {m["name"]: m["purpose"] for m in info["models"]}
+        assert described["sa-vsrgan-bd-lr-x4"].startswith("blurred input (BD")
+        assert described[default_model(scale)].startswith("clean input")
+        r = c.post("/api/jobs", params={"name": "in.png", "scale": scale}, content=image.read_bytes(), headers=HEADERS)
+        assert r.status_code == 201, r.text
+        assert wait_job(c.get, r.json()["id"], timeout=300)["model"] == default_model(scale)
+        got = c.get(f"/api/jobs/{r.json()['id']}/result").content
+        if scale == 4:  # no scale either: ×4, as the CLI
+            r = c.post("/api/jobs", params={"name": "in.png"}, content=image.read_bytes(), headers=HEADERS)
+            assert r.json()["model"] == default_model(4)
+    assert main(["upscale", str(image), "-o", str(tmp_path / "cli.png"), "--scale", str(scale), "--device", "cpu"]) == 0
+    assert got == (tmp_path / "cli.png").read_bytes()
 
 
 def test_a_token_guards_every_request(data: Path, model_file: Path, tmp_path: Path) -> None:

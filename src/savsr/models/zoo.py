@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
+from ..data.degradation import parse_degradation
 from ..data.resize import check_scale
 from ..errors import SavsrError
 from .checkpoint import GeneratorSpec, read_spec
@@ -29,6 +30,11 @@ class ModelInfo:
     path: Path
     card: Path
     spec: GeneratorSpec
+    degradation: str = "bi"  # the spec it was trained on (savsr.data.degradation)
+
+    @property
+    def purpose(self) -> str:
+        return purpose(self.name, self.spec, self.degradation)
 
 
 def weights_dir() -> Path:
@@ -43,8 +49,26 @@ DEFAULTS = {2: "sa-vsrgan-x2", 3: "sa-vsrgan-x3", 4: "sa-vsrgan-lr-x4"}
 
 
 def default_model(scale: int = 4) -> str:
-    """The bundled model used for ``scale`` when none is named."""
+    """The bundled model used for ``scale`` when none is named: by the CLI, the Python API and
+    ``savsr serve`` alike."""
     return DEFAULTS[check_scale(scale)]
+
+
+# The loss each family was trained with (NAME is FAMILY-xS or FAMILY-bd-lr-xS, …).
+LOSSES = {"sa-vsrgan": "the paper's spatially adaptive GAN loss", "vsrresfeatgan": "the paper's baseline GAN loss",
+          "vsrresnet": "MSE: highest PSNR, smoother"}
+
+
+def purpose(name: str, spec: GeneratorSpec, degradation: str = "bi") -> str:
+    """What a model is for, in one line: the input it was trained on (clean, blurred, compressed
+    or real), its loss (from its family's name, where it has one) and its network."""
+    d = parse_degradation(degradation)
+    made = {"bd": "blurred input (BD, as in TecoGAN's tables)", "real": "real footage"}.get(d.base, "clean input")
+    if d.codec is not None:
+        made = f"compressed {made}"
+    loss = next((text for family, text in LOSSES.items() if name.startswith(family + "-")), None)
+    network = "fast LR-space network" if spec.lr_input else "the paper's generator"
+    return "; ".join(part for part in (made, loss, network) if part)
 
 
 def bundled_paths(name: str) -> tuple[Path, Path]:
@@ -56,8 +80,8 @@ def available_models() -> list[ModelInfo]:
     """The generators bundled with the package (``savsr models`` lists them)."""
     found = []
     for path in sorted(weights_dir().glob("*.safetensors")):
-        spec, _ = read_spec(path)
-        found.append(ModelInfo(path.stem, path, path.with_suffix(".md"), spec))
+        spec, meta = read_spec(path)
+        found.append(ModelInfo(path.stem, path, path.with_suffix(".md"), spec, meta.get("degradation", "bi")))
     return found
 
 

@@ -66,18 +66,23 @@ def check_binding(host: str, token: str | None) -> None:
 def app_config(config: ServeConfig) -> AppConfig:
     """The application's settings: the bundled models and the given files, by name."""
     from ..models.checkpoint import read_spec
-    from ..models.zoo import available_models
+    from ..models.zoo import DEFAULTS, available_models, purpose
 
-    models = {m.name: m.name for m in available_models()}
-    scales = {m.name: m.spec.scale for m in available_models()}
+    bundled = available_models()
+    models = {m.name: m.name for m in bundled}
+    scales = {m.name: m.spec.scale for m in bundled}
+    purposes = {m.name: m.purpose for m in bundled}
     for path in config.model_files:
         if not path.is_file():
             raise SavsrError(f"{path}: no such generator file")
-        models[path.stem], scales[path.stem] = str(path.resolve()), read_spec(path)[0].scale
+        spec, meta = read_spec(path)
+        models[path.stem], scales[path.stem] = str(path.resolve()), spec.scale
+        purposes[path.stem] = purpose(path.stem, spec, meta.get("degradation", "bi"))
     if not models:
         raise SavsrError("no models to offer: none is bundled and no generator file was given")
+    defaults = {scale: name for scale, name in DEFAULTS.items() if models.get(name) == name}  # savsr upscale's
     return AppConfig(config.data.resolve(), models, scales, config.token, config.max_upload, is_loopback(config.host),
-                     config.device, config.segment_frames, config.ray)
+                     config.device, config.segment_frames, config.ray, purposes, defaults)
 
 
 def _check_port(host: str, port: int) -> None:

@@ -12,7 +12,7 @@ import secrets
 import shutil
 import threading
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
@@ -60,6 +60,18 @@ class AppConfig:
     device: str = "auto"
     segment_frames: int = 250
     ray: str | None = None
+    purposes: dict[str, str] = field(default_factory=dict)  # name shown -> what it is for, in one line
+    defaults: dict[int, str] = field(default_factory=dict)  # scale -> the model `savsr upscale --scale S` takes
+
+    def default_for(self, scale: int | None = None) -> str:
+        """The model a job of ``scale`` gets when none is named: the CLI's default where this
+        server offers it, else the first offered of that scale; ``scale`` None: ×4, as in the CLI."""
+        offered = [n for n in self.models if self.scales[n] == (scale or 4)]
+        if not offered and scale is not None:
+            raise Refused(400, f"this server offers no ×{scale} model")
+        first = (offered or list(self.models))[0]
+        default = self.defaults.get(self.scales[first])
+        return default if default in self.models else first
 
 
 class Refused(Exception):
@@ -169,8 +181,12 @@ class Server:
         return page
 
     async def models(self, request: Request) -> Response:
-        models = [{"name": n, "scale": self.config.scales[n]} for n in self.config.models]
-        return JSONResponse({"models": models, "precisions": list(PRECISIONS), "max_upload": self.config.max_upload})
+        scales = sorted(set(self.config.scales.values()))
+        models = [{"name": n, "scale": self.config.scales[n], "purpose": self.config.purposes.get(n, "")}
+                  for n in self.config.models]
+        return JSONResponse({"models": models, "defaults": {s: self.config.default_for(s) for s in scales},
+                             "scale": self.config.scales[self.config.default_for()],
+                             "precisions": list(PRECISIONS), "max_upload": self.config.max_upload})
 
     async def jobs(self, request: Request) -> Response:
         return JSONResponse({"jobs": [public(j) for j in self.store.all()]})
@@ -189,7 +205,9 @@ class Server:
     def _options(self, request: Request) -> dict:
         """The job's settings from the query, checked before any byte is read."""
         q = request.query_params
-        model = q.get("model") or next(iter(self.config.models))
+        if q.get("scale") and not q["scale"].isdigit():
+            raise Refused(400, f"scale {q['scale'][:10]!r}: expected 2, 3 or 4")
+        model = q.get("model") or self.config.default_for(int(q["scale"]) if q.get("scale") else None)
         if model not in self.config.models:
             raise Refused(400, f"unknown model {model[:60]!r}; this server offers {', '.join(self.config.models)}")
         scale = self.config.scales[model]

@@ -6,6 +6,7 @@ const $ = (id) => document.getElementById(id);
 // Every request that changes state carries this header: a cross-site page cannot send it.
 const HEADERS = { "X-Savsr-Request": "1" };
 let models = [];
+let defaults = {};
 let picked = [];
 let jobs = [];
 let viewing = null;
@@ -32,19 +33,25 @@ function option(value, text) {
 async function loadModels() {
   const info = await api("api/models");
   models = info.models;
+  defaults = info.defaults;  // per scale, the model `savsr upscale --scale S` takes
   const scales = [...new Set(models.map((m) => m.scale))].sort();
   $("scale").replaceChildren(...scales.map((s) => option(s, `×${s}`)));
-  $("scale").value = scales.includes(4) ? 4 : scales[0];
+  $("scale").value = info.scale;
   $("precision").replaceChildren(...info.precisions.map((p) => option(p, p)));
   fillModels();
 }
 
 function fillModels() {
   const scale = Number($("scale").value);
-  const names = models.filter((m) => m.scale === scale).map((m) => m.name);
-  $("model").replaceChildren(...names.map((n) => option(n, n)));
-  const preferred = names.find((n) => n.startsWith("sa-vsrgan"));
-  if (preferred) $("model").value = preferred;
+  const offered = models.filter((m) => m.scale === scale);
+  $("model").replaceChildren(...offered.map((m) => option(m.name, m.name === defaults[scale] ? `${m.name} (default)` : m.name)));
+  $("model").value = defaults[scale];
+  describeModel();
+}
+
+function describeModel() {
+  const model = models.find((m) => m.name === $("model").value);
+  $("purpose").textContent = model && model.purpose ? `${model.name}: for ${model.purpose}.` : "";
 }
 
 function pick(files) {
@@ -214,6 +221,7 @@ function setUp() {
   });
   $("files").addEventListener("change", (e) => pick(e.target.files));
   $("scale").addEventListener("change", fillModels);
+  $("model").addEventListener("change", describeModel);
   $("queue").addEventListener("click", queue);
   $("frame").addEventListener("change", showFrame);
   $("zoom").addEventListener("change", setZoom);
