@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import io
 import json
+import struct
+import zlib
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pytest
@@ -141,7 +144,12 @@ def test_cancel_a_queued_and_a_running_job(client: TestClient, long_clip: Path, 
 @pytest.mark.parametrize("body, name, query, status, message", [
     (b"just some text\n", "notes.txt", {}, 415, "notes.txt: not a video or image name; expected one of"),
     (b"\x00\x00\x00\x18ftypmp42" + bytes(3000), "broken.mp4", {}, 415,
-     "broken.mp4: not a video or image that savsr can read"),
+     "broken.mp4: not a readable image or video ("),
+    (None, "x.mp4\x00.png", {}, 415, "x.mp4_.png: the file is a video, not what its name says; upload it under a video "
+                                     "name (.mp4, .mkv, …)"),
+    ("png", "photo.mp4", {}, 415, "photo.mp4: the file is an image, not what its name says; upload it under an image "
+                                  "name (.png, .jpg, …)"),
+    ("huge", "huge.png", {}, 415, "huge.png: declares a frame of over 178956970 pixels, which exceeds the limit of"),
     (b"", "empty.mp4", {}, 400, "the file is empty"),
     (bytes(MAX_UPLOAD + 1), "big.mp4", {}, 413, "the file is larger than this server's upload limit of 2,000,000 bytes"),
     (None, "clip.mkv", {"model": "../../etc/passwd"}, 400, "unknown model '../../etc/passwd'; this server offers tiny"),
@@ -153,11 +161,37 @@ def test_cancel_a_queued_and_a_running_job(client: TestClient, long_clip: Path, 
 def test_bad_uploads_are_refused_and_deleted(client: TestClient, clip: Path, data: Path, body: bytes | None,
                                               name: str, query: dict, status: int, message: str) -> None:
     before = set((data / "jobs").iterdir())
-    code, answer = _upload(client, clip.read_bytes() if body is None else body, name, **query)
+    body = {None: clip.read_bytes(), "png": _png_bytes(16, 12), "huge": _png_header(100_000, 100_000)}.get(body, body)
+    code, answer = _upload(client, body, name, **query)
     assert code == status and answer["error"].startswith(message), answer
     assert "\n" not in answer["error"] and str(data) not in answer["error"]
     assert set((data / "jobs").iterdir()) == before and not list((data / "incoming").iterdir())
     assert client.get("/api/models").status_code == 200  # still serving
+
+
+def _png_bytes(w: int, h: int) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(np.zeros((h, w, 3), np.uint8)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def _png_header(w: int, h: int) -> bytes:
+    """A PNG that declares w × h pixels and holds none (a decompression bomb's header)."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("given, kept", [("視頻.mp4", "視頻.mp4"), ("e\u0301te\u0301 à la plage.mp4", "été à la plage.mp4")])
+def test_names_in_any_script_are_kept(client: TestClient, clip: Path, data: Path, given: str, kept: str) -> None:
+    """A name in any script, with accents and spaces, is kept (NFC) on disk, in the list and in the download."""
+    code, job = _upload(client, clip, given)
+    assert code == 201 and job["name"] == kept, job
+    assert (data / "jobs" / job["id"] / "input" / kept).is_file()
+    assert wait_job(client.get, job["id"])["result"] == kept.replace(".mp4", "_x2.mp4")
+    r = client.get(f"/api/jobs/{job['id']}/result")
+    assert r.headers["content-disposition"] == f"attachment; filename*=utf-8''{quote(kept.replace('.mp4', '_x2.mp4'))}"
 
 
 def test_an_upload_without_a_length_is_capped_while_streamed(client: TestClient, data: Path) -> None:
@@ -173,7 +207,9 @@ def test_an_upload_without_a_length_is_capped_while_streamed(client: TestClient,
 def test_names_and_ids_cannot_reach_outside_the_data_folder(client: TestClient, tmp_path: Path, data: Path) -> None:
     assert safe_name("../../etc/passwd.png") == "passwd.png"
     assert safe_name("..\\..\\boot.ini.jpg") == "boot.ini.jpg"
-    assert safe_name(".hidden video.mkv") == "hidden_video.mkv"
+    assert safe_name(".hidden video.mkv") == "hidden video.mkv"
+    assert safe_name("a\u202egnp.mp4\n") == "a_gnp.mp4_"  # a right-to-left override and a newline: replaced
+    assert safe_name("字" * 60 + ".mp4") == "字" * 48 + ".mp4"  # 150 bytes in UTF-8 at most
     code, job = _upload(client, noise_image(tmp_path / "x.png", (16, 12)), "../../../tmp/evil.png")
     assert code == 201 and job["name"] == "evil.png"
     assert (data / "jobs" / job["id"] / "input" / "evil.png").is_file()

@@ -11,6 +11,7 @@ import re
 import secrets
 import shutil
 import threading
+import unicodedata
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -120,14 +121,23 @@ class Guard:
         return None
 
 
+NAME_BYTES = 150  # an upload's name at most, in UTF-8: file systems hold 255 bytes, and the job id goes before it
+
+
 def safe_name(name: str) -> str:
-    """An uploaded file's name as a plain file name: letters, digits, '.', '-' and '_' only,
-    no leading dot, at most 100 characters with its suffix kept."""
-    base = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name.replace("\\", "/")).name).lstrip("._") or "upload"
-    stem, dot, suffix = base.rpartition(".")
-    if dot and stem and len(suffix) <= 10:
-        return f"{stem[:90]}.{suffix}"
-    return base[:100]
+    """An uploaded file's name as its user has it, made a safe file name: Unicode NFC, any letters,
+    digits, spaces and punctuation kept; path separators and control and format characters
+    replaced by '_'; the folders before the last separator, and leading dots and spaces, dropped
+    (no hidden file, no '..'); at most :data:`NAME_BYTES` bytes in UTF-8, its suffix kept."""
+    name = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join("_" if unicodedata.category(c).startswith("C") else c for c in name).strip().lstrip(". ")
+    stem, dot, suffix = (base or "upload").rpartition(".")
+    if not (dot and stem and len(suffix) <= 10):
+        stem, suffix = base or "upload", ""
+    suffix = f".{suffix}" if suffix else ""
+    while len((stem + suffix).encode()) > NAME_BYTES:
+        stem = stem[:-1]
+    return stem.rstrip() + suffix
 
 
 def public(job: dict) -> dict:
@@ -271,9 +281,14 @@ class Server:
                     total = count_frames(source)
                 finally:
                     release_memory()
-        except SavsrError:
-            raise Refused(415, f"{name}: not a video or image that savsr can read") from None
+        except SavsrError as exc:  # its message names the file once: by the name the user gave it
+            raise Refused(415, str(exc).replace(str(incoming), name)) from None
         info = source.info
+        image_name = Path(name).suffix.lower() in IMAGE_SUFFIXES
+        if info.is_video == image_name:  # the name's type only once the bytes agree
+            found, wanted = ("a video", "a video name (.mp4, .mkv, …)") if info.is_video else (
+                "an image", "an image name (.png, .jpg, …)")
+            raise Refused(415, f"{name}: the file is {found}, not what its name says; upload it under {wanted}")
         start, stop = parse_frames(options["frames"] or None)
         if total is not None:
             stop = total if stop is None else min(stop, total)

@@ -78,7 +78,7 @@ async function queue() {
       // The file is the request body, so the browser streams it and the server writes it to disk.
       await api(`api/jobs?${query}`, { method: "POST", body: file });
     } catch (err) {
-      failed.push(`${file.name}: ${err.message}`);
+      failed.push(err.message.includes(file.name) ? err.message : `${file.name}: ${err.message}`);  // named once
     }
   }
   if (failed.length) say(failed.join("; "), true);
