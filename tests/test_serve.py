@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 import struct
+import time
 import zlib
 from pathlib import Path
 from urllib.parse import quote
@@ -88,13 +90,13 @@ def test_a_video_job_from_upload_to_download(client: TestClient, clip: Path, mod
     code, job = _upload(client, clip, "my clip.mkv", frames="2:7", scale="2")
     assert code == 201, job
     assert (job["name"], job["kind"], job["total"], job["start"], job["width"], job["status"]) == \
-        ("my_clip.mkv", "video", 5, 2, 64, "queued")
+        ("my clip.mkv", "video", 5, 2, 64, "queued")
     done = wait_job(client.get, job["id"])
-    assert done["done"] == 5 and done["result"] == "my_clip_x2.mkv"
+    assert done["done"] == 5 and done["result"] == "my clip_x2.mkv"
     assert job["id"] in [j["id"] for j in client.get("/api/jobs").json()["jobs"]]
 
     r = client.get(f"/api/jobs/{job['id']}/result")
-    assert r.status_code == 200 and 'filename="my_clip_x2.mkv"' in r.headers["content-disposition"]
+    assert r.status_code == 200 and r.headers["content-disposition"] == "attachment; filename*=utf-8''my%20clip_x2.mkv"
     (tmp_path / "got.mkv").write_bytes(r.content)
     got = frames(tmp_path / "got.mkv")
     want = reference(clip, tmp_path / "want.mkv", model_file, "--precision", "fp32", "--frames", "2:7",
@@ -139,6 +141,62 @@ def test_cancel_a_queued_and_a_running_job(client: TestClient, long_clip: Path, 
     r = client.post(f"/api/jobs/{running['id']}/cancel", headers=HEADERS)
     assert r.status_code == 409 and r.json()["error"] == "the job is cancelled; only queued and running jobs can be cancelled"
     assert client.get(f"/api/jobs/{queued['id']}/result").status_code == 409
+    for job in (queued, running):  # a cancelled job's input is not kept, and its views say why
+        assert not (data / "jobs" / job["id"] / "input").exists()
+        r = client.get(f"/api/jobs/{job['id']}/frames/0/bicubic.png")
+        assert r.status_code == 409 and r.json()["error"] == "the job is cancelled; its input is not kept"
+
+
+def _traces(data: Path, needles: list[str]) -> list[str]:
+    """What the data folder still holds of ``needles`` (job ids, file names): paths that name
+    one, and files whose bytes hold one (the job list's database and its log included)."""
+    found = []
+    for path in data.rglob("*"):
+        body = path.read_bytes() if path.is_file() else b""
+        found += [f"{path}: {n}" for n in needles if n in str(path.relative_to(data)) or n.encode() in body]
+    return found
+
+
+def test_delete_a_queued_a_running_and_a_done_job(model_file: Path, clip: Path, long_clip: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with TestClient(create_app(_config(data, model_file)), base_url=BASE) as c:
+        _, done = _upload(c, clip, "finished clip.mkv")
+        wait_job(c.get, done["id"])
+        _, running = _upload(c, long_clip, "still running.mkv")
+        _, queued = _upload(c, clip, "still queued.mkv")
+        wait_job(c.get, running["id"], until=lambda j: j["status"] == "running" and j["done"] >= 1)
+        for job in (queued, done, running):
+            r = c.delete(f"/api/jobs/{job['id']}", headers=HEADERS)
+            assert r.status_code == 200 and r.json() == {"deleted": [job["id"]]}, r.text
+        assert c.get(f"/api/jobs/{queued['id']}").status_code == 404 and c.get(f"/api/jobs/{done['id']}").status_code == 404
+        deadline = time.monotonic() + 60  # the running job goes once its next frame sees the cancel
+        while c.get(f"/api/jobs/{running['id']}").status_code != 404 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert c.get("/api/jobs").json()["jobs"] == []
+        assert c.delete(f"/api/jobs/{done['id']}", headers=HEADERS).status_code == 404
+        assert c.delete("/api/jobs/AAAAAAAAAAAAAAAA").status_code == 403  # without the request header: cross-site
+    names = ["finished clip", "still running", "still queued"]
+    assert _traces(data, [done["id"], running["id"], queued["id"], *names]) == []
+
+
+def test_clear_finished_and_keep_days(model_file: Path, clip: Path, tmp_path: Path) -> None:
+    """Clear finished deletes done, failed and cancelled jobs only; --keep-days N deletes at
+    start the finished jobs last changed over N days ago."""
+    data = tmp_path / "data"
+    with TestClient(create_app(_config(data, model_file)), base_url=BASE) as c:
+        ids = [_upload(c, clip, f"clip{i}.mkv")[1]["id"] for i in range(3)]
+        for job_id in ids:
+            wait_job(c.get, job_id)
+    with sqlite3.connect(data / "jobs.sqlite3") as db:
+        db.execute("UPDATE jobs SET updated = ? WHERE id = ?", (time.time() - 3 * 86400, ids[0]))
+    with TestClient(create_app(_config(data, model_file, keep_days=2)), base_url=BASE) as c:
+        assert [j["id"] for j in c.get("/api/jobs").json()["jobs"]] == ids[1:]
+        c.app.state.server.worker.stop()  # nothing runs: the next upload stays queued
+        _, waiting = _upload(c, clip, "waits.mkv")
+        r = c.post("/api/jobs/clear", headers=HEADERS)
+        assert r.status_code == 200 and r.json() == {"deleted": ids[1:]}
+        assert [j["id"] for j in c.get("/api/jobs").json()["jobs"]] == [waiting["id"]]
+    assert _traces(data, ids) == [] and (data / "jobs" / waiting["id"] / "input" / "waits.mkv").is_file()
 
 
 @pytest.mark.parametrize("body, name, query, status, message", [

@@ -212,7 +212,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     token = new_token() if args.token == "auto" else args.token
     config = ServeConfig(Path(args.data), args.host, args.port, token, args.max_upload,
                          tuple(Path(p) for p in args.model), args.device, args.segment_frames,
-                         args.ray)
+                         args.ray, args.keep_days)
     serve(config, announce=lambda line: print(line, flush=True))
     return 0
 
@@ -377,6 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"frames per finished segment kept for resuming (default {DEFAULT_SEGMENT_FRAMES})")
     sv.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                     help="run the jobs on a Ray cluster (default: RAY_ADDRESS, else a local one); needs savsr[cluster]")
+    sv.add_argument("--keep-days", type=_positive_float, metavar="N",
+                    help="at start, delete the finished jobs (and their files) last changed over N days ago "
+                         "(default: keep them until deleted on the page)")
     sv.set_defaults(func=_cmd_serve)
 
     models = sub.add_parser("models", help="list the bundled models")

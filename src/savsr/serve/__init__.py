@@ -39,6 +39,7 @@ class ServeConfig:
     device: str = "auto"
     segment_frames: int = DEFAULT_SEGMENT_FRAMES
     ray: str | None = None  # None: jobs run here; "": a local Ray cluster; else its address
+    keep_days: float | None = None  # finished jobs older than this are deleted at start; None: kept
 
 
 def is_loopback(host: str) -> bool:
@@ -82,7 +83,7 @@ def app_config(config: ServeConfig) -> AppConfig:
         raise SavsrError("no models to offer: none is bundled and no generator file was given")
     defaults = {scale: name for scale, name in DEFAULTS.items() if models.get(name) == name}  # savsr upscale's
     return AppConfig(config.data.resolve(), models, scales, config.token, config.max_upload, is_loopback(config.host),
-                     config.device, config.segment_frames, config.ray, purposes, defaults)
+                     config.device, config.segment_frames, config.ray, purposes, defaults, config.keep_days)
 
 
 def _check_port(host: str, port: int) -> None:

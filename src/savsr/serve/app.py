@@ -31,7 +31,7 @@ from ..infer.batch import plan
 from ..infer.pipeline import parse_frames
 from ..media.reader import IMAGE_SUFFIXES, VIDEO_INPUT_SUFFIXES, FrameSource
 from .memory import release_memory
-from .store import JobStore
+from .store import FINISHED, JobStore
 from .views import VIEWS, view
 from .worker import RunSettings, Worker
 
@@ -63,6 +63,7 @@ class AppConfig:
     ray: str | None = None
     purposes: dict[str, str] = field(default_factory=dict)  # name shown -> what it is for, in one line
     defaults: dict[int, str] = field(default_factory=dict)  # scale -> the model `savsr upscale --scale S` takes
+    keep_days: float | None = None  # finished jobs older than this are deleted at start; None: kept
 
     def default_for(self, scale: int | None = None) -> str:
         """The model a job of ``scale`` gets when none is named: the CLI's default where this
@@ -321,6 +322,19 @@ class Server:
             raise Refused(409, f"the job is {job['status']}; only queued and running jobs can be cancelled")
         return JSONResponse(public(self.store.get(job["id"])))
 
+    async def delete(self, request: Request) -> Response:
+        """Delete a job and all its files (a running job is cancelled first, and goes once it stops)."""
+        job = self._job(request)
+        if not await run_in_threadpool(self.worker.delete, job["id"]):
+            raise Refused(404, "no such job")
+        return JSONResponse({"deleted": [job["id"]]})
+
+    async def clear(self, request: Request) -> Response:
+        """Delete every finished job (done, failed, cancelled) and its files."""
+        ids = await run_in_threadpool(self.store.ids, FINISHED)
+        deleted = [job_id for job_id in ids if await run_in_threadpool(self.worker.delete, job_id)]
+        return JSONResponse({"deleted": deleted})
+
     # ------------------------------------------------------------------ results
     async def result(self, request: Request) -> Response:
         job = self._job(request)
@@ -339,6 +353,8 @@ class Server:
             raise Refused(404, f"frame {index} is not among this job's frames {job['start']} to {last}")
         if kind == "sr" and job["status"] != "done":
             raise Refused(409, "the super-resolved frames can be seen once the job is done")
+        if job["status"] in ("cancelled", "deleting"):
+            raise Refused(409, f"the job is {job['status']}; its input is not kept")
         try:
             body = await run_in_threadpool(view, job, self.data, index, kind)
         except SavsrError as exc:
@@ -371,7 +387,7 @@ def create_app(config: AppConfig) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette):
-        server.worker.start()
+        server.worker.start(config.keep_days)
         try:
             yield
         finally:
@@ -388,7 +404,9 @@ def create_app(config: AppConfig) -> Starlette:
         Route("/api/models", server.models),
         Route("/api/jobs", server.jobs, methods=["GET"]),
         Route("/api/jobs", server.create, methods=["POST"]),
-        Route("/api/jobs/{job_id}", server.job),
+        Route("/api/jobs/clear", server.clear, methods=["POST"]),
+        Route("/api/jobs/{job_id}", server.job, methods=["GET"]),
+        Route("/api/jobs/{job_id}", server.delete, methods=["DELETE"]),
         Route("/api/jobs/{job_id}/cancel", server.cancel, methods=["POST"]),
         Route("/api/jobs/{job_id}/result", server.result),
         Route("/api/jobs/{job_id}/frames/{index:int}/{kind}.png", server.frame),

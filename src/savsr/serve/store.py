@@ -9,7 +9,9 @@ from pathlib import Path
 
 # A job's status: queued -> running -> done | failed | cancelled. A running job whose server was
 # killed is queued again at the next start, and its resumable work folder makes it continue
-# where it stopped.
+# where it stopped. A running job being deleted is "deleting" until it stops (or, after a kill,
+# until the next start), then its row and folder are removed.
+FINISHED = ("done", "failed", "cancelled")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -48,6 +50,7 @@ class JobStore:
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA secure_delete=ON")  # a deleted job's name is overwritten, not left in free pages
             self._db.execute(_SCHEMA)
 
     def add(self, job: dict) -> None:
@@ -95,6 +98,19 @@ class JobStore:
         with self._lock:
             return self._db.execute("UPDATE jobs SET status = 'queued', updated = ? WHERE status = 'running'",
                                     (time.time(),)).rowcount
+
+    def ids(self, statuses: tuple[str, ...], before: float | None = None) -> list[str]:
+        """The jobs whose status is one of ``statuses`` (last changed before ``before``, when given), oldest first."""
+        where = f"status IN ({', '.join('?' * len(statuses))})" + (" AND updated < ?" if before is not None else "")
+        args = [*statuses, *([before] if before is not None else [])]
+        with self._lock:
+            return [r["id"] for r in self._db.execute(f"SELECT id FROM jobs WHERE {where} ORDER BY created, id", args)]
+
+    def remove(self, job_id: str) -> None:
+        """Delete a job's row, and the old copies of its pages in the write-ahead log."""
+        with self._lock:
+            self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         with self._lock:

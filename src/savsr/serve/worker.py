@@ -13,7 +13,7 @@ from pathlib import Path
 from ..infer.batch import Job, Outcome, run_job
 from ..infer.pipeline import work_dir
 from .memory import release_memory
-from .store import JobStore
+from .store import FINISHED, JobStore
 
 # How often the progress of a running job is written to the store: often enough for a live bar,
 # rarely enough that a fast model does not spend its time in SQLite.
@@ -48,13 +48,29 @@ class Worker:
         self.store, self.data, self.settings = store, data, settings
         self._models: dict[tuple[str, str], object] = {}  # (name, precision) -> Upscaler, loaded once
         self._cancelled: set[str] = set()
+        self._deleting: set[str] = set()  # running jobs to remove once they stop
+        self._current: str | None = None  # the job being run
+        # Held while a job changes hands (taken, finished) and while one is deleted, so that a
+        # delete either finds the job running here or takes it from the store itself.
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="savsr-serve-worker", daemon=True)
         self._run: Runner = self._on_ray if settings.ray is not None else self._here
 
-    def start(self) -> None:
-        """Queue again what a killed server left running, then start taking jobs."""
+    def start(self, keep_days: float | None = None) -> None:
+        """Finish the deletes a killed server left, delete the jobs finished over ``keep_days``
+        days ago (None: keep them), queue again what a killed server left running, then start
+        taking jobs."""
+        for job_id in self.store.ids(("deleting",)):
+            self._remove(job_id)
+        known = {job["id"] for job in self.store.all()}
+        for folder in (self.data / "jobs").iterdir():  # an upload a kill cut between its folder and its row
+            if folder.name not in known:
+                shutil.rmtree(folder, ignore_errors=True)
+        if keep_days is not None:
+            for job_id in self.store.ids(FINISHED, before=time.time() - keep_days * 86400):
+                self._remove(job_id)
         self.store.requeue_running()
         self._thread.start()
 
@@ -69,18 +85,40 @@ class Worker:
         self._wake.set()
 
     def cancel(self, job_id: str) -> bool:
-        """Cancel a queued or running job; whether it was one."""
-        if self.store.update(job_id, only_if=("queued",), status="cancelled"):
+        """Cancel a queued or running job, and remove its input; whether it was one."""
+        with self._lock:
+            if self.store.update(job_id, only_if=("queued",), status="cancelled"):
+                shutil.rmtree(self.data / "jobs" / job_id / "input", ignore_errors=True)
+                return True
+            if job_id != self._current or self.store.get(job_id)["status"] != "running":
+                return False
+            self._cancelled.add(job_id)  # the job's next frame stops it
             return True
-        job = self.store.get(job_id)
-        if job is None or job["status"] != "running":
-            return False
-        self._cancelled.add(job_id)  # the job's next frame stops it
+
+    def delete(self, job_id: str) -> bool:
+        """Delete a job, its row and all its files; a running job is cancelled first and removed
+        when it stops (its status is "deleting" until then). Whether there was such a job."""
+        with self._lock:
+            if self.store.get(job_id) is None:
+                return False
+            self.store.update(job_id, status="deleting", fps=None)  # from now on no worker takes it
+            if job_id == self._current:
+                self._deleting.add(job_id)
+                self._cancelled.add(job_id)
+                return True
+        self._remove(job_id)
         return True
+
+    def _remove(self, job_id: str) -> None:
+        """Remove a job's folder, then its row (a kill in between leaves a "deleting" row, removed at the next start)."""
+        shutil.rmtree(self.data / "jobs" / job_id, ignore_errors=True)
+        self.store.remove(job_id)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            job = self.store.next_queued()
+            with self._lock:
+                job = self.store.next_queued()
+                self._current = job["id"] if job is not None else None
             if job is None:
                 self._wake.wait(0.5)
                 self._wake.clear()
@@ -91,19 +129,32 @@ class Worker:
     def _take(self, job: dict) -> None:
         """Run one job and record its outcome; only this job fails, whatever happens in it."""
         files = Job(self.data / job["src"], self.data / job["dst"])
+        stopping = False
         try:
             outcome = self._run(job, files, self._progress(job))
         except Cancelled:
             outcome = None
         except Stopping:
-            self.store.update(job["id"], status="queued", fps=None)
-            return
+            outcome, stopping = None, True
         except Exception as exc:  # noqa: BLE001 - loading a model, Ray: the job fails, the server stays up
             outcome = Outcome(files, "failed", f"{type(exc).__name__}: {exc}")
+        with self._lock:
+            self._current = None
+            self._record(job, files, outcome, stopping)
+
+    def _record(self, job: dict, files: Job, outcome: Outcome | None, stopping: bool) -> None:
+        """Keep a job's outcome in the store (None: cancelled, or stopped with the server), or
+        remove the job if it was deleted while it ran."""
         cancelled = job["id"] in self._cancelled  # on Ray a cancelled job runs to its end, then is dropped
         self._cancelled.discard(job["id"])
-        if outcome is None or cancelled:
+        if job["id"] in self._deleting:
+            self._deleting.discard(job["id"])
+            self._remove(job["id"])
+        elif stopping:
+            self.store.update(job["id"], status="queued", fps=None)
+        elif outcome is None or cancelled:
             self._discard(files)
+            shutil.rmtree(files.src.parent, ignore_errors=True)  # a cancelled job's input is not kept
             self.store.update(job["id"], status="cancelled", fps=None)
         elif outcome.status == "failed":
             self._discard(files)
@@ -117,7 +168,7 @@ class Worker:
         return reason.replace(f"{self.data.resolve()}/", "").replace(f"{self.data}/", "")
 
     def _discard(self, files: Job) -> None:
-        """Remove what a failed or cancelled job wrote; its input stays for the frame views."""
+        """Remove what a failed or cancelled job wrote (a failed job's input stays for the frame views)."""
         shutil.rmtree(work_dir(files.dst), ignore_errors=True)
         files.dst.unlink(missing_ok=True)
 

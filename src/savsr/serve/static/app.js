@@ -10,6 +10,7 @@ let defaults = {};
 let picked = [];
 let jobs = [];
 let viewing = null;
+const FINISHED = ["done", "failed", "cancelled"];
 
 async function api(path, options = {}) {
   const response = await fetch(path, { ...options, headers: { ...HEADERS, ...(options.headers || {}) } });
@@ -140,7 +141,35 @@ function renderJobs() {
       a.textContent = "Download";
       actions.append(a, button("Compare", () => view(job)));
     }
+    if (job.status !== "deleting") actions.append(button("Delete", () => remove(job)));
   }
+  $("clear").hidden = !jobs.some((j) => FINISHED.includes(j.status));
+}
+
+async function remove(job) {
+  try {
+    await api(`api/jobs/${job.id}`, { method: "DELETE" });
+    if (viewing && viewing.id === job.id) closeViewer();
+  } catch (err) {
+    say(`${job.name}: ${err.message}`, true);
+  }
+  refresh();
+}
+
+async function clearFinished() {
+  try {
+    const { deleted } = await api("api/jobs/clear", { method: "POST" });
+    if (viewing && deleted.includes(viewing.id)) closeViewer();
+    say(`deleted ${deleted.length} finished job(s)`);
+  } catch (err) {
+    say(err.message, true);
+  }
+  refresh();
+}
+
+function closeViewer() {
+  viewing = null;
+  $("viewer").hidden = true;
 }
 
 async function cancel(job) {
@@ -223,6 +252,7 @@ function setUp() {
   $("scale").addEventListener("change", fillModels);
   $("model").addEventListener("change", describeModel);
   $("queue").addEventListener("click", queue);
+  $("clear").addEventListener("click", clearFinished);
   $("frame").addEventListener("change", showFrame);
   $("zoom").addEventListener("change", setZoom);
   $("split").addEventListener("input", (e) => setSplit(Number(e.target.value)));
