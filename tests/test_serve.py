@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import sqlite3
 import struct
 import time
@@ -12,6 +13,7 @@ import zlib
 from pathlib import Path
 from urllib.parse import quote
 
+import av
 import numpy as np
 import pytest
 import torch
@@ -24,8 +26,10 @@ from serve_helpers import HEADERS, frames, noise_image, reference, wait_job
 from savsr.cli import main
 from savsr.data.resize import imresize
 from savsr.models.zoo import default_model
-from savsr.serve import ServeConfig, app_config, check_binding
-from savsr.serve.app import AppConfig, create_app, safe_name
+from savsr.serve import ServeConfig, app_config, check_binding, page_address
+from savsr.serve.app import AppConfig, create_app, public, safe_name
+from savsr.serve.store import JobStore
+from savsr.serve.worker import RunSettings, Worker
 
 MAX_UPLOAD = 2_000_000
 BASE = "http://127.0.0.1:8000"
@@ -129,7 +133,7 @@ def test_an_image_job(client: TestClient, model_file: Path, tmp_path: Path) -> N
 def test_cancel_a_queued_and_a_running_job(client: TestClient, long_clip: Path, clip: Path, data: Path) -> None:
     _, running = _upload(client, long_clip, "long.mkv")
     _, queued = _upload(client, clip, "waits.mkv")
-    wait_job(client.get, running["id"], until=lambda j: j["status"] == "running" and j["done"] >= 1)
+    wait_job(client.get, running["id"], until=lambda j: j["status"] == "running" and j["fps"])
     r = client.post(f"/api/jobs/{queued['id']}/cancel", headers=HEADERS)
     assert r.status_code == 200 and r.json()["status"] == "cancelled"
     mid = client.get(f"/api/jobs/{running['id']}").json()
@@ -147,6 +151,68 @@ def test_cancel_a_queued_and_a_running_job(client: TestClient, long_clip: Path, 
         assert r.status_code == 409 and r.json()["error"] == "the job is cancelled; its input is not kept"
 
 
+def _marked_clip(path: Path, frames: int, rotation: int = 0, options: dict | None = None) -> Path:
+    """An H.264 MP4 of 64 × 48 frames, grey with a white mark at the coded top-left, with a display rotation."""
+    with av.open(str(path), "w", options=options or {}) as out:
+        v = out.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt, v.options = 64, 48, "yuv420p", {"crf": "0", "preset": "ultrafast"}
+        if rotation:
+            v.set_display_rotation(rotation)
+        for i in range(frames):
+            rgb = np.full((48, 64, 3), 40 + i, np.uint8)
+            rgb[:12, :16] = 250
+            for packet in v.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                out.mux(packet)
+        for packet in v.encode():
+            out.mux(packet)
+    return path
+
+
+def test_a_rotated_clip_is_shown_upright(client: TestClient, tmp_path: Path) -> None:
+    """A phone's portrait clip (display rotation 90° counter-clockwise) is shown as players show it
+    in every pane: portrait, the mark coded at the top-left now at the bottom-left."""
+    code, job = _upload(client, _marked_clip(tmp_path / "portrait.mp4", 3, rotation=90), "portrait.mp4")
+    assert code == 201, job
+    wait_job(client.get, job["id"])
+    for kind, shape in (("bicubic", (128, 96, 3)), ("sr", (128, 96, 3)), ("w", (64, 48, 3))):
+        image = _png(client.get(f"/api/jobs/{job['id']}/frames/1/{kind}.png"))
+        assert image.shape == shape, kind
+        if kind != "w":
+            assert image[-20:, :28].mean() > 200 and image[:20, :28].mean() < 100 and image[-20:, -28:].mean() < 100
+
+
+def test_an_input_cut_short_is_reported(client: TestClient, tmp_path: Path) -> None:
+    """A video that ends before the frames its container declares: the job says so, and a frame
+    past its real end is refused with the job's range."""
+    whole = _marked_clip(tmp_path / "whole.mp4", 30, options={"movflags": "faststart"})  # the index first
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[:whole.stat().st_size * 6 // 10])
+    code, job = _upload(client, cut, "cut.mp4")
+    assert code == 201 and job["total"] == 30, job
+    done = wait_job(client.get, job["id"])
+    n = done["done"]
+    assert 0 < n < 30 and done["message"] == (f"the input ended after {n} of the 30 frames its container declares "
+                                              "(cut short or damaged?); those were all super-resolved")
+    r = client.get(f"/api/jobs/{job['id']}/frames/{n}/sr.png")
+    assert r.status_code == 404 and r.json()["error"] == f"frame {n} is not among this job's frames 0 to {n - 1}"
+
+
+def test_frame_rate_and_eta_come_once_frames_flow(tmp_path: Path) -> None:
+    """The first report (after the model loaded, or a resumed run's frames found finished) starts
+    the clock: no frame/s and no ETA until a frame has been computed after it."""
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    job = {"id": "A" * 16, "name": "a.mkv", "src": "a", "dst": "b", "kind": "video", "width": 8, "height": 8,
+           "model": "m", "scale": 2, "precision": "fp32", "frames": "", "start": 0, "total": 100, "status": "running"}
+    store.add(job)
+    tick = Worker(store, tmp_path, RunSettings({}))._progress(job)
+    tick(40)  # a resumed run: 40 frames found finished, at once
+    assert public(store.get(job["id"]))["eta"] is None and store.get(job["id"])["done"] == 40
+    time.sleep(0.3)
+    tick(1)
+    got = public(store.get(job["id"]))
+    assert got["done"] == 41 and 1 / 0.6 < got["fps"] < 1 / 0.29 and got["eta"] == pytest.approx(59 / got["fps"])
+
+
 def _traces(data: Path, needles: list[str]) -> list[str]:
     """What the data folder still holds of ``needles`` (job ids, file names): paths that name
     one, and files whose bytes hold one (the job list's database and its log included)."""
@@ -157,7 +223,8 @@ def _traces(data: Path, needles: list[str]) -> list[str]:
     return found
 
 
-def test_delete_a_queued_a_running_and_a_done_job(model_file: Path, clip: Path, long_clip: Path, tmp_path: Path) -> None:
+def test_delete_a_queued_a_running_and_a_done_job(model_file: Path, clip: Path, long_clip: Path,
+                                                  tmp_path: Path) -> None:
     data = tmp_path / "data"
     with TestClient(create_app(_config(data, model_file)), base_url=BASE) as c:
         _, done = _upload(c, clip, "finished clip.mkv")
@@ -168,7 +235,7 @@ def test_delete_a_queued_a_running_and_a_done_job(model_file: Path, clip: Path, 
         for job in (queued, done, running):
             r = c.delete(f"/api/jobs/{job['id']}", headers=HEADERS)
             assert r.status_code == 200 and r.json() == {"deleted": [job["id"]]}, r.text
-        assert c.get(f"/api/jobs/{queued['id']}").status_code == 404 and c.get(f"/api/jobs/{done['id']}").status_code == 404
+        assert [c.get(f"/api/jobs/{j['id']}").status_code for j in (queued, done)] == [404, 404]
         deadline = time.monotonic() + 60  # the running job goes once its next frame sees the cancel
         while c.get(f"/api/jobs/{running['id']}").status_code != 404 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -241,7 +308,8 @@ def _png_header(w: int, h: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) + chunk(b"IEND", b"")
 
 
-@pytest.mark.parametrize("given, kept", [("視頻.mp4", "視頻.mp4"), ("e\u0301te\u0301 à la plage.mp4", "été à la plage.mp4")])
+@pytest.mark.parametrize("given, kept", [("視頻.mp4", "視頻.mp4"),
+                                         ("e\u0301te\u0301 à la plage.mp4", "été à la plage.mp4")])
 def test_names_in_any_script_are_kept(client: TestClient, clip: Path, data: Path, given: str, kept: str) -> None:
     """A name in any script, with accents and spaces, is kept (NFC) on disk, in the list and in the download."""
     code, job = _upload(client, clip, given)
@@ -287,9 +355,22 @@ def test_cross_site_requests_and_foreign_hosts_are_refused(client: TestClient, c
     r = client.post("/api/jobs", params={"name": "a.mkv"}, content=clip.read_bytes(),
                     headers={**HEADERS, "Origin": "http://evil.example"})
     assert r.status_code == 403
-    r = client.get("/api/jobs", headers={"Host": "evil.example:8000"})  # DNS rebinding
-    assert r.status_code == 421 and "127.0.0.1" in r.json()["error"]
-    assert client.get("/api/jobs", headers={"Host": "localhost:8000"}).status_code == 200
+    for host in ("evil.example:8000", "127.0.0.1.evil.example", "localhost.evil.example:8000", "192.0.2.1:8000"):
+        r = client.get("/api/jobs", headers={"Host": host})  # DNS rebinding
+        assert r.status_code == 421 and r.json()["error"] == ("this server answers only for localhost and loopback "
+                                                               f"addresses, not {host!r}"), host
+    # Every loopback address answers, as `savsr serve --host 127.0.0.5` prints it.
+    for host in ("localhost:8000", "127.0.0.1:8000", "127.0.0.5:8000", "127.1.2.3", "[::1]:8000", "localhost"):
+        assert client.get("/api/jobs", headers={"Host": host}).status_code == 200, host
+
+
+def test_the_printed_address_is_one_a_browser_can_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(socket, "gethostname", lambda: "studio-pc")
+    assert page_address("127.0.0.5", 8000, None) == "http://127.0.0.5:8000/"
+    assert page_address("::1", 8001, None) == "http://[::1]:8001/"
+    assert page_address("0.0.0.0", 8000, "tok") == "http://studio-pc:8000/?token=tok"
+    assert page_address("::", 8000, "tok") == "http://studio-pc:8000/?token=tok"
+    assert page_address("192.0.2.7", 80, "tok") == "http://192.0.2.7:80/?token=tok"
 
 
 def test_the_page_and_its_files(client: TestClient) -> None:
@@ -300,7 +381,10 @@ def test_the_page_and_its_files(client: TestClient) -> None:
     # Nothing is fetched from elsewhere: no absolute URL in the page's files.
     static = Path(__file__).resolve().parents[1] / "src" / "savsr" / "serve" / "static"
     for f in static.iterdir():
-        assert "http://" not in f.read_text() and "https://" not in f.read_text(), f
+        assert b"http://" not in f.read_bytes() and b"https://" not in f.read_bytes(), f
+    icon = client.get("/static/favicon.png")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/png"
+    assert '<link rel="icon" href="static/favicon.png"' in page.text
     models = client.get("/api/models").json()
     assert models["models"] == [{"name": "tiny", "scale": 2, "purpose": ""}] and models["max_upload"] == MAX_UPLOAD
     assert models["defaults"] == {"2": "tiny"} and models["scale"] == 2  # no ×4 here: the first offered
@@ -335,6 +419,10 @@ def test_a_token_guards_every_request(data: Path, model_file: Path, tmp_path: Pa
             r = c.get(path)
             assert r.status_code == 401 and "token" in r.json()["error"], path
         assert c.get("/api/jobs", headers={"X-Savsr-Token": "wrong"}).status_code == 401
+        # A browser opening the page without its token gets a page that says what to do.
+        r = c.get("/", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+        assert r.status_code == 401 and r.headers["content-type"].startswith("text/html")
+        assert "a valid token is needed: open the address the server printed at its start." in r.text
         assert c.get("/api/jobs", headers={"X-Savsr-Token": "s3cret"}).status_code == 200
         page = c.get("/?token=s3cret")  # the address printed at start: sets the cookie for the rest
         assert page.status_code == 200 and "httponly" in page.headers["set-cookie"].lower()

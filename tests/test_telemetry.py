@@ -40,8 +40,9 @@ def test_an_int8_run_sends_nothing_and_forks_nothing(model_file: Path, tmp_path:
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in CI_VARIABLES}
     env.update(HOME=str(home), SAVSR_CACHE=str(tmp_path / "cache"))
-    done = subprocess.run([sys.executable, "-c", PROBE, "upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png"),
-                           "--model", str(model_file), "--device", "cpu", "--precision", "int8"],
+    done = subprocess.run([sys.executable, "-c", PROBE, "upscale", str(tmp_path / "in.png"),
+                           "-o", str(tmp_path / "out.png"), "--model", str(model_file), "--device", "cpu",
+                           "--precision", "int8"],
                           env=env, capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0, done.stderr
     assert "quantizing the model to int8" in done.stderr  # from an empty cache: NNCF ran

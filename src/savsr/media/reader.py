@@ -84,6 +84,12 @@ class MediaInfo:
         return self.fps is not None
 
 
+def upright(frame: np.ndarray, rotation: int) -> np.ndarray:
+    """An (H, W, C) frame as a player shows it: turned by its display ``rotation`` (degrees
+    counter-clockwise, :attr:`MediaInfo.rotation`; the frames read are as coded)."""
+    return np.ascontiguousarray(np.rot90(frame, k=round(rotation / 90) % 4))
+
+
 def to_float(frame: np.ndarray) -> np.ndarray:
     """uint8 or uint16 frame to float32 in [0, 1]."""
     if frame.dtype == np.uint8:

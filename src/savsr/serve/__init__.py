@@ -9,7 +9,6 @@ slider and the W map of Eq. 3 for any frame (docs/serve.md).
 
 from __future__ import annotations
 
-import ipaddress
 import multiprocessing
 import secrets
 import socket
@@ -18,7 +17,7 @@ from pathlib import Path
 
 from ..errors import ParameterError, SavsrError
 from ..media.mux import DEFAULT_SEGMENT_FRAMES
-from .app import AppConfig, create_app
+from .app import AppConfig, create_app, names_this_machine
 from .memory import limit_arenas
 
 __all__ = ["ServeConfig", "create_app", "app_config", "check_binding", "new_token", "serve"]
@@ -42,16 +41,6 @@ class ServeConfig:
     keep_days: float | None = None  # finished jobs older than this are deleted at start; None: kept
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names this machine only (127.0.0.0/8, ::1, localhost)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def new_token() -> str:
     """A random token for a server that others can reach."""
     return secrets.token_urlsafe(24)
@@ -59,7 +48,7 @@ def new_token() -> str:
 
 def check_binding(host: str, token: str | None) -> None:
     """Refuse to listen beyond this machine without a token."""
-    if not is_loopback(host) and not token:
+    if not names_this_machine(host) and not token:
         raise ParameterError("token", f"{host} can be reached from other machines; listening there needs a token: "
                                       "pass {param} TOKEN, or {param} auto for a random one")
 
@@ -82,8 +71,8 @@ def app_config(config: ServeConfig) -> AppConfig:
     if not models:
         raise SavsrError("no models to offer: none is bundled and no generator file was given")
     defaults = {scale: name for scale, name in DEFAULTS.items() if models.get(name) == name}  # savsr upscale's
-    return AppConfig(config.data.resolve(), models, scales, config.token, config.max_upload, is_loopback(config.host),
-                     config.device, config.segment_frames, config.ray, purposes, defaults, config.keep_days)
+    return AppConfig(config.data.resolve(), models, scales, config.token, config.max_upload,
+                     names_this_machine(config.host), config.device, config.segment_frames, config.ray, purposes, defaults, config.keep_days)
 
 
 def _check_port(host: str, port: int) -> None:
@@ -97,6 +86,17 @@ def _check_port(host: str, port: int) -> None:
             raise SavsrError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
+def page_address(host: str, port: int, token: str | None) -> str:
+    """The address to open the page at: the bound one, or where it listens on every address
+    (0.0.0.0, ::), this machine's name, which other machines can open (an address of all
+    interfaces is not one a browser can reach)."""
+    bare = host.strip("[]")
+    if bare in ("0.0.0.0", "::"):
+        bare = socket.gethostname()
+    shown = f"[{bare}]" if ":" in bare else bare
+    return f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+
+
 def serve(config: ServeConfig, announce=print) -> None:
     """Run the server until it is stopped (Ctrl-C); ``announce`` is given the page's address."""
     import uvicorn
@@ -108,9 +108,8 @@ def serve(config: ServeConfig, announce=print) -> None:
     multiprocessing.set_start_method("spawn", force=True)
     limit_arenas()  # this process is the server's: cap its arenas before its threads start
     app = create_app(app_config(config))
-    shown = f"[{config.host}]" if ":" in config.host else config.host
-    address = f"http://{shown}:{config.port}/" + (f"?token={config.token}" if config.token else "")
-    announce(f"savsr serve: open {address} (data in {config.data}; Ctrl-C stops)")
+    announce(f"savsr serve: open {page_address(config.host, config.port, config.token)} "
+             f"(data in {config.data}; Ctrl-C stops)")
     # A short graceful shutdown: open event streams would otherwise hold it until they close.
     uvicorn.run(app, host=config.host.strip("[]"), port=config.port, log_level="warning",
                 timeout_graceful_shutdown=2)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import html
+import ipaddress
 import json
 import os
 import re
@@ -20,7 +22,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -37,7 +39,6 @@ from .worker import RunSettings, Worker
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")  # as savsr upscale's --precision
 TOKEN_COOKIE, TOKEN_HEADER, REQUEST_HEADER = "savsr_token", "x-savsr-token", "x-savsr-request"
-LOOPBACK_NAMES = {"127.0.0.1", "localhost", "::1", "[::1]"}
 _ID = re.compile(r"[A-Za-z0-9_-]{16}")
 EVENT_POLL, EVENT_KEEPALIVE = 0.5, 15.0  # seconds
 # Uploads probed at once: each probe runs FFmpeg's decoder with its threads and frame buffers, so
@@ -88,6 +89,31 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
+def _refusal(request: Request, status: int, message: str) -> Response:
+    """The guard's refusal: a page for a browser that asks for one (opening the address without
+    its token), the JSON error for the page's own requests and for scripts."""
+    if "text/html" not in request.headers.get("accept", ""):
+        return _error(status, message)
+    body = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>savsr: {status}</title></head>'
+            f'<body style="font-family: system-ui, sans-serif; margin: 2rem"><h1>savsr serve</h1>'
+            f"<p>{html.escape(message)}.</p></body></html>")
+    return HTMLResponse(body, status_code=status)
+
+
+def names_this_machine(host: str) -> bool:
+    """Whether a Host header (name or address, with or without a port) names this machine:
+    localhost, or any loopback address (127.0.0.0/8, ::1). Names others could point here by DNS
+    are refused (DNS rebinding)."""
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 or host.startswith("[") else host
+    name = name.strip("[]")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 class Guard:
     """ASGI middleware in front of every route: with a token, a request must carry it (header,
     cookie or ``token`` query parameter); bound to loopback, the Host must name this machine;
@@ -99,16 +125,17 @@ class Guard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            problem = self._check(Request(scope))
+            request = Request(scope)
+            problem = self._check(request)
             if problem is not None:
-                await _error(*problem)(scope, receive, send)
+                await _refusal(request, *problem)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
     def _check(self, request: Request) -> tuple[int, str] | None:
         host = request.headers.get("host", "")
-        if self.loopback and host.rsplit(":", 1)[0] not in LOOPBACK_NAMES and host not in LOOPBACK_NAMES:
-            return 421, f"this server answers only for 127.0.0.1 and localhost, not {host[:80]!r}"
+        if self.loopback and not names_this_machine(host):
+            return 421, f"this server answers only for localhost and loopback addresses, not {host[:80]!r}"
         if self.token is not None:
             given = (request.headers.get(TOKEN_HEADER) or request.cookies.get(TOKEN_COOKIE)
                      or request.query_params.get("token") or "")
@@ -348,7 +375,8 @@ class Server:
         kind, index = request.path_params["kind"], request.path_params["index"]
         if kind not in VIEWS:
             raise Refused(404, f"no view {kind[:20]!r}; the views are {', '.join(VIEWS)}")
-        last = job["start"] + job["total"] - 1 if job["total"] else None
+        count = job["done"] if job["status"] == "done" else job["total"]  # an input cut short: the frames it had
+        last = job["start"] + count - 1 if count else None
         if index < job["start"] or (last is not None and index > last):
             raise Refused(404, f"frame {index} is not among this job's frames {job['start']} to {last}")
         if kind == "sr" and job["status"] != "done":

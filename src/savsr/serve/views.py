@@ -14,21 +14,22 @@ from ..data.activity import activity_weights
 from ..data.color import luma
 from ..data.resize import imresize
 from ..errors import SavsrError
-from ..media.reader import FrameSource, to_uint8
+from ..media.reader import FrameSource, to_uint8, upright
 
 VIEWS = ("bicubic", "sr", "w")
 
 
 def frame_at(path: Path, index: int) -> np.ndarray:
-    """Frame ``index`` of a video or image as (H, W, 3) uint8."""
-    frames = FrameSource(path).frames(index)
+    """Frame ``index`` of a video or image as (H, W, 3) uint8, upright as a player shows it."""
+    source = FrameSource(path)
+    frames = source.frames(index)
     try:
         frame = to_uint8(next(frames))
     except StopIteration:
         raise SavsrError(f"there is no frame {index}") from None
     finally:
         frames.close()
-    return np.repeat(frame, 3, 2) if frame.shape[2] == 1 else frame
+    return upright(np.repeat(frame, 3, 2) if frame.shape[2] == 1 else frame, source.info.rotation)
 
 
 def _tensor(frame: np.ndarray) -> torch.Tensor:

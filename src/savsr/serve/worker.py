@@ -110,7 +110,8 @@ class Worker:
         return True
 
     def _remove(self, job_id: str) -> None:
-        """Remove a job's folder, then its row (a kill in between leaves a "deleting" row, removed at the next start)."""
+        """Remove a job's folder, then its row (a kill in between leaves a "deleting" row, removed
+        at the next start)."""
         shutil.rmtree(self.data / "jobs" / job_id, ignore_errors=True)
         self.store.remove(job_id)
 
@@ -161,7 +162,10 @@ class Worker:
             self.store.update(job["id"], status="failed", fps=None, message=self._public(outcome.reason))
         else:  # done, or "skipped": a server killed between publishing the output and recording it
             done = outcome.frames or job["total"] or self.store.get(job["id"])["done"]
-            self.store.update(job["id"], status="done", done=done, message="")
+            short = outcome.frames and job["total"] and outcome.frames < job["total"]
+            message = (f"the input ended after {outcome.frames} of the {job['total']} frames its container "
+                       "declares (cut short or damaged?); those were all super-resolved") if short else ""
+            self.store.update(job["id"], status="done", done=done, message=message)
 
     def _public(self, reason: str) -> str:
         """A failure's reason without the server's own folders in it."""
@@ -175,7 +179,7 @@ class Worker:
     def _progress(self, job: dict) -> Callable[[int], None]:
         """The callback ``upscale_file`` calls with each step's frames: it stores frames done and
         frame/s now and then, and stops the job when it is cancelled or the server stops."""
-        state = {"done": 0, "computed": 0, "t0": time.monotonic(), "written": 0.0}
+        state = {"done": 0, "computed": 0, "t0": None, "written": 0.0}
         job_id = job["id"]
         self.store.update(job_id, done=0)
 
@@ -184,15 +188,16 @@ class Worker:
                 raise Cancelled
             if self._stop.is_set():
                 raise Stopping
-            state["done"] += n
-            if state["computed"] or n == 1:  # a resumed run first reports the frames it found, at once
-                state["computed"] += n
-            else:
-                state["t0"] = time.monotonic()
             now = time.monotonic()
+            state["done"] += n
+            # The clock starts at the first report, so that neither loading the model nor the frames
+            # a resumed run found finished count: frame/s and the ETA come once frames flow.
+            if state["t0"] is None:
+                state["t0"] = now
+            else:
+                state["computed"] += n
             if now - state["written"] >= PROGRESS_EVERY:
-                elapsed = now - state["t0"]
-                fps = state["computed"] / elapsed if state["computed"] and elapsed > 0 else None
+                fps = state["computed"] / (now - state["t0"]) if state["computed"] else None
                 self.store.update(job_id, done=state["done"], fps=fps)
                 state["written"] = now
 

@@ -116,11 +116,12 @@ function renderJobs() {
     const row = body.insertRow();
     row.dataset.id = job.id;
     row.dataset.status = job.status;
-    cell(row, job.name);
+    cell(row, job.name, "name").title = job.name;  // long names wrap; the whole name on hover
     cell(row, `${job.model} ×${job.scale} ${job.precision}${job.frames ? ` [${job.frames}]` : ""}`);
     const status = cell(row, job.status, `status status-${job.status}`);
     if (job.message) status.title = job.message;
     if (job.status === "failed") status.textContent = `failed: ${job.message}`;
+    else if (job.message) status.textContent = `${job.status}: ${job.message}`;  // e.g. an input cut short
     const bar = document.createElement("progress");
     if (job.total) { bar.max = job.total; bar.value = job.done; }
     const progress = document.createElement("span");
@@ -202,9 +203,10 @@ function view(job) {
   viewing = job;
   const frame = $("frame");
   frame.min = job.start;
-  frame.max = job.total ? job.start + job.total - 1 : "";
+  frame.max = job.done ? job.start + job.done - 1 : "";
   frame.value = job.start;
   $("viewer-name").textContent = job.name;
+  $("viewer-name").title = job.name;
   $("viewer").hidden = false;
   showFrame();
   $("viewer").scrollIntoView();
@@ -213,11 +215,28 @@ function view(job) {
 function showFrame() {
   if (!viewing) return;
   const n = Number($("frame").value);
+  const first = viewing.start;
+  const count = viewing.status === "done" ? viewing.done : viewing.total;  // an input cut short: the frames it had
+  const last = count ? viewing.start + count - 1 : null;
+  if (!Number.isInteger(n) || n < first || (last !== null && n > last)) {
+    $("viewer-message").textContent = `frame ${$("frame").value} is not among this job's frames ${first} to ${last ?? "the end"}`;
+    $("viewer-message").className = "error";
+    return;  // the frame shown stays
+  }
+  $("viewer-message").textContent = "";
   $("viewer-frame").textContent = n;
   const base = `api/jobs/${viewing.id}/frames/${n}`;
   $("img-bicubic").src = `${base}/bicubic.png`;
   $("img-sr").src = `${base}/sr.png`;
   $("img-w").src = `${base}/w.png`;
+}
+
+async function explainImage(event) {
+  // A frame the server refused (past a video's real end, say): its message instead of a broken picture.
+  const response = await fetch(event.target.src, { headers: HEADERS }).catch(() => null);
+  const body = response ? await response.json().catch(() => ({})) : {};
+  $("viewer-message").textContent = body.error || `${event.target.alt}: the picture could not be loaded`;
+  $("viewer-message").className = "error";
 }
 
 function setSplit(percent) {
@@ -254,6 +273,7 @@ function setUp() {
   $("queue").addEventListener("click", queue);
   $("clear").addEventListener("click", clearFinished);
   $("frame").addEventListener("change", showFrame);
+  for (const id of ["img-bicubic", "img-sr", "img-w"]) $(id).addEventListener("error", explainImage);
   $("zoom").addEventListener("change", setZoom);
   $("split").addEventListener("input", (e) => setSplit(Number(e.target.value)));
   $("stage").addEventListener("pointerdown", dragSplit);
