@@ -104,3 +104,20 @@ def streams(path: Path) -> dict:
                 packets = [(bytes(p), p.pts * p.time_base) for p in c.demux(c.streams[index]) if p.size]
             info["audio" if kind == "audio" else "subtitles"].append(packets)
     return info
+
+
+def marked_clip(path: Path, frames: int, rotation: int = 0, options: dict | None = None) -> Path:
+    """An H.264 MP4 of 64 × 48 frames, grey with a white mark at the coded top-left, with a display rotation."""
+    with av.open(str(path), "w", options=options or {}) as out:
+        v = out.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt, v.options = 64, 48, "yuv420p", {"crf": "0", "preset": "ultrafast"}
+        if rotation:
+            v.set_display_rotation(rotation)
+        for i in range(frames):
+            rgb = np.full((48, 64, 3), 40 + i, np.uint8)
+            rgb[:12, :16] = 250
+            for packet in v.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                out.mux(packet)
+        for packet in v.encode():
+            out.mux(packet)
+    return path

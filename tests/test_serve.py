@@ -13,7 +13,6 @@ import zlib
 from pathlib import Path
 from urllib.parse import quote
 
-import av
 import numpy as np
 import pytest
 import torch
@@ -21,7 +20,7 @@ from matplotlib import colormaps
 from PIL import Image
 from starlette.testclient import TestClient
 
-from media_clips import rich_clip
+from media_clips import marked_clip, rich_clip
 from serve_helpers import HEADERS, frames, noise_image, reference, wait_job
 from savsr.cli import main
 from savsr.data.resize import imresize
@@ -151,27 +150,10 @@ def test_cancel_a_queued_and_a_running_job(client: TestClient, long_clip: Path, 
         assert r.status_code == 409 and r.json()["error"] == "the job is cancelled; its input is not kept"
 
 
-def _marked_clip(path: Path, frames: int, rotation: int = 0, options: dict | None = None) -> Path:
-    """An H.264 MP4 of 64 × 48 frames, grey with a white mark at the coded top-left, with a display rotation."""
-    with av.open(str(path), "w", options=options or {}) as out:
-        v = out.add_stream("libx264", rate=25)
-        v.width, v.height, v.pix_fmt, v.options = 64, 48, "yuv420p", {"crf": "0", "preset": "ultrafast"}
-        if rotation:
-            v.set_display_rotation(rotation)
-        for i in range(frames):
-            rgb = np.full((48, 64, 3), 40 + i, np.uint8)
-            rgb[:12, :16] = 250
-            for packet in v.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
-                out.mux(packet)
-        for packet in v.encode():
-            out.mux(packet)
-    return path
-
-
 def test_a_rotated_clip_is_shown_upright(client: TestClient, tmp_path: Path) -> None:
     """A phone's portrait clip (display rotation 90° counter-clockwise) is shown as players show it
     in every pane: portrait, the mark coded at the top-left now at the bottom-left."""
-    code, job = _upload(client, _marked_clip(tmp_path / "portrait.mp4", 3, rotation=90), "portrait.mp4")
+    code, job = _upload(client, marked_clip(tmp_path / "portrait.mp4", 3, rotation=90), "portrait.mp4")
     assert code == 201, job
     wait_job(client.get, job["id"])
     for kind, shape in (("bicubic", (128, 96, 3)), ("sr", (128, 96, 3)), ("w", (64, 48, 3))):
@@ -184,7 +166,7 @@ def test_a_rotated_clip_is_shown_upright(client: TestClient, tmp_path: Path) -> 
 def test_an_input_cut_short_is_reported(client: TestClient, tmp_path: Path) -> None:
     """A video that ends before the frames its container declares: the job says so, and a frame
     past its real end is refused with the job's range."""
-    whole = _marked_clip(tmp_path / "whole.mp4", 30, options={"movflags": "faststart"})  # the index first
+    whole = marked_clip(tmp_path / "whole.mp4", 30, options={"movflags": "faststart"})  # the index first
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(whole.read_bytes()[:whole.stat().st_size * 6 // 10])
     code, job = _upload(client, cut, "cut.mp4")

@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 
 from conftest import require
+from media_clips import marked_clip
 from serve_helpers import frames, free_port, reference, start_server, stop
+from savsr.models.zoo import default_model
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 # Where to keep the screenshot for docs/serve.md (docs/figures/serve.png), when set.
@@ -113,3 +115,59 @@ def test_upload_follow_compare_download(browser, model_file: Path, tmp_path: Pat
     want = reference(clip, tmp_path / "want.mkv", model_file, "--precision", "fp32", "--frames", "0:6")
     result = frames(got)
     assert result.shape == (6, 432, 768, 3) and np.array_equal(result, want)
+
+
+def test_defaults_a_name_in_any_script_a_rotated_clip_and_delete(browser, model_file: Path, tmp_path: Path) -> None:
+    """The page preselects `savsr upscale --scale S`'s model at every scale and says what it is
+    for; a portrait phone clip named 視頻.mp4 runs, is shown upright, downloads as 視頻_x2.mp4, and
+    Delete leaves nothing of it in the data folder (issue #51)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    clip = marked_clip(tmp_path / "視頻.mp4", 4, rotation=90)
+    data, port = tmp_path / "data", free_port()
+    server = start_server(data, port, model_file)
+    try:
+        d = browser
+        d.get(f"http://127.0.0.1:{port}/")
+        find = lambda css: d.find_element(By.CSS_SELECTOR, css)  # noqa: E731
+        _wait(lambda: len(Select(find("#model")).options) > 0, 30, "the models")
+        assert Select(find("#scale")).first_selected_option.get_attribute("value") == "4"
+        for scale in (4, 3, 2):
+            Select(find("#scale")).select_by_value(str(scale))
+            assert Select(find("#model")).first_selected_option.get_attribute("value") == default_model(scale)
+            assert find("#purpose").text.startswith(f"{default_model(scale)}: for clean input;")
+        Select(find("#model")).select_by_value("tiny_x2")
+        Select(find("#precision")).select_by_value("fp32")
+        find("#files").send_keys(str(clip))
+        find("#queue").click()
+        row = "document.querySelector('#jobs tbody tr')"
+        _wait(lambda: d.execute_script(f"return {row} && {row}.dataset.status") == "done", 120, "the job")
+        assert d.execute_script(f"return {row}.querySelector('.name').textContent") == "視頻.mp4"
+        job_id = d.execute_script(f"return {row}.dataset.id")
+
+        d.execute_script(f"[...{row}.querySelectorAll('button')].find(b => b.textContent === 'Compare').click()")
+        for img in ("#img-bicubic", "#img-sr", "#img-w"):  # portrait, as the phone held it
+            size = _wait(lambda: d.execute_script(
+                f"const i = document.querySelector('{img}'); return i.complete && i.naturalWidth && "
+                "[i.naturalWidth, i.naturalHeight];"), 30, img)
+            assert size == ([96, 128] if img != "#img-w" else [48, 64]), (img, size)
+        view = find("#compare-view")  # fitted to the pane's height, not its width
+        assert find("#img-bicubic").size["height"] <= view.size["height"] + 1 < 1.5 * find("#img-bicubic").size["height"]
+        frame = find("#frame")
+        frame.clear()
+        frame.send_keys("9\n")
+        _wait(lambda: "is not among this job's frames 0 to 3" in find("#viewer-message").text, 10, "the range message")
+        d.save_screenshot(str(tmp_path / "portrait.png"))
+
+        d.execute_script(f"{row}.querySelector('a.download').click()")
+        got = tmp_path / "dl" / "視頻_x2.mp4"
+        _wait(lambda: got.exists() and not list(got.parent.glob("*.crdownload")), 60, "the download")
+        assert frames(got).shape == (4, 96, 128, 3)  # coded landscape, with the rotation kept for players
+
+        d.execute_script(f"[...{row}.querySelectorAll('button')].find(b => b.textContent === 'Delete').click()")
+        _wait(lambda: d.execute_script(f"return {row} === null"), 30, "the row to go")
+        assert find("#viewer").get_attribute("hidden") is not None
+    finally:
+        stop(server)
+    assert [p for p in data.rglob("*") if job_id in str(p) or "視頻" in str(p)] == []

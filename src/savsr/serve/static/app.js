@@ -247,7 +247,11 @@ function setSplit(percent) {
 }
 
 function setZoom() {
-  const width = `${Number($("zoom").value) * 100}%`;
+  // At 1× a frame fills the pane's width, or its height (70vh) where it is taller than wide (a portrait clip).
+  const image = $("img-bicubic");
+  const aspect = image.naturalWidth && image.naturalHeight ? image.naturalWidth / image.naturalHeight : 0;
+  const fit = aspect && aspect < 1 ? `min(100%, ${(70 * aspect).toFixed(3)}vh)` : "100%";
+  const width = `calc(${fit} * ${Number($("zoom").value)})`;
   $("stage").style.width = width;
   $("w-stage").style.width = width;
 }
@@ -274,6 +278,7 @@ function setUp() {
   $("clear").addEventListener("click", clearFinished);
   $("frame").addEventListener("change", showFrame);
   for (const id of ["img-bicubic", "img-sr", "img-w"]) $(id).addEventListener("error", explainImage);
+  $("img-bicubic").addEventListener("load", setZoom);
   $("zoom").addEventListener("change", setZoom);
   $("split").addEventListener("input", (e) => setSplit(Number(e.target.value)));
   $("stage").addEventListener("pointerdown", dragSplit);
