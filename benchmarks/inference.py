@@ -20,7 +20,7 @@ import torch
 from savsr.infer.engine import OpenVINOEngine, TorchEngine, openvino_available
 from savsr.infer.upscaler import Upscaler
 from savsr.models.checkpoint import GeneratorSpec
-from savsr.precision import AUTOCAST_DTYPES
+from savsr.precision import AUTOCAST_DTYPES, cpu_has_bf16
 
 from .common import (
     Report,
@@ -48,6 +48,27 @@ def _network_path(model: torch.nn.Module, x: torch.Tensor, precision: str, devic
         with torch.no_grad(), autocast(device, precision):
             model(x)
     return run
+
+
+def add_bf16_hint_row(report: Report, model: torch.nn.Module, x: torch.Tensor, rounds: int) -> None:
+    """OpenVINO handed a bf16 hint against its fp32, on this CPU, whatever savsr would hand it: on
+    a CPU with native bf16 the gain savsr takes; on one without, what emulated bf16 would cost
+    (savsr never asks for it there, infer/engine.openvino_hint). Both compile the same graph."""
+    import numpy as np
+    import openvino as ov
+
+    from savsr.infer.engine import compiled_kernels, compiled_precision, to_openvino
+
+    graph, window = to_openvino(model.float().eval(), 5), np.ascontiguousarray(x.float().numpy())
+    compiled = {hint: ov.Core().compile_model(graph, "CPU", {"INFERENCE_PRECISION_HINT": hint,
+                                                             "PERFORMANCE_HINT": "LATENCY"})
+                for hint in ("bf16", "f32")}
+    requests = {hint: c.create_infer_request() for hint, c in compiled.items()}
+    secs = interleaved({hint: lambda r=r: r.infer({0: window}) for hint, r in requests.items()}, rounds, x.device)
+    bf16 = compiled["bf16"]
+    native = "native" if cpu_has_bf16() else "not native: emulated"
+    report.add(Row("inference", "OpenVINO given a bf16 hint, speed / its fp32", secs["f32"] / secs["bf16"], "×",
+                   note=f"bf16 {native} here; compiled {compiled_precision(bf16)} ({compiled_kernels(bf16)})"))
 
 
 def run(report: Report, device: torch.device, quick: bool) -> None:
@@ -91,6 +112,7 @@ def run(report: Report, device: torch.device, quick: bool) -> None:
         for p in roofs:
             engine = OpenVINOEngine(model, 5, p)
             paths[f"OpenVINO {p}"] = (p, flops, lambda engine=engine: engine(x))
+        add_bf16_hint_row(report, model, x, rounds)
     up = Upscaler(model_cl, spec, device, tile=0)  # as load_model builds it: channels_last, backend auto
     product = f"product: Upscaler default ({up.backend} {up.precision})"
     paths[product] = (up.precision, flops, lambda: up._forward(x))
