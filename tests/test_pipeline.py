@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -34,10 +35,19 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return rich_clip(tmp_path_factory.mktemp("clip") / "phone.mkv", frames=40)
 
 
-def _start(count: Path, delay: float, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+@pytest.fixture(scope="module")
+def tall_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """48×64: ×2 gives 96×128, 8 macroblock rows, which x264 cuts into 2 slices given 2 threads,
+    and a width at which its AVX-512 mb-tree code read memory it never wrote."""
+    return rich_clip(tmp_path_factory.mktemp("clip") / "tall.mkv", frames=40, size=(48, 64))
+
+
+def _start(count: Path | str, delay: float, *args: str, env: dict[str, str] | None = None,
+           preexec_fn: Callable[[], None] | None = None) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.Popen([sys.executable, "-c", COUNTED, str(count), str(delay), *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            preexec_fn=preexec_fn)
 
 
 def _calls(count: Path) -> int:
@@ -140,6 +150,51 @@ def test_killed_runs_resume_without_recomputing(model_file: Path, clip: Path, tm
     got, want = streams(dst), streams(ref)
     assert np.array_equal(got["frames"], want["frames"])
     assert got["pts"] == want["pts"] and got["audio"] == want["audio"] and got["subtitles"] == want["subtitles"]
+
+
+def _one_cpu() -> None:
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_two_runs_give_the_same_h264_bytes(model_file: Path, tall_clip: Path, tmp_path: Path, suffix: str) -> None:
+    """The same command twice, with the default encoder (x264), gives the same file. The second run
+    has another heap (MALLOC_PERTURB_, as an empty or a filled int8 cache leaves it), which x264's
+    AVX-512 mb-tree read, and one CPU, from which x264's automatic thread (slice) count came; and
+    Matroska's random IDs are left out (bitexact muxing)."""
+    args = ["upscale", str(tall_clip), "--model", str(model_file), "--segment-frames", "16"]
+    first, second = tmp_path / f"first{suffix}", tmp_path / f"second{suffix}"
+    p = _start("", 0.0, *args, "-o", str(first))
+    assert p.wait(120) == 0, p.stderr.read()
+    one_cpu = _one_cpu if hasattr(os, "sched_setaffinity") else None
+    p = _start("", 0.0, *args, "-o", str(second), env={"MALLOC_PERTURB_": "165"}, preexec_fn=one_cpu)
+    assert p.wait(120) == 0, p.stderr.read()
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_a_twice_killed_h264_run_equals_an_uninterrupted_one(model_file: Path, tall_clip: Path,
+                                                             tmp_path: Path) -> None:
+    """Killed twice, each time after one more segment, and run again: the H.264 file (the default
+    encoder) is the uninterrupted run's, byte for byte. Each resumed process has another heap, as
+    a fresh process (or another node) has, and the last one CPU."""
+    args = ["upscale", str(tall_clip), "--model", str(model_file), "--segment-frames", "8"]
+    ref, dst = tmp_path / "ref.mp4", tmp_path / "resumed.mp4"
+    p = _start("", 0.0, *args, "-o", str(ref))
+    assert p.wait(120) == 0, p.stderr.read()
+    for kill in (1, 2):
+        p = _start(tmp_path / f"run{kill}.count", 0.05, *args, "-o", str(dst),
+                   env={"MALLOC_PERTURB_": str(40 * kill)})
+        deadline = time.monotonic() + 60
+        while len(list(work_dir(dst).glob("seg-*.mp4"))) < kill and p.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert p.poll() is None, "the run ended before it could be killed"
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    assert not dst.exists() and _done_frames(dst) in (16, 24)
+    one_cpu = _one_cpu if hasattr(os, "sched_setaffinity") else None
+    p = _start("", 0.0, *args, "-o", str(dst), env={"MALLOC_PERTURB_": "165"}, preexec_fn=one_cpu)
+    assert p.wait(120) == 0, p.stderr.read()
+    assert dst.read_bytes() == ref.read_bytes()
 
 
 def test_two_runs_on_one_output_do_not_race(model_file: Path, clip: Path, tmp_path: Path) -> None:

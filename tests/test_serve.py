@@ -88,8 +88,8 @@ def _w_reference(rgb: np.ndarray) -> np.ndarray:
 
 def test_a_video_job_from_upload_to_download(client: TestClient, clip: Path, model_file: Path, tmp_path: Path,
                                              data: Path) -> None:
-    """Upload, queue with a frame range, follow, download: the result's frames equal `savsr upscale`'s
-    with the same settings; the frame views are the bicubic upsampling, the SR frame and W."""
+    """Upload, queue with a frame range, follow, download: the result is `savsr upscale`'s with the
+    same settings, byte for byte; the frame views are the bicubic upsampling, the SR frame and W."""
     code, job = _upload(client, clip, "my clip.mkv", frames="2:7", scale="2")
     assert code == 201, job
     assert (job["name"], job["kind"], job["total"], job["start"], job["width"], job["status"]) == \
@@ -105,6 +105,7 @@ def test_a_video_job_from_upload_to_download(client: TestClient, clip: Path, mod
     want = reference(clip, tmp_path / "want.mkv", model_file, "--precision", "fp32", "--frames", "2:7",
                      "--segment-frames", "4")
     assert got.shape == (5, 96, 128, 3) and np.array_equal(got, want)
+    assert r.content == (tmp_path / "want.mkv").read_bytes()  # the same bytes, H.264 in Matroska
 
     lr = frames(clip)[3]
     sr = _png(client.get(f"/api/jobs/{job['id']}/frames/3/sr.png"))

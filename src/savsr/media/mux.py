@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 from ..errors import SavsrError
 from .reader import open_container
+from .writer import BITEXACT
 
 SEGMENT_SUFFIX = ".mp4"
 DEFAULT_SEGMENT_FRAMES = 250  # 10 s at 25 fps: at most that much work is redone after a crash
@@ -95,7 +96,7 @@ def join(segments: list[Path], dst: Path, source: Path | None, rotation: int = 0
     fmt = {".m4v": "mp4"}.get(dst.suffix.lower())
     src = open_container(source) if source is not None else None
     try:
-        with av.open(str(segments[0])) as first, av.open(str(dst), "w", format=fmt) as out:
+        with av.open(str(segments[0])) as first, av.open(str(dst), "w", format=fmt, options=BITEXACT) as out:
             template = first.streams.video[0]
             video = out.add_stream_from_template(template)
             video.time_base = template.time_base

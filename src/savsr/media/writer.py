@@ -18,14 +18,18 @@ _DEFAULT_CODEC = {".webm": "libvpx-vp9", ".avi": "mpeg4"}
 _FORMAT = {".mp4": "mp4", ".m4v": "mp4", ".mkv": "matroska", ".mov": "mov", ".avi": "avi", ".webm": "webm"}
 _FF_QP2LAMBDA = 118  # FFmpeg's scale from a quantiser to global_quality
 X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
-# What makes x264 give the same bytes for the same frames (docs/inference.md, "Same input, same
-# bytes"). cpu-independent=1: its C mb-tree propagation, not its AVX-512 assembly, which reads
-# memory it never wrote (on AVX-512 CPUs, Ice Lake and Zen 4, runs decoded up to 50 levels apart).
-X264_PARAMS = "cpu-independent=1"
-# A fixed thread count: x264's "auto" counts the CPUs the encoding thread may run on (its affinity),
-# and with PyAV's slice threads that count is the number of slices per frame, which changes the
-# stream. 4 encodes as fast as auto on 2 cores and still helps where the network runs on a GPU.
-X264_THREADS = 4
+# x264 pinned so that the same frames give the same bytes, run after run and resumed or not
+# (docs/inference.md, "Same input, same bytes"). cpu-independent=1 takes x264's C mb-tree
+# propagation, not its AVX-512 assembly, which reads memory it never wrote: on AVX-512 CPUs (Ice
+# Lake, Zen 4) two runs decoded up to 58 levels apart, and the stream changed with the heap's state.
+_X264_PARAMS = "cpu-independent=1"
+# x264's "auto" thread count is the number of CPUs the encoding thread may run on (its affinity),
+# and with PyAV's slice threads that number of slices per frame shapes the stream: so a fixed 4,
+# as fast as auto's 2 on 2 cores (17 and 18 fps at 1536×864 on a Zen 4; 1 thread: 10), more elsewhere.
+_X264_THREADS = 4
+# Muxers leave out what changes from file to file (Matroska's random IDs, the writing library's
+# version), so the same packets give the same bytes in any container.
+BITEXACT = {"fflags": "+bitexact"}
 
 
 def _pix_fmt(codec: str, odd: bool, deep: bool) -> str:
@@ -47,14 +51,15 @@ def encoder_for(path: Path, codec: str | None, crf: int, preset: str) -> str:
     import av
 
     codec = codec or _DEFAULT_CODEC.get(path.suffix.lower(), "libx264")
+    try:
+        # A name such as h264 as the encoder FFmpeg picks for it (libx264): one set of settings each.
+        codec = av.codec.Codec(codec, "w").name
+    except (av.FFmpegError, ValueError):
+        raise SavsrError(f"{path}: cannot encode with codec {codec!r}: FFmpeg has no such encoder") from None
     if codec.startswith("libx26") and (crf > 51 or preset not in X26X_PRESETS):
         if crf > 51:
             raise ParameterError("crf", f"{path}: {{param}} {crf} is above {codec}'s 51")
         raise ParameterError("preset", f"{path}: unknown {{param}} {preset!r}; expected one of {', '.join(X26X_PRESETS)}")
-    try:
-        av.codec.Codec(codec, "w")
-    except (av.FFmpegError, ValueError):
-        raise SavsrError(f"{path}: cannot encode with codec {codec!r}: FFmpeg has no such encoder") from None
     # The output's container, and the MP4 of the resumable segments, must both hold the codec.
     for fmt in (_FORMAT.get(path.suffix.lower(), "matroska"), "mp4"):
         with av.open(io.BytesIO(), "w", format=fmt) as probe:
@@ -65,10 +70,11 @@ def encoder_for(path: Path, codec: str | None, crf: int, preset: str) -> str:
 
 
 def _set_quality(stream, codec: str, crf: int, preset: str) -> None:
-    """Constant quality for each default encoder; their own defaults are low fixed bitrates."""
+    """Constant quality for each default encoder (their own defaults are low fixed bitrates), and
+    for x264 the settings that make its stream depend on the frames alone."""
     if codec == "libx264":
-        stream.options = {"crf": str(crf), "preset": preset, "x264-params": X264_PARAMS}
-        stream.codec_context.thread_count = X264_THREADS
+        stream.options = {"crf": str(crf), "preset": preset, "x264-params": _X264_PARAMS}
+        stream.codec_context.thread_count = _X264_THREADS
     elif codec.startswith("libx26"):
         stream.options = {"crf": str(crf), "preset": preset}
     elif codec == "libvpx-vp9":
@@ -101,7 +107,7 @@ class VideoWriter:
         self.name = name or path  # what messages call the output (``path`` may be a staged name)
         codec = encoder_for(self.name, codec, crf, preset)
         fmt = container_format or {".m4v": "mp4"}.get(path.suffix.lower())
-        self.out = av.open(str(path), "w", format=fmt, options=options or {})
+        self.out = av.open(str(path), "w", format=fmt, options={**BITEXACT, **(options or {})})
         try:
             self.stream = self.out.add_stream(codec, rate=rate)
         except (av.FFmpegError, ValueError) as exc:
