@@ -168,6 +168,21 @@ def test_defaults_a_name_in_any_script_a_rotated_clip_and_delete(browser, model_
         d.execute_script(f"[...{row}.querySelectorAll('button')].find(b => b.textContent === 'Delete').click()")
         _wait(lambda: d.execute_script(f"return {row} === null"), 30, "the row to go")
         assert find("#viewer").get_attribute("hidden") is not None
+
+        # A refused upload is named once; a 94-character name wraps and keeps the buttons on screen.
+        bad = tmp_path / "notavideo.mp4"
+        bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(3000))
+        long = tmp_path / ("a_summer_holiday_at_the_lake_with_the_whole_family_filmed_on_an_old_phone_" + "x" * 15 + ".mp4")
+        long.write_bytes(clip.read_bytes())
+        find("#files").send_keys(f"{bad}\n{long}")
+        find("#queue").click()
+        _wait(lambda: find("#message").text.startswith("notavideo.mp4: not a readable image or video"), 30, "the refusal")
+        assert find("#message").text.count("notavideo.mp4") == 1, find("#message").text
+        _wait(lambda: d.execute_script(f"return {row} && {row}.dataset.status") == "done", 120, "the long-named job")
+        right = d.execute_script(f"return Math.max(...[...{row}.querySelectorAll('button, a')]"
+                                 ".map(b => b.getBoundingClientRect().right))")
+        assert right <= d.execute_script("return document.documentElement.clientWidth"), right
+        assert find("#jobs tbody tr .name").get_attribute("title") == long.name
     finally:
         stop(server)
     assert [p for p in data.rglob("*") if job_id in str(p) or "視頻" in str(p)] == []

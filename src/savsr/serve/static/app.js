@@ -68,6 +68,7 @@ function pick(files) {
 async function queue() {
   const files = picked;
   pick([]);
+  $("files").value = "";  // so that choosing the same file again is a change
   const failed = [];
   for (const file of files) {
     const query = new URLSearchParams({
