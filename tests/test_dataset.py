@@ -154,6 +154,26 @@ def test_pair_samples_are_frames_t_and_t_plus_1(dataset_dir: Path, cache_lr: boo
         split_pair(lr_patch[None, :15], hr_patch[None], 5)
 
 
+@pytest.mark.parametrize("cache_lr", [False, True])
+def test_clip_samples_hold_t_frames_and_their_windows(dataset_dir: Path, cache_lr: bool) -> None:
+    """pairs = T-1: a clip of T frames for a recurrent network, the 2M+T LR frames (each frame's
+    window is frames i … i+2M) and the T HR frames, at one position, against BI done here."""
+    clip = 3
+    ds = VideoPatchDataset(dataset_dir, scale=2, patch_size=16, color="rgb", augment=False, samples_per_epoch=20,
+                           cache_lr=cache_lr, pairs=clip - 1, lr_space=True)
+    for i in range(20):
+        k, t, top, left, _ = ds.locate(i)
+        root, entry = ds.scenes[k]
+        assert 2 <= t <= entry.frames - 2 - clip
+        frames = torch.from_numpy(np.load(root / entry.file)[t - 2 : t + 2 + clip]).permute(0, 3, 1, 2)
+        hr, lr, _ = bi_degrade(frames, 2)
+        lr_patch, hr_patch = ds[i]
+        assert lr_patch.shape == (3 * (4 + clip), 8, 8) and hr_patch.shape == (3 * clip, 16, 16)
+        lr = lr[:, :, top // 2 : top // 2 + 8, left // 2 : left // 2 + 8]
+        assert torch.equal(lr_patch, lr.reshape(-1, 8, 8) / 255)
+        assert torch.equal(hr_patch, hr[2 : 2 + clip, :, top : top + 16, left : left + 16].reshape(-1, 16, 16) / 255)
+
+
 def test_y_samples_and_augmentation(dataset_dir: Path) -> None:
     rgb = VideoPatchDataset(dataset_dir, 2, 16, color="rgb", augment=True, samples_per_epoch=20)
     y = VideoPatchDataset(dataset_dir, 2, 16, color="y", augment=True, samples_per_epoch=20)

@@ -39,10 +39,12 @@ class VideoPatchDataset(Dataset):
     - ``hr``: C × P × P float32, the HR patch of frame t.
     C is 1 for ``color="y"`` (BT.601 Y of the RGB frames) and 3 for ``"rgb"``.
 
-    With ``pairs`` each sample also carries frame t+1, for a temporal loss
-    (:mod:`savsr.losses.temporal`): ``lr`` stacks the 2M+2 frames t−M … t+M+1 (the windows centred
-    on t and on t+1 overlap; :func:`savsr.data.window.split_pair` takes them apart) and ``hr`` the
-    frames t and t+1 (2C channels), both at the same position and under the same flip.
+    With ``pairs`` = K each sample also carries the K frames after t: K = 1 for a temporal loss
+    (:mod:`savsr.losses.temporal`), where ``lr`` stacks the 2M+2 frames t−M … t+M+1 (the windows
+    centred on t and on t+1 overlap; :func:`savsr.data.window.split_pair` takes them apart) and
+    ``hr`` the frames t and t+1 (2C channels); K = T−1 for a clip of T frames, as a recurrent
+    network trains on (2M+T LR frames, T HR frames). All at the same position, under the same flip
+    and degradation.
 
     The degradation runs on the fly on an HR region around the patch that is aligned to the LR
     grid and wide enough (6s pixels) for the bicubic kernels, so each sample equals the same crop
@@ -83,7 +85,7 @@ class VideoPatchDataset(Dataset):
         cache_lr: bool = False,
         lr_space: bool = False,
         degradation: str | Degradation = "bi",
-        pairs: bool = False,
+        pairs: int = 0,
     ) -> None:
         check_scale(scale)
         self.degradation = parse_degradation(degradation)
@@ -214,9 +216,10 @@ class VideoPatchDataset(Dataset):
         return k, t, top, left, code
 
     def _indices(self, t: int, n: int) -> list[int]:
-        """The frames of sample centred on ``t`` in a scene of ``n``: its window, and t+M+1 with ``pairs``."""
+        """The frames of sample centred on ``t`` in a scene of ``n``: its window, then the ``pairs``
+        frames after it (t+M+1, …), whose own windows the sample then also holds."""
         m = self.frames // 2
-        return window_indices(t, n, m) + ([t + m + 1] if self.pairs else [])  # locate keeps t+M+1 in the scene
+        return window_indices(t, n, m) + list(range(t + m + 1, t + m + 1 + self.pairs))  # locate keeps them in
 
     def _degrade_region(self, k: int, t: int, top: int, left: int, index: int) -> tuple[Tensor, Tensor]:
         """(T, C, P, P) degraded and (1, C, P, P) HR uint8 patches of sample ``index`` (T + 1 and 2

@@ -179,7 +179,7 @@ class Trainer:
         self.dataset = VideoPatchDataset(
             d.roots, d.scale, d.patch_size, d.frames, d.color, augment=True,
             samples_per_epoch=d.samples_per_epoch, seed=run.seed, cache_lr=d.cache_lr,
-            lr_space=cfg.model.kind == "lr-vsrresnet", degradation=data_degradation(d), pairs=cfg.loss.temporal > 0,
+            lr_space=cfg.model.kind == "lr-vsrresnet", degradation=data_degradation(d), pairs=int(cfg.loss.temporal > 0),
         )
         self.spec = GeneratorSpec(d.scale, d.color, d.frames, cfg.model.blocks, cfg.model.features, cfg.model.kind)
         self.steps_per_epoch = d.samples_per_epoch // run.batch_size
