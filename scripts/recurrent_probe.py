@@ -48,6 +48,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--patch", type=int, default=96, help="HR side of a training patch")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--memory-lr", type=float, help="learning rate of the recurrent network's memory convolution "
+                                                     "(default --lr): it starts at zero, the rest at a trained model")
     ap.add_argument("--minutes", type=float, default=20.0, help="training time of each arm")
     ap.add_argument("--chunk", type=float, default=60.0, help="seconds an arm trains before the other takes over")
     ap.add_argument("--seed", type=int, default=0)
@@ -111,7 +113,11 @@ def main() -> None:
                              seed=args.seed, cache_lr=True, lr_space=True, pairs=args.clip - 1)
     val_lr, val_hr = validation_clip(args.val, args.val_frames, args.val_crop, spec.scale)
     arms = {"window": (window, False), "recurrent": (recurrent, True)}
-    opts = {name: torch.optim.Adam(m.parameters(), args.lr) for name, (m, _) in arms.items()}
+    memory = list(recurrent.memory.parameters())
+    rest = [q for q in recurrent.parameters() if all(q is not m for m in memory)]
+    opts = {"window": torch.optim.Adam(window.parameters(), args.lr),
+            "recurrent": torch.optim.Adam([{"params": rest}, {"params": memory, "lr": args.memory_lr or args.lr}],
+                                          args.lr)}
     log = {name: {"seconds": [0.0], "steps": [0], "psnr": [score(m, val_lr, val_hr, spec.frames, r)]}
            for name, (m, r) in arms.items()}
     bf16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()

@@ -43,3 +43,18 @@ def test_the_state_learns_from_the_second_frame_on() -> None:
     sr1, _ = recurrent(clip[:, 1:4], state)
     F.mse_loss(sr1, target[:, 1:]).backward()
     assert recurrent.memory.weight.grad.abs().sum() > 0
+
+
+def test_the_state_cannot_grow_over_a_long_clip() -> None:
+    """However the memory is trained, what it adds is bounded: 300 steps with a memory whose gain
+    would blow an unbounded state up stay finite and within a few units."""
+    _, recurrent = _pair()
+    torch.manual_seed(1)
+    with torch.no_grad():
+        recurrent.memory.weight.normal_(0, 1.0)
+    x, state, peak = torch.rand(1, 3, 12, 12), None, 0.0
+    with torch.no_grad():
+        for _ in range(300):
+            sr, state = recurrent(x, state)
+            peak = max(peak, float(state.abs().max()))
+    assert torch.isfinite(sr).all() and peak < 50, peak
