@@ -343,7 +343,7 @@ def test_cross_site_requests_and_foreign_hosts_are_refused(client: TestClient, c
         assert r.status_code == 421 and r.json()["error"] == ("this server answers only for localhost and loopback "
                                                                f"addresses, not {host!r}"), host
     # Every loopback address answers, as `savsr serve --host 127.0.0.5` prints it.
-    for host in ("localhost:8000", "127.0.0.1:8000", "127.0.0.5:8000", "127.1.2.3", "[::1]:8000", "localhost"):
+    for host in ("localhost:8000", "127.0.0.1:8000", "127.0.0.5:8000", "127.1.2.3", "[::1]:8000", "[::1]", "localhost"):
         assert client.get("/api/jobs", headers={"Host": host}).status_code == 200, host
 
 
@@ -418,7 +418,7 @@ def test_a_non_local_address_needs_a_token(capsys: pytest.CaptureFixture, tmp_pa
     assert err.startswith("savsr: error: 0.0.0.0 can be reached from other machines; listening there needs a "
                           "token: pass --token TOKEN, or --token auto") and err.count("\n") == 1
     assert not (tmp_path / "d").exists()
-    for host in ("127.0.0.1", "127.0.0.2", "localhost", "::1"):
+    for host in ("127.0.0.1", "127.0.0.2", "localhost", "::1", "[::1]"):
         check_binding(host, None)
     check_binding("0.0.0.0", "tok")
 

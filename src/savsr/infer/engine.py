@@ -210,9 +210,10 @@ class OpenVINOEngine:
 
     The model's convolutions (:meth:`residual`) are converted once with a dynamic height and width
     (a few seconds for the bundled size) and compiled with ``precision`` as its inference precision
-    hint (:func:`openvino_hint`: bf16 only where it is native, else fp32), or, for "int8", quantized first (infer/quantize.py: calibrated on
-    ``calibration()``'s windows, and cached on disk) with what stays unquantized in fp32; its
-    global skip (:meth:`base`) is added in PyTorch, in fp32;
+    hint (:func:`openvino_hint`: bf16 only where it is native, else fp32), or, for "int8",
+    quantized first (infer/quantize.py: calibrated on ``calibration()``'s windows, and cached on
+    disk) with what stays unquantized in fp32; its global skip (:meth:`base`) is added in PyTorch,
+    in fp32;
     :attr:`hint` is the hint OpenVINO compiled with, :attr:`precision` what the compiled
     convolutions really compute in, and :attr:`kernels` the oneDNN kernels they run;
     OpenVINO's CPU plugin then prepares its kernels for each new frame or tile shape once and
@@ -240,7 +241,7 @@ class OpenVINOEngine:
         except RuntimeError as exc:
             raise SavsrError(f"OpenVINO could not compile the model: {str(exc).splitlines()[0]}") from None
         self.request = compiled.create_infer_request()
-        self.hint = compiled.get_property("INFERENCE_PRECISION_HINT").to_string()  # "bf16", "f32", as OpenVINO recorded it
+        self.hint = compiled.get_property("INFERENCE_PRECISION_HINT").to_string()  # "bf16" or "f32", as compiled
         self.precision = compiled_precision(compiled)
         self.kernels = compiled_kernels(compiled)
         self.base = model.base if split else None

@@ -37,7 +37,6 @@ class RecurrentLRVSRResNet(LRVSRResNet):
     def __init__(self, scale: int = 4, frames: int = 5, channels: int = 1, blocks: int = 15,
                  features: int = 64) -> None:
         super().__init__(scale, frames, channels, blocks, features)
-        self.features = features
         self.memory = nn.Conv2d(features, features, 3, padding=1)
         nn.init.zeros_(self.memory.weight)  # at the start the state changes nothing: the window model's output
         nn.init.zeros_(self.memory.bias)

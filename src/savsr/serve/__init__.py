@@ -72,7 +72,8 @@ def app_config(config: ServeConfig) -> AppConfig:
         raise SavsrError("no models to offer: none is bundled and no generator file was given")
     defaults = {scale: name for scale, name in DEFAULTS.items() if models.get(name) == name}  # savsr upscale's
     return AppConfig(config.data.resolve(), models, scales, config.token, config.max_upload,
-                     names_this_machine(config.host), config.device, config.segment_frames, config.ray, purposes, defaults, config.keep_days)
+                     names_this_machine(config.host), config.device, config.segment_frames, config.ray,
+                     purposes=purposes, defaults=defaults, keep_days=config.keep_days)
 
 
 def _check_port(host: str, port: int) -> None:

@@ -104,8 +104,10 @@ def names_this_machine(host: str) -> bool:
     """Whether a Host header (name or address, with or without a port) names this machine:
     localhost, or any loopback address (127.0.0.0/8, ::1). Names others could point here by DNS
     are refused (DNS rebinding)."""
-    name = host.rsplit(":", 1)[0] if host.count(":") == 1 or host.startswith("[") else host
-    name = name.strip("[]")
+    if host.startswith("["):  # an IPv6 address, bracketed, with or without a port
+        name = host[1:host.find("]")]
+    else:  # a name or IPv4 address with or without a port, or a bare IPv6 address
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
     if name == "localhost":
         return True
     try:
@@ -160,9 +162,7 @@ def safe_name(name: str) -> str:
     name = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
     base = "".join("_" if unicodedata.category(c).startswith("C") else c for c in name).strip().lstrip(". ")
     stem, dot, suffix = (base or "upload").rpartition(".")
-    if not (dot and stem and len(suffix) <= 10):
-        stem, suffix = base or "upload", ""
-    suffix = f".{suffix}" if suffix else ""
+    stem, suffix = (stem, f".{suffix}") if dot and stem and len(suffix) <= 10 else (base or "upload", "")
     while len((stem + suffix).encode()) > NAME_BYTES:
         stem = stem[:-1]
     return stem.rstrip() + suffix
@@ -358,8 +358,7 @@ class Server:
 
     async def clear(self, request: Request) -> Response:
         """Delete every finished job (done, failed, cancelled) and its files."""
-        ids = await run_in_threadpool(self.store.ids, FINISHED)
-        deleted = [job_id for job_id in ids if await run_in_threadpool(self.worker.delete, job_id)]
+        deleted = await run_in_threadpool(lambda: [i for i in self.store.ids(FINISHED) if self.worker.delete(i)])
         return JSONResponse({"deleted": deleted})
 
     # ------------------------------------------------------------------ results
